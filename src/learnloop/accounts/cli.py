@@ -1,0 +1,5 @@
+"""Commands for the accounts feature."""
+
+import click
+
+commands: list[click.Command] = []

@@ -1,0 +1,5 @@
+"""Commands for the content feature."""
+
+import click
+
+commands: list[click.Command] = []

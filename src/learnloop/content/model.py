@@ -1,0 +1,230 @@
+"""The in-memory course model: immutable, built once per content hash.
+
+This module is the contract between the course parser and everything that reads courses
+(web pages, API, grader, tutor). Only the parser constructs these objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ExerciseKind = Literal["choice", "true-false", "fill-blank", "takeaways", "written", "go-deeper"]
+
+# Kinds a learner answers and the server checks instantly.
+AUTO_CHECKED_KINDS: frozenset[str] = frozenset({"choice", "true-false", "fill-blank"})
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where something came from, so every problem can point at a file and line."""
+
+    path: str
+    line: int
+
+
+@dataclass(frozen=True)
+class ChoiceOption:
+    id: str  # "a", "b", ... unless the author gives one
+    text: str
+    correct: bool
+    feedback: str = ""
+
+
+@dataclass(frozen=True)
+class ChoiceExercise:
+    id: str
+    prompt: str
+    options: tuple[ChoiceOption, ...]
+    shuffle: bool = False
+    explanation: str = ""
+    source: SourceRef | None = None
+    kind: Literal["choice"] = "choice"
+
+    @property
+    def multiple(self) -> bool:
+        """More than one correct option: the learner must pick exactly the correct set."""
+        return sum(option.correct for option in self.options) > 1
+
+
+@dataclass(frozen=True)
+class TrueFalseExercise:
+    id: str
+    prompt: str  # the statement
+    answer: bool
+    explanation: str = ""
+    source: SourceRef | None = None
+    kind: Literal["true-false"] = "true-false"
+
+
+@dataclass(frozen=True)
+class Blank:
+    answers: tuple[str, ...]
+    regex: str | None = None
+    number: float | None = None
+    tolerance: float = 0.0
+    allow_typos: bool = False
+    case_sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class FillBlankExercise:
+    id: str
+    prompt: str  # the sentence; each blank is written as three or more underscores
+    blanks: tuple[Blank, ...]
+    explanation: str = ""
+    source: SourceRef | None = None
+    kind: Literal["fill-blank"] = "fill-blank"
+
+
+@dataclass(frozen=True)
+class TakeawaysBlock:
+    id: str
+    items: tuple[str, ...]
+    source: SourceRef | None = None
+    kind: Literal["takeaways"] = "takeaways"
+
+    @property
+    def prompt(self) -> str:
+        return "Key takeaways"
+
+
+@dataclass(frozen=True)
+class RubricPoint:
+    id: str
+    text: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class WrittenExercise:
+    id: str
+    prompt: str
+    model_answer: str
+    rubric: tuple[RubricPoint, ...]
+    min_words: int = 0
+    max_words: int = 600
+    source: SourceRef | None = None
+    kind: Literal["written"] = "written"
+
+
+@dataclass(frozen=True)
+class GoDeeperQuestion:
+    id: str
+    question: str
+    answer: str | None = None
+
+
+@dataclass(frozen=True)
+class GoDeeperBlock:
+    id: str
+    questions: tuple[GoDeeperQuestion, ...]
+    source: SourceRef | None = None
+    kind: Literal["go-deeper"] = "go-deeper"
+
+    @property
+    def prompt(self) -> str:
+        return "Go deeper"
+
+
+Exercise = (
+    ChoiceExercise
+    | TrueFalseExercise
+    | FillBlankExercise
+    | TakeawaysBlock
+    | WrittenExercise
+    | GoDeeperBlock
+)
+AutoCheckedExercise = ChoiceExercise | TrueFalseExercise | FillBlankExercise
+
+
+@dataclass(frozen=True)
+class ProseBlock:
+    """Rendered, sanitised HTML of the Markdown between exercises."""
+
+    html: str
+    text: str  # plain text of the same prose, for search, retrieval and word counts
+
+
+@dataclass(frozen=True)
+class Section:
+    id: str  # slug of the heading, unique within the lesson
+    title: str
+    # Prose and exercises in the order the author wrote them.
+    blocks: tuple[ProseBlock | Exercise, ...]
+
+    @property
+    def html(self) -> str:
+        return "".join(block.html for block in self.blocks if isinstance(block, ProseBlock))
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(block.text for block in self.blocks if isinstance(block, ProseBlock))
+
+
+@dataclass(frozen=True)
+class Lesson:
+    number: int
+    title: str
+    slug: str
+    xp: int
+    minutes: int  # given by the author, or estimated (see docs/authoring.md)
+    minutes_estimated: bool
+    summary: str
+    module_title: str
+    sections: tuple[Section, ...]
+    exercises: tuple[Exercise, ...]  # every block of every section, in order
+    source: SourceRef
+
+    def exercise(self, exercise_id: str) -> Exercise | None:
+        return next((e for e in self.exercises if e.id == exercise_id), None)
+
+    @property
+    def auto_checked(self) -> tuple[AutoCheckedExercise, ...]:
+        return tuple(
+            e
+            for e in self.exercises
+            if isinstance(e, ChoiceExercise | TrueFalseExercise | FillBlankExercise)
+        )
+
+    @property
+    def written(self) -> tuple[WrittenExercise, ...]:
+        return tuple(e for e in self.exercises if isinstance(e, WrittenExercise))
+
+    @property
+    def takeaways(self) -> TakeawaysBlock | None:
+        return next((e for e in self.exercises if isinstance(e, TakeawaysBlock)), None)
+
+    @property
+    def go_deeper(self) -> GoDeeperBlock | None:
+        return next((e for e in self.exercises if isinstance(e, GoDeeperBlock)), None)
+
+
+@dataclass(frozen=True)
+class Module:
+    title: str
+    lesson_numbers: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Course:
+    slug: str
+    title: str
+    description: str
+    modules: tuple[Module, ...]
+    lessons: tuple[Lesson, ...]  # in course order
+    content_hash: str  # sha256 over every file the course is built from
+    _by_number: dict[int, Lesson] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._by_number.update({lesson.number: lesson for lesson in self.lessons})
+
+    def lesson(self, number: int) -> Lesson | None:
+        return self._by_number.get(number)
+
+    def next_lesson(self, number: int) -> Lesson | None:
+        numbers = [lesson.number for lesson in self.lessons]
+        if number not in numbers:
+            return None
+        index = numbers.index(number)
+        return self.lessons[index + 1] if index + 1 < len(self.lessons) else None

@@ -1,0 +1,5 @@
+"""Commands for the feedback feature."""
+
+import click
+
+commands: list[click.Command] = []

@@ -1,0 +1,5 @@
+"""Commands for the progress feature."""
+
+import click
+
+commands: list[click.Command] = []

@@ -1,0 +1,103 @@
+"""One typed settings object, read from LEARNLOOP_* environment variables and secret files.
+
+Every secret can also come from a file named by ``LEARNLOOP_<NAME>_FILE`` (how Kubernetes
+mounts Secrets). Outside development mode the app refuses to start with a placeholder secret.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - refused outside development
+
+# Secrets that may be given as a file path instead of a value.
+SECRET_FIELDS = ("secret_key", "llm_api_key", "database_url")
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _default_courses_dir() -> Path:
+    # In a source checkout the bundled courses sit at the repo root; images copy them to /app.
+    for candidate in (PACKAGE_DIR.parents[1] / "courses", Path.cwd() / "courses"):
+        if candidate.is_dir():
+            return candidate
+    return Path.cwd() / "courses"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEARNLOOP_", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    database_url: str = "sqlite:///./learnloop.db"
+    secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    courses_dir: Path = Field(default_factory=_default_courses_dir)
+    # Reload a course when its files change (development convenience).
+    reload_courses: bool = False
+
+    # Grading and tutoring.
+    grader_engine: Literal["embedded", "llm"] = "embedded"
+    # Run the feedback worker inside the web process (single-machine mode).
+    inline_worker: bool = True
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_seconds: float = 20.0
+    llm_max_retries: int = 2
+    ai_daily_quota: int = 50
+
+    # Plans: which features need which plan. A feature missing here is open to everyone.
+    pro_features: tuple[str, ...] = ("written_feedback", "go_deeper", "own_question")
+
+    # Sessions and security.
+    session_days: int = 14
+    cookie_secure: bool | None = None  # None: Secure when the request came over https
+    login_attempts_per_15_minutes: int = 10
+    max_body_bytes: int = 256 * 1024
+    max_answer_chars: int = 5000
+
+    log_level: str = "INFO"
+    log_json: bool = True
+    shutdown_grace_seconds: float = 20.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for name in SECRET_FIELDS:
+            path = os.environ.get(f"LEARNLOOP_{name.upper()}_FILE")
+            if path and name not in data:
+                try:
+                    data[name] = Path(path).read_text(encoding="utf-8").strip()
+                except OSError as error:
+                    raise ValueError(
+                        f"LEARNLOOP_{name.upper()}_FILE={path} cannot be read: {error}"
+                    ) from error
+        return data
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.env == "production" and self.secret_key.get_secret_value() == PLACEHOLDER_SECRET:
+            raise ValueError(
+                "LEARNLOOP_SECRET_KEY (or LEARNLOOP_SECRET_KEY_FILE) must be set in production"
+            )
+        if self.grader_engine == "llm" and not (self.llm_base_url and self.llm_model):
+            raise ValueError(
+                "LEARNLOOP_GRADER_ENGINE=llm needs LEARNLOOP_LLM_BASE_URL and LEARNLOOP_LLM_MODEL"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

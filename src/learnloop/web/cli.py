@@ -1,0 +1,5 @@
+"""Commands for the web feature."""
+
+import click
+
+commands: list[click.Command] = []
