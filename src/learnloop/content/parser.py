@@ -1,0 +1,872 @@
+"""Turn a course folder (course.yaml plus Markdown lessons) into the frozen model.
+
+The parser never stops at the first mistake: every problem is collected with its file and
+line, so ``learnloop check`` can report them all in one run. See docs/authoring.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from markdown_it.token import Token
+
+from learnloop.content.markdown import MD, plain_text, render_tokens, slugify
+from learnloop.content.model import (
+    Blank,
+    ChoiceExercise,
+    ChoiceOption,
+    Course,
+    Exercise,
+    FillBlankExercise,
+    GoDeeperBlock,
+    GoDeeperQuestion,
+    Lesson,
+    Module,
+    ProseBlock,
+    RubricPoint,
+    Section,
+    SourceRef,
+    TakeawaysBlock,
+    TrueFalseExercise,
+    WrittenExercise,
+)
+from learnloop.content.problems import Problem
+from learnloop.content.yamlsource import LineDict, LineList, YamlError, load_yaml
+
+COURSE_FILE = "course.yaml"
+EXERCISE_INFO = "exercise"
+BLANK = re.compile(r"_{3,}")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+COURSE_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+# The minutes estimate, documented in docs/authoring.md.
+WORDS_PER_MINUTE = 200
+MINUTES_PER_AUTO_CHECKED = 1
+MINUTES_PER_WRITTEN = 3
+
+# A line number below this inside a YAML snippet means "the line that opened the snippet".
+OPENING_LINE = -1
+
+
+# --- field schemas -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a YAML value must be, and how to say so in a problem message."""
+
+    name: str
+    accepts: Callable[[Any], bool]
+    convert: Callable[[Any], Any] = lambda value: value
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# Numbers are allowed where text is expected because YAML reads `text: 3` as an integer.
+TEXT = Kind("text", _is_text, lambda value: value if isinstance(value, str) else str(value))
+INT = Kind("a whole number", _is_int)
+NUMBER = Kind("a number", _is_number, float)
+BOOL = Kind("true or false", lambda value: isinstance(value, bool))
+LIST = Kind("a list", lambda value: isinstance(value, list))
+
+
+@dataclass(frozen=True)
+class Key:
+    kind: Kind
+    required: bool = False
+
+
+Schema = Mapping[str, Key]
+
+FRONT_MATTER: Schema = {
+    "number": Key(INT, required=True),
+    "title": Key(TEXT, required=True),
+    "xp": Key(INT, required=True),
+    "minutes": Key(INT),
+    "summary": Key(TEXT),
+    "slug": Key(TEXT),
+}
+COURSE: Schema = {
+    "slug": Key(TEXT, required=True),
+    "title": Key(TEXT, required=True),
+    "description": Key(TEXT),
+    "modules": Key(LIST, required=True),
+}
+MODULE: Schema = {"title": Key(TEXT, required=True), "lessons": Key(LIST, required=True)}
+
+_COMMON: Schema = {"kind": Key(TEXT, required=True), "id": Key(TEXT)}
+EXERCISE_SCHEMAS: dict[str, Schema] = {
+    "choice": {
+        **_COMMON,
+        "prompt": Key(TEXT, required=True),
+        "options": Key(LIST, required=True),
+        "shuffle": Key(BOOL),
+        "explanation": Key(TEXT),
+    },
+    "true-false": {
+        **_COMMON,
+        "prompt": Key(TEXT, required=True),
+        "answer": Key(BOOL, required=True),
+        "explanation": Key(TEXT),
+    },
+    "fill-blank": {
+        **_COMMON,
+        "prompt": Key(TEXT, required=True),
+        "blanks": Key(LIST, required=True),
+        "explanation": Key(TEXT),
+    },
+    "takeaways": {**_COMMON, "items": Key(LIST, required=True)},
+    "written": {
+        **_COMMON,
+        "prompt": Key(TEXT, required=True),
+        "model_answer": Key(TEXT, required=True),
+        "rubric": Key(LIST, required=True),
+        "min_words": Key(INT),
+        "max_words": Key(INT),
+    },
+    "go-deeper": {**_COMMON, "questions": Key(LIST, required=True)},
+}
+OPTION: Schema = {
+    "text": Key(TEXT, required=True),
+    "correct": Key(BOOL),
+    "feedback": Key(TEXT),
+    "id": Key(TEXT),
+}
+BLANK_SCHEMA: Schema = {
+    "answers": Key(LIST),
+    "regex": Key(TEXT),
+    "number": Key(NUMBER),
+    "tolerance": Key(NUMBER),
+    "allow_typos": Key(BOOL),
+    "case_sensitive": Key(BOOL),
+}
+RUBRIC_POINT: Schema = {
+    "point": Key(TEXT, required=True),
+    "weight": Key(NUMBER),
+    "id": Key(TEXT),
+}
+QUESTION: Schema = {
+    "question": Key(TEXT, required=True),
+    "answer": Key(TEXT),
+    "id": Key(TEXT),
+}
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+# A reporter takes a 0-based line inside the YAML snippet being read and a message.
+Report = Callable[[int, str], None]
+
+
+def read_fields(data: Any, schema: Schema, what: str, report: Report, line: int) -> dict[str, Any]:
+    """Check ``data`` against ``schema``; return the valid values, report the rest.
+
+    ``line`` is where the mapping starts, used when ``data`` is not a mapping at all or a
+    required key is missing. A key whose value is wrong is left out of the result.
+    """
+    if not isinstance(data, dict):
+        report(line, f"{what} must be a mapping of 'key: value' lines")
+        return {}
+    key_line = data.line_of if isinstance(data, LineDict) else (lambda _key: line)
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        spec = schema.get(key) if isinstance(key, str) else None
+        if spec is None:
+            report(
+                key_line(key),
+                f"unknown key '{key}' in {what}{did_you_mean(str(key), list(schema))}",
+            )
+            continue
+        if value is None:
+            if spec.required:
+                report(key_line(key), f"'{key}' in {what} is empty")
+            continue
+        if not spec.kind.accepts(value):
+            hint = " (put it in quotes)" if isinstance(value, bool) and spec.kind is TEXT else ""
+            report(
+                key_line(key),
+                f"'{key}' in {what} must be {spec.kind.name}, not {_describe(value)}{hint}",
+            )
+            continue
+        values[key] = spec.kind.convert(value)
+    for key, spec in schema.items():
+        if spec.required and key not in data:
+            report(line, f"{what} is missing required key '{key}'")
+    return values
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"'{str(value).lower()}'"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"the text '{value}'"
+    return f"'{value}'"
+
+
+def _item_line(items: Any, index: int, fallback: int) -> int:
+    return items.line_of(index) if isinstance(items, LineList) else fallback
+
+
+def _mapping_line(value: Any, fallback: int) -> int:
+    return value.line if isinstance(value, LineDict) else fallback
+
+
+# --- exercises ---------------------------------------------------------------------------
+
+
+@dataclass
+class ExerciseContext:
+    """What an exercise parser needs to know about where it is."""
+
+    report: Report
+    source: SourceRef
+    derived_id: str
+
+
+def _exercise_id(values: dict[str, Any], context: ExerciseContext, data: Any) -> str:
+    explicit = values.get("id")
+    if explicit is None:
+        return context.derived_id
+    if not ID_PATTERN.match(explicit):
+        context.report(
+            data.line_of("id") if isinstance(data, LineDict) else 0,
+            f"exercise id '{explicit}' may use only letters, digits, '-', '_' and '.'",
+        )
+    return str(explicit)
+
+
+def _parse_choice(values: dict[str, Any], context: ExerciseContext, eid: str) -> Exercise | None:
+    report = context.report
+    options_data = values.get("options")
+    if options_data is None:
+        return None
+    options: list[ChoiceOption] = []
+    seen: set[str] = set()
+    for index, item in enumerate(options_data):
+        line = _item_line(options_data, index, 0)
+        fields = read_fields(item, OPTION, "choice option", report, line)
+        if "text" not in fields:
+            continue
+        option_id = str(fields.get("id", _letter_id(index)))
+        if option_id in seen:
+            report(line, f"duplicate option id '{option_id}'")
+        seen.add(option_id)
+        options.append(
+            ChoiceOption(
+                id=option_id,
+                text=fields["text"],
+                correct=fields.get("correct", False),
+                feedback=fields.get("feedback", ""),
+            )
+        )
+    line = _mapping_line(options_data, 0)
+    if len(options_data) < 2:
+        report(line, "a choice needs at least two options")
+    elif len(options) == len(options_data) and not any(option.correct for option in options):
+        report(line, "a choice needs at least one option with 'correct: true'")
+    return ChoiceExercise(
+        id=eid,
+        prompt=values.get("prompt", ""),
+        options=tuple(options),
+        shuffle=values.get("shuffle", False),
+        explanation=values.get("explanation", ""),
+        source=context.source,
+    )
+
+
+def _letter_id(index: int) -> str:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    if index < len(letters):
+        return letters[index]
+    return letters[index // len(letters) - 1] + letters[index % len(letters)]
+
+
+def _parse_true_false(values: dict[str, Any], context: ExerciseContext, eid: str) -> Exercise:
+    return TrueFalseExercise(
+        id=eid,
+        prompt=values.get("prompt", ""),
+        answer=values.get("answer", False),
+        explanation=values.get("explanation", ""),
+        source=context.source,
+    )
+
+
+def _parse_fill_blank(values: dict[str, Any], context: ExerciseContext, eid: str) -> Exercise:
+    report = context.report
+    blanks_data = values.get("blanks") or []
+    blanks: list[Blank] = []
+    for index, item in enumerate(blanks_data):
+        line = _item_line(blanks_data, index, 0)
+        fields = read_fields(item, BLANK_SCHEMA, "blank", report, line)
+        answers: list[str] = []
+        answers_data = fields.get("answers") or []
+        for answer_index, answer in enumerate(answers_data):
+            if _is_text(answer):
+                answers.append(str(answer))
+            else:
+                hint = " (put it in quotes)" if isinstance(answer, bool) else ""
+                report(
+                    _item_line(answers_data, answer_index, line),
+                    f"an accepted answer must be text, not {_describe(answer)}{hint}",
+                )
+        regex = fields.get("regex")
+        if regex is not None:
+            try:
+                re.compile(regex)
+            except re.error as error:
+                report(
+                    item.line_of("regex") if isinstance(item, LineDict) else line,
+                    f"invalid regex '{regex}': {error}",
+                )
+        number = fields.get("number")
+        if (
+            isinstance(item, dict)
+            and not answers_data
+            and "regex" not in item
+            and "number" not in item
+        ):
+            report(line, "blank has no accepted answer: give 'answers', 'regex' or 'number'")
+        blanks.append(
+            Blank(
+                answers=tuple(answers),
+                regex=regex,
+                number=number,
+                tolerance=fields.get("tolerance", 0.0),
+                allow_typos=fields.get("allow_typos", False),
+                case_sensitive=fields.get("case_sensitive", False),
+            )
+        )
+    prompt = values.get("prompt", "")
+    if "prompt" in values and "blanks" in values:
+        count = len(BLANK.findall(prompt))
+        if count != len(blanks_data):
+            report(
+                OPENING_LINE,
+                f"the prompt has {count} blank(s) (written as ___) but 'blanks' lists "
+                f"{len(blanks_data)}",
+            )
+    return FillBlankExercise(
+        id=eid,
+        prompt=prompt,
+        blanks=tuple(blanks),
+        explanation=values.get("explanation", ""),
+        source=context.source,
+    )
+
+
+def _text_items(items: Any, what: str, report: Report) -> list[str]:
+    texts: list[str] = []
+    for index, item in enumerate(items or []):
+        if _is_text(item):
+            texts.append(str(item))
+        else:
+            report(_item_line(items, index, 0), f"each {what} must be text, not {_describe(item)}")
+    return texts
+
+
+def _parse_takeaways(values: dict[str, Any], context: ExerciseContext, eid: str) -> Exercise:
+    items = _text_items(values.get("items"), "takeaway", context.report)
+    if "items" in values and not items:
+        context.report(OPENING_LINE, "takeaways need at least one item")
+    return TakeawaysBlock(id=eid, items=tuple(items), source=context.source)
+
+
+def _parse_written(values: dict[str, Any], context: ExerciseContext, eid: str) -> Exercise:
+    report = context.report
+    rubric_data = values.get("rubric") or []
+    rubric: list[RubricPoint] = []
+    for index, item in enumerate(rubric_data):
+        line = _item_line(rubric_data, index, 0)
+        # A bare string is a point with weight 1: the common case reads best that way.
+        if _is_text(item):
+            rubric.append(RubricPoint(id=f"p{index + 1}", text=str(item)))
+            continue
+        fields = read_fields(item, RUBRIC_POINT, "rubric point", report, line)
+        if "point" not in fields:
+            continue
+        weight = fields.get("weight", 1.0)
+        if weight <= 0:
+            report(line, "a rubric point's weight must be greater than 0")
+        rubric.append(
+            RubricPoint(
+                id=str(fields.get("id", f"p{index + 1}")), text=fields["point"], weight=weight
+            )
+        )
+    if "rubric" in values and not rubric_data:
+        report(OPENING_LINE, "a written exercise needs at least one rubric point")
+    _report_duplicates([point.id for point in rubric], "rubric point", report)
+    min_words = values.get("min_words", 0)
+    max_words = values.get("max_words", 600)
+    if min_words > max_words:
+        report(OPENING_LINE, f"min_words ({min_words}) is more than max_words ({max_words})")
+    return WrittenExercise(
+        id=eid,
+        prompt=values.get("prompt", ""),
+        model_answer=values.get("model_answer", ""),
+        rubric=tuple(rubric),
+        min_words=min_words,
+        max_words=max_words,
+        source=context.source,
+    )
+
+
+def _parse_go_deeper(values: dict[str, Any], context: ExerciseContext, eid: str) -> Exercise:
+    report = context.report
+    questions_data = values.get("questions") or []
+    questions: list[GoDeeperQuestion] = []
+    for index, item in enumerate(questions_data):
+        line = _item_line(questions_data, index, 0)
+        if _is_text(item):
+            questions.append(GoDeeperQuestion(id=f"q{index + 1}", question=str(item)))
+            continue
+        fields = read_fields(item, QUESTION, "go-deeper question", report, line)
+        if "question" not in fields:
+            continue
+        questions.append(
+            GoDeeperQuestion(
+                id=str(fields.get("id", f"q{index + 1}")),
+                question=fields["question"],
+                answer=fields.get("answer"),
+            )
+        )
+    if "questions" in values and not questions_data:
+        report(OPENING_LINE, "go-deeper needs at least one question")
+    _report_duplicates([question.id for question in questions], "question", report)
+    return GoDeeperBlock(id=eid, questions=tuple(questions), source=context.source)
+
+
+def _report_duplicates(ids: list[str], what: str, report: Report) -> None:
+    seen: set[str] = set()
+    for item_id in ids:
+        if item_id in seen:
+            report(OPENING_LINE, f"duplicate {what} id '{item_id}'")
+        seen.add(item_id)
+
+
+ExerciseParser = Callable[[dict[str, Any], ExerciseContext, str], "Exercise | None"]
+EXERCISE_PARSERS: dict[str, ExerciseParser] = {
+    "choice": _parse_choice,
+    "true-false": _parse_true_false,
+    "fill-blank": _parse_fill_blank,
+    "takeaways": _parse_takeaways,
+    "written": _parse_written,
+    "go-deeper": _parse_go_deeper,
+}
+
+
+# --- lessons -----------------------------------------------------------------------------
+
+
+@dataclass
+class LessonParse:
+    lesson: Lesson | None
+    slug_line: int = 1
+    number_line: int = 1
+
+
+@dataclass
+class _SectionBuilder:
+    id: str
+    title: str
+    blocks: list[ProseBlock | Exercise] = field(default_factory=list)
+    prose: list[Token] = field(default_factory=list)
+
+    def flush(self) -> None:
+        if self.prose:
+            self.blocks.append(
+                ProseBlock(html=render_tokens(self.prose), text=plain_text(self.prose))
+            )
+            self.prose = []
+
+
+def split_front_matter(text: str) -> tuple[str, str, int] | None:
+    """Return (front matter, body, index of the body's first line), or None without one."""
+    if not text.startswith("---"):
+        return None
+    lines = text.splitlines(keepends=True)
+    if lines[0].rstrip() != "---":
+        return None
+    for index in range(1, len(lines)):
+        if lines[index].rstrip() in ("---", "..."):
+            return "".join(lines[1:index]), "".join(lines[index + 1 :]), index + 1
+    return None
+
+
+def parse_lesson(
+    text: str, display_path: str, source_path: str, module_title: str, problems: list[Problem]
+) -> LessonParse:
+    """Parse one lesson file. Problems go to ``problems``; the lesson is None if any arose."""
+    before = len(problems)
+
+    def at(line: int, message: str) -> None:
+        problems.append(Problem(display_path, line, message))
+
+    parts = split_front_matter(text)
+    if parts is None:
+        at(1, "a lesson must start with YAML front matter between two '---' lines")
+        return LessonParse(None)
+    front_text, body, body_start = parts
+
+    def front_report(line: int, message: str) -> None:
+        at(max(line, 0) + 2, message)
+
+    try:
+        front = load_yaml(front_text)
+    except YamlError as error:
+        front_report(error.line, f"front matter: {error.message}")
+        front = None
+    meta: dict[str, Any] = {}
+    number_line = slug_line = 1
+    if front is not None or not problems[before:]:
+        meta = read_fields(front, FRONT_MATTER, "front matter", front_report, OPENING_LINE)
+        if isinstance(front, LineDict):
+            number_line = front.line_of("number") + 2
+            slug_line = front.line_of("slug" if "slug" in front else "title") + 2
+    if meta.get("number", 1) < 1:
+        at(number_line, "'number' must be 1 or more")
+    if meta.get("xp", 0) < 0:
+        at(number_line, "'xp' must not be negative")
+    if "minutes" in meta and meta["minutes"] < 1:
+        at(number_line, "'minutes' must be 1 or more")
+    slug = str(meta.get("slug") or slugify(str(meta.get("title", ""))))
+    if "slug" in meta and not COURSE_SLUG.match(slug):
+        at(slug_line, f"lesson slug '{slug}' may use only lowercase letters, digits and '-'")
+
+    sections = _parse_body(body, body_start, display_path, source_path, problems)
+    exercises = tuple(
+        block
+        for section in sections
+        for block in section.blocks
+        if not isinstance(block, ProseBlock)
+    )
+    _check_exercise_ids(exercises, display_path, problems)
+
+    if problems[before:]:
+        return LessonParse(None, slug_line, number_line)
+    minutes = meta.get("minutes")
+    lesson = Lesson(
+        number=meta["number"],
+        title=meta["title"],
+        slug=slug,
+        xp=meta["xp"],
+        minutes=minutes if minutes is not None else estimate_minutes(sections, exercises),
+        minutes_estimated=minutes is None,
+        summary=meta.get("summary", ""),
+        module_title=module_title,
+        sections=sections,
+        exercises=exercises,
+        source=SourceRef(source_path, 1),
+    )
+    return LessonParse(lesson, slug_line, number_line)
+
+
+def estimate_minutes(sections: tuple[Section, ...], exercises: tuple[Exercise, ...]) -> int:
+    words = sum(len(section.text.split()) for section in sections)
+    auto = sum(
+        isinstance(e, ChoiceExercise | TrueFalseExercise | FillBlankExercise) for e in exercises
+    )
+    written = sum(isinstance(e, WrittenExercise) for e in exercises)
+    total = (
+        words / WORDS_PER_MINUTE + auto * MINUTES_PER_AUTO_CHECKED + written * MINUTES_PER_WRITTEN
+    )
+    return max(1, math.ceil(total))
+
+
+def _check_exercise_ids(
+    exercises: tuple[Exercise, ...], path: str, problems: list[Problem]
+) -> None:
+    first_line: dict[str, int] = {}
+    for exercise in exercises:
+        line = exercise.source.line if exercise.source else 1
+        if exercise.id in first_line:
+            problems.append(
+                Problem(
+                    path,
+                    line,
+                    f"duplicate exercise id '{exercise.id}'"
+                    f" (first used on line {first_line[exercise.id]})",
+                )
+            )
+        else:
+            first_line[exercise.id] = line
+
+
+def _parse_body(
+    body: str, body_start: int, display_path: str, source_path: str, problems: list[Problem]
+) -> tuple[Section, ...]:
+    tokens = MD.parse(body)
+    sections: list[_SectionBuilder] = []
+    current = _SectionBuilder("introduction", "Introduction")
+    used_ids: set[str] = set()
+    kind_counts: dict[str, int] = {}
+
+    def close(section: _SectionBuilder) -> None:
+        section.flush()
+        if section.blocks or section.id != "introduction":
+            sections.append(section)
+            used_ids.add(section.id)
+
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token.type == "heading_open" and token.tag == "h2" and token.level == 0:
+            close(current)
+            title = plain_text([tokens[index + 1]]).strip()
+            section_id = base_id = slugify(title)
+            suffix = 2
+            while section_id in used_ids:
+                section_id = f"{base_id}-{suffix}"
+                suffix += 1
+            used_ids.add(section_id)
+            current = _SectionBuilder(section_id, title)
+            index += 3  # heading_open, inline, heading_close
+            continue
+        if token.type == "fence" and token.info.split()[:1] == [EXERCISE_INFO]:
+            fence_line = body_start + (token.map[0] if token.map else 0) + 1
+            if token.level != 0:
+                problems.append(
+                    Problem(
+                        display_path,
+                        fence_line,
+                        "an exercise block must not be nested in a list or quote",
+                    )
+                )
+            else:
+                current.flush()
+                exercise = _parse_exercise(
+                    token.content, fence_line, display_path, source_path, kind_counts, problems
+                )
+                if exercise is not None:
+                    current.blocks.append(exercise)
+            index += 1
+            continue
+        current.prose.append(token)
+        index += 1
+    close(current)
+    return tuple(Section(id=s.id, title=s.title, blocks=tuple(s.blocks)) for s in sections)
+
+
+def _parse_exercise(
+    content: str,
+    fence_line: int,
+    display_path: str,
+    source_path: str,
+    kind_counts: dict[str, int],
+    problems: list[Problem],
+) -> Exercise | None:
+    def report(line: int, message: str) -> None:
+        # Line -1 (OPENING_LINE) lands on the ```exercise fence itself.
+        problems.append(Problem(display_path, fence_line + 1 + line, message))
+
+    try:
+        data = load_yaml(content)
+    except YamlError as error:
+        report(error.line, f"exercise: {error.message}")
+        return None
+    if not isinstance(data, dict):
+        report(
+            OPENING_LINE, "an exercise block must hold 'key: value' lines, starting with 'kind:'"
+        )
+        return None
+    kind = data.get("kind")
+    if kind is None:
+        report(OPENING_LINE, "exercise is missing required key 'kind'")
+        return None
+    kind_line = data.line_of("kind") if isinstance(data, LineDict) else 0
+    if not isinstance(kind, str) or kind not in EXERCISE_SCHEMAS:
+        kinds = list(EXERCISE_SCHEMAS)
+        report(
+            kind_line,
+            f"unknown exercise kind '{kind}'{did_you_mean(str(kind), kinds)} "
+            f"(kinds: {', '.join(kinds)})",
+        )
+        return None
+    kind_counts[kind] = kind_counts.get(kind, 0) + 1
+    values = read_fields(data, EXERCISE_SCHEMAS[kind], f"{kind} exercise", report, OPENING_LINE)
+    context = ExerciseContext(
+        report, SourceRef(source_path, fence_line), f"{kind}-{kind_counts[kind]}"
+    )
+    exercise_id = _exercise_id(values, context, data)
+    return EXERCISE_PARSERS[kind](values, context, exercise_id)
+
+
+# --- courses -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CourseFiles:
+    """Every file a course is built from, read once: the parser and the hash share the bytes."""
+
+    root: Path
+    files: dict[str, bytes]  # path relative to root, with '/' separators
+    content_hash: str
+
+
+def course_file_names(root: Path) -> list[str]:
+    """course.yaml and every Markdown file under the course folder, hidden folders skipped."""
+    names: list[str] = []
+    for folder, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        relative = Path(folder).relative_to(root)
+        for filename in filenames:
+            if filename.endswith(".md") or (filename == COURSE_FILE and folder == str(root)):
+                names.append((relative / filename).as_posix())
+    return sorted(names)
+
+
+def read_course_files(root: Path) -> CourseFiles:
+    files: dict[str, bytes] = {}
+    digest = hashlib.sha256()
+    for name in course_file_names(root):
+        try:
+            data = (root / name).read_bytes()
+        except OSError:
+            continue  # vanished while we looked; the parser reports it if it mattered
+        files[name] = data
+        # Length-prefixed so that moving bytes between files always changes the hash.
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return CourseFiles(root, files, digest.hexdigest())
+
+
+def parse_course(
+    root: Path, files: CourseFiles | None = None
+) -> tuple[Course | None, list[Problem]]:
+    """Parse a course folder; the course is None whenever there is at least one problem."""
+    files = files or read_course_files(root)
+    problems: list[Problem] = []
+    course_path = str(root / COURSE_FILE)
+
+    def course_report(line: int, message: str) -> None:
+        problems.append(Problem(course_path, max(line, 0) + 1, message))
+
+    raw = files.files.get(COURSE_FILE)
+    if raw is None:
+        course_report(0, f"no {COURSE_FILE} in {root}")
+        return None, problems
+    text = _decode(raw, course_path, problems)
+    if text is None:
+        return None, problems
+    try:
+        data = load_yaml(text)
+    except YamlError as error:
+        course_report(error.line, error.message)
+        return None, problems
+    meta = read_fields(data, COURSE, COURSE_FILE, course_report, 0)
+    slug = meta.get("slug")
+    if slug is not None and not COURSE_SLUG.match(slug):
+        course_report(
+            data.line_of("slug"),
+            f"course slug '{slug}' may use only lowercase letters, digits and '-'",
+        )
+
+    modules: list[Module] = []
+    lessons: list[Lesson] = []
+    listed: dict[str, int] = {}
+    number_owner: dict[int, str] = {}
+    slug_owner: dict[str, str] = {}
+    modules_data = meta.get("modules") or []
+    for module_index, module_data in enumerate(modules_data):
+        module_line = _item_line(modules_data, module_index, 0)
+        module = read_fields(module_data, MODULE, "module", course_report, module_line)
+        lesson_names = module.get("lessons") or []
+        numbers: list[int] = []
+        for lesson_index, name in enumerate(lesson_names):
+            line = _item_line(lesson_names, lesson_index, module_line)
+            if not isinstance(name, str):
+                course_report(line, f"a lesson entry must be a file name, not {_describe(name)}")
+                continue
+            posix = Path(name).as_posix()
+            if posix in listed:
+                course_report(
+                    line,
+                    f"lesson file '{name}' is listed twice (first on line {listed[posix] + 1})",
+                )
+                continue
+            listed[posix] = line
+            if not name.endswith(".md"):
+                course_report(line, f"lesson file '{name}' must be a Markdown file ending in .md")
+                continue
+            raw_lesson = files.files.get(posix)
+            if raw_lesson is None:
+                course_report(line, f"lesson file '{name}' does not exist")
+                continue
+            display = str(root / posix)
+            lesson_text = _decode(raw_lesson, display, problems)
+            if lesson_text is None:
+                continue
+            result = parse_lesson(
+                lesson_text, display, posix, str(module.get("title", "")), problems
+            )
+            lesson = result.lesson
+            if lesson is None:
+                continue
+            if lesson.number in number_owner:
+                problems.append(
+                    Problem(
+                        display,
+                        result.number_line,
+                        f"lesson number {lesson.number} is already used by"
+                        f" {number_owner[lesson.number]}",
+                    )
+                )
+            if lesson.slug in slug_owner:
+                problems.append(
+                    Problem(
+                        display,
+                        result.slug_line,
+                        f"lesson slug '{lesson.slug}' is already used by {slug_owner[lesson.slug]}",
+                    )
+                )
+            number_owner.setdefault(lesson.number, posix)
+            slug_owner.setdefault(lesson.slug, posix)
+            numbers.append(lesson.number)
+            lessons.append(lesson)
+        modules.append(Module(title=str(module.get("title", "")), lesson_numbers=tuple(numbers)))
+    if "modules" in meta and not modules_data:
+        course_report(data.line_of("modules"), "a course needs at least one module")
+    if problems:
+        return None, sorted(problems)
+    course = Course(
+        slug=meta["slug"],
+        title=meta["title"],
+        description=meta.get("description", ""),
+        modules=tuple(modules),
+        lessons=tuple(lessons),
+        content_hash=files.content_hash,
+    )
+    return course, []
+
+
+def _decode(raw: bytes, display: str, problems: list[Problem]) -> str | None:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        problems.append(Problem(display, line, f"file is not valid UTF-8: {error.reason}"))
+        return None
