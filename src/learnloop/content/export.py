@@ -1,0 +1,125 @@
+"""The parsed course as plain JSON-ready data, answers included (`learnloop show --json`).
+
+The schema is documented in docs/authoring.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from learnloop.content.model import (
+    ChoiceExercise,
+    Course,
+    Exercise,
+    FillBlankExercise,
+    GoDeeperBlock,
+    Lesson,
+    ProseBlock,
+    TakeawaysBlock,
+    TrueFalseExercise,
+    WrittenExercise,
+)
+
+
+def course_to_dict(course: Course) -> dict[str, Any]:
+    return {
+        "slug": course.slug,
+        "title": course.title,
+        "description": course.description,
+        "content_hash": course.content_hash,
+        "modules": [
+            {"title": module.title, "lessons": list(module.lesson_numbers)}
+            for module in course.modules
+        ],
+        "lessons": [lesson_to_dict(lesson) for lesson in course.lessons],
+    }
+
+
+def lesson_to_dict(lesson: Lesson) -> dict[str, Any]:
+    exercises: list[dict[str, Any]] = []
+    for section in lesson.sections:
+        for block in section.blocks:
+            if not isinstance(block, ProseBlock):
+                exercises.append(exercise_to_dict(block, section.id))
+    return {
+        "number": lesson.number,
+        "title": lesson.title,
+        "slug": lesson.slug,
+        "xp": lesson.xp,
+        "minutes": lesson.minutes,
+        "minutes_estimated": lesson.minutes_estimated,
+        "summary": lesson.summary,
+        "module": lesson.module_title,
+        "source": lesson.source.path,
+        "sections": [
+            {"id": section.id, "title": section.title, "html": section.html}
+            for section in lesson.sections
+        ],
+        "exercises": exercises,
+    }
+
+
+def exercise_to_dict(exercise: Exercise, section_id: str) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": exercise.id,
+        "kind": exercise.kind,
+        "section_id": section_id,
+        "line": exercise.source.line if exercise.source else None,
+    }
+    if isinstance(exercise, ChoiceExercise):
+        data.update(
+            prompt=exercise.prompt,
+            multiple=exercise.multiple,
+            shuffle=exercise.shuffle,
+            explanation=exercise.explanation,
+            options=[
+                {
+                    "id": option.id,
+                    "text": option.text,
+                    "correct": option.correct,
+                    "feedback": option.feedback,
+                }
+                for option in exercise.options
+            ],
+        )
+    elif isinstance(exercise, TrueFalseExercise):
+        data.update(
+            prompt=exercise.prompt, answer=exercise.answer, explanation=exercise.explanation
+        )
+    elif isinstance(exercise, FillBlankExercise):
+        data.update(
+            prompt=exercise.prompt,
+            explanation=exercise.explanation,
+            blanks=[
+                {
+                    "answers": list(blank.answers),
+                    "regex": blank.regex,
+                    "number": blank.number,
+                    "tolerance": blank.tolerance,
+                    "allow_typos": blank.allow_typos,
+                    "case_sensitive": blank.case_sensitive,
+                }
+                for blank in exercise.blanks
+            ],
+        )
+    elif isinstance(exercise, TakeawaysBlock):
+        data.update(items=list(exercise.items))
+    elif isinstance(exercise, WrittenExercise):
+        data.update(
+            prompt=exercise.prompt,
+            model_answer=exercise.model_answer,
+            min_words=exercise.min_words,
+            max_words=exercise.max_words,
+            rubric=[
+                {"id": point.id, "point": point.text, "weight": point.weight}
+                for point in exercise.rubric
+            ],
+        )
+    elif isinstance(exercise, GoDeeperBlock):
+        data.update(
+            questions=[
+                {"id": question.id, "question": question.question, "answer": question.answer}
+                for question in exercise.questions
+            ]
+        )
+    return data
