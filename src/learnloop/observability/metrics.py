@@ -7,7 +7,17 @@ bounded. Health probes are not counted.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import weakref
+from collections.abc import Iterator
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine
+from sqlalchemy.pool import QueuePool
+
+# The *_created series double every counter and histogram and no dashboard or alert reads them.
+disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated in prometheus_client
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -27,12 +37,57 @@ HTTP_REQUESTS_IN_FLIGHT = Gauge(
     "learnloop_http_requests_in_flight", "HTTP requests being handled now."
 )
 
+
+class PoolCollector(Collector):
+    """Database pool connections by state, read from each engine's pool at scrape time.
+
+    A gauge updated on checkout/checkin would need event hooks on every engine and drifts
+    when an update is missed; asking the pool when Prometheus scrapes is exact and free
+    between scrapes. Engines are held weakly so a disposed test engine drops out.
+    """
+
+    name = "learnloop_db_pool_connections"
+
+    def __init__(self) -> None:
+        self._engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+    def observe(self, engine: Engine) -> None:
+        self._engines.add(engine)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        totals = dict.fromkeys(("checked_out", "idle", "overflow"), 0)
+        for engine in list(self._engines):
+            pool = engine.pool
+            # Only queue pools (PostgreSQL, file SQLite) count connections; the static and
+            # per-thread pools used for in-memory SQLite have nothing meaningful to report.
+            if isinstance(pool, QueuePool):
+                totals["checked_out"] += pool.checkedout()
+                totals["idle"] += pool.checkedin()
+                # overflow() is negative while the pool is below its base size.
+                totals["overflow"] += max(pool.overflow(), 0)
+        family = GaugeMetricFamily(
+            self.name,
+            "Database pool connections by state (checked_out, idle, overflow).",
+            labels=["state"],
+        )
+        for state, value in totals.items():
+            family.add_metric([state], value)
+        yield family
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        # Describing without collecting keeps registration from touching any engine.
+        yield GaugeMetricFamily(self.name, "Database pool connections by state.", labels=["state"])
+
+
 # Database connection pool.
-DB_POOL_CONNECTIONS = Gauge(
-    "learnloop_db_pool_connections",
-    "Database pool connections by state (checked_out, idle, overflow).",
-    ["state"],
-)
+DB_POOL_CONNECTIONS = PoolCollector()
+REGISTRY.register(DB_POOL_CONNECTIONS)
+
+
+def observe_pool(engine: Engine) -> None:
+    """Export ``engine``'s pool in ``learnloop_db_pool_connections`` (call once per engine)."""
+    DB_POOL_CONNECTIONS.observe(engine)
+
 
 # Grading.
 FEEDBACK_QUEUE_DEPTH = Gauge(
@@ -70,7 +125,9 @@ AI_CALL_DURATION_SECONDS = Histogram(
 SIGNUPS_TOTAL = Counter("learnloop_signups_total", "Accounts created.")
 LOGINS_TOTAL = Counter("learnloop_logins_total", "Sign-in attempts, by outcome.", ["outcome"])
 EXERCISE_ATTEMPTS_TOTAL = Counter(
-    "learnloop_exercise_attempts_total", "Exercise attempts, by kind and verdict.", ["kind", "verdict"]
+    "learnloop_exercise_attempts_total",
+    "Exercise attempts, by kind and verdict.",
+    ["kind", "verdict"],
 )
 LESSONS_COMPLETED_TOTAL = Counter("learnloop_lessons_completed_total", "Lessons completed.")
 XP_AWARDED_TOTAL = Counter("learnloop_xp_awarded_total", "Experience points awarded.")

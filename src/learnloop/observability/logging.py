@@ -1,0 +1,120 @@
+"""Log lines on stdout: one JSON object per line in production, readable text in development.
+
+Every line carries the correlation id and the current OpenTelemetry trace and span ids, so a
+log search for one request id, or a jump from a trace to its logs, finds everything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import trace
+
+from learnloop.observability.context import current_request_id
+from learnloop.settings import Settings
+
+# Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged.
+_RECORD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "request_id",
+    "trace_id",
+    "span_id",
+    "color_message",
+    "taskName",
+}
+
+# uvicorn installs its own handlers when it starts; they would print a second, unstructured
+# copy of its lines, and our middleware writes the access log, so uvicorn's is switched off.
+_UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+_HANDLER_NAME = "learnloop-stdout"
+
+
+class ContextFilter(logging.Filter):
+    """Stamps request_id, trace_id and span_id on each record (unless the caller set them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = current_request_id()
+        if not hasattr(record, "trace_id"):
+            span_context = trace.get_current_span().get_span_context()
+            if span_context.is_valid:
+                record.trace_id = trace.format_trace_id(span_context.trace_id)
+                record.span_id = trace.format_span_id(span_context.span_id)
+            else:
+                record.trace_id = None
+                record.span_id = None
+        return True
+
+
+def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {
+        key: value
+        for key, value in record.__dict__.items()
+        if key not in _RECORD_ATTRIBUTES and not key.startswith("_")
+    }
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "timestamp": datetime.fromtimestamp(record.created, tz=UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None),
+            "trace_id": getattr(record, "trace_id", None),
+            "span_id": getattr(record, "span_id", None),
+        }
+        for key, value in _extra_fields(record).items():
+            line.setdefault(key, value)
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            line["stack"] = self.formatStack(record.stack_info)
+        # default=str: an extra that is not JSON (a UUID, a datetime) must not lose the line.
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        extras = _extra_fields(record)
+        if extras:
+            first, newline, rest = text.partition("\n")
+            fields = " ".join(f"{key}={value}" for key, value in extras.items())
+            text = f"{first} {fields}{newline}{rest}"
+        return text
+
+
+def configure_logging(settings: Settings) -> None:
+    """Route all logging to one stdout handler; safe to call more than once (tests, reloads)."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.set_name(_HANDLER_NAME)
+    handler.addFilter(ContextFilter())
+    handler.setFormatter(JsonFormatter() if settings.log_json else TextFormatter())
+
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if existing.get_name() == _HANDLER_NAME:
+            root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level.upper())
+
+    for name in _UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request at INFO; the httpx spans and the callers' own lines say more.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
