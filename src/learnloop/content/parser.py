@@ -232,10 +232,6 @@ def _item_line(items: Any, index: int, fallback: int) -> int:
     return items.line_of(index) if isinstance(items, LineList) else fallback
 
 
-def _mapping_line(value: Any, fallback: int) -> int:
-    return value.line if isinstance(value, LineDict) else fallback
-
-
 # --- exercises ---------------------------------------------------------------------------
 
 
@@ -246,6 +242,11 @@ class ExerciseContext:
     report: Report
     source: SourceRef
     derived_id: str
+    data: Any = None
+
+    def key_line(self, key: str) -> int:
+        """Where ``key`` is written in the block, or the opening fence if it is not."""
+        return self.data.line_of(key) if isinstance(self.data, LineDict) else OPENING_LINE
 
 
 def _exercise_id(values: dict[str, Any], context: ExerciseContext, data: Any) -> str:
@@ -284,7 +285,7 @@ def _parse_choice(values: dict[str, Any], context: ExerciseContext, eid: str) ->
                 feedback=fields.get("feedback", ""),
             )
         )
-    line = _mapping_line(options_data, 0)
+    line = context.key_line("options")
     if len(options_data) < 2:
         report(line, "a choice needs at least two options")
     elif len(options) == len(options_data) and not any(option.correct for option in options):
@@ -366,7 +367,7 @@ def _parse_fill_blank(values: dict[str, Any], context: ExerciseContext, eid: str
         count = len(BLANK.findall(prompt))
         if count != len(blanks_data):
             report(
-                OPENING_LINE,
+                context.key_line("prompt"),
                 f"the prompt has {count} blank(s) (written as ___) but 'blanks' lists "
                 f"{len(blanks_data)}",
             )
@@ -392,7 +393,7 @@ def _text_items(items: Any, what: str, report: Report) -> list[str]:
 def _parse_takeaways(values: dict[str, Any], context: ExerciseContext, eid: str) -> Exercise:
     items = _text_items(values.get("items"), "takeaway", context.report)
     if "items" in values and not items:
-        context.report(OPENING_LINE, "takeaways need at least one item")
+        context.report(context.key_line("items"), "takeaways need at least one item")
     return TakeawaysBlock(id=eid, items=tuple(items), source=context.source)
 
 
@@ -418,12 +419,15 @@ def _parse_written(values: dict[str, Any], context: ExerciseContext, eid: str) -
             )
         )
     if "rubric" in values and not rubric_data:
-        report(OPENING_LINE, "a written exercise needs at least one rubric point")
-    _report_duplicates([point.id for point in rubric], "rubric point", report)
+        report(context.key_line("rubric"), "a written exercise needs at least one rubric point")
+    _report_duplicates([p.id for p in rubric], "rubric point", report, context.key_line("rubric"))
     min_words = values.get("min_words", 0)
     max_words = values.get("max_words", 600)
     if min_words > max_words:
-        report(OPENING_LINE, f"min_words ({min_words}) is more than max_words ({max_words})")
+        report(
+            context.key_line("min_words"),
+            f"min_words ({min_words}) is more than max_words ({max_words})",
+        )
     return WrittenExercise(
         id=eid,
         prompt=values.get("prompt", ""),
@@ -455,16 +459,16 @@ def _parse_go_deeper(values: dict[str, Any], context: ExerciseContext, eid: str)
             )
         )
     if "questions" in values and not questions_data:
-        report(OPENING_LINE, "go-deeper needs at least one question")
-    _report_duplicates([question.id for question in questions], "question", report)
+        report(context.key_line("questions"), "go-deeper needs at least one question")
+    _report_duplicates([q.id for q in questions], "question", report, context.key_line("questions"))
     return GoDeeperBlock(id=eid, questions=tuple(questions), source=context.source)
 
 
-def _report_duplicates(ids: list[str], what: str, report: Report) -> None:
+def _report_duplicates(ids: list[str], what: str, report: Report, line: int) -> None:
     seen: set[str] = set()
     for item_id in ids:
         if item_id in seen:
-            report(OPENING_LINE, f"duplicate {what} id '{item_id}'")
+            report(line, f"duplicate {what} id '{item_id}'")
         seen.add(item_id)
 
 
@@ -485,6 +489,9 @@ EXERCISE_PARSERS: dict[str, ExerciseParser] = {
 @dataclass
 class LessonParse:
     lesson: Lesson | None
+    # Known even when the lesson has problems, so clashes between lessons are still reported.
+    number: int | None = None
+    slug: str | None = None
     slug_line: int = 1
     number_line: int = 1
 
@@ -533,7 +540,8 @@ def parse_lesson(
     front_text, body, body_start = parts
 
     def front_report(line: int, message: str) -> None:
-        at(max(line, 0) + 2, message)
+        # Line 0 of the front matter is file line 2; OPENING_LINE lands on the first '---'.
+        at(line + 2, message)
 
     try:
         front = load_yaml(front_text)
@@ -566,8 +574,10 @@ def parse_lesson(
     )
     _check_exercise_ids(exercises, display_path, problems)
 
+    number = meta.get("number")
+    clean_slug = slug if "slug" in meta or "title" in meta else None
     if problems[before:]:
-        return LessonParse(None, slug_line, number_line)
+        return LessonParse(None, number, clean_slug, slug_line, number_line)
     minutes = meta.get("minutes")
     lesson = Lesson(
         number=meta["number"],
@@ -582,7 +592,7 @@ def parse_lesson(
         exercises=exercises,
         source=SourceRef(source_path, 1),
     )
-    return LessonParse(lesson, slug_line, number_line)
+    return LessonParse(lesson, number, clean_slug, slug_line, number_line)
 
 
 def estimate_minutes(sections: tuple[Section, ...], exercises: tuple[Exercise, ...]) -> int:
@@ -709,7 +719,7 @@ def _parse_exercise(
     kind_counts[kind] = kind_counts.get(kind, 0) + 1
     values = read_fields(data, EXERCISE_SCHEMAS[kind], f"{kind} exercise", report, OPENING_LINE)
     context = ExerciseContext(
-        report, SourceRef(source_path, fence_line), f"{kind}-{kind_counts[kind]}"
+        report, SourceRef(source_path, fence_line), f"{kind}-{kind_counts[kind]}", data
     )
     exercise_id = _exercise_id(values, context, data)
     return EXERCISE_PARSERS[kind](values, context, exercise_id)
@@ -823,28 +833,31 @@ def parse_course(
             result = parse_lesson(
                 lesson_text, display, posix, str(module.get("title", "")), problems
             )
+            if result.number is not None:
+                if result.number in number_owner:
+                    problems.append(
+                        Problem(
+                            display,
+                            result.number_line,
+                            f"lesson number {result.number} is already used by"
+                            f" {number_owner[result.number]}",
+                        )
+                    )
+                number_owner.setdefault(result.number, posix)
+            if result.slug is not None:
+                if result.slug in slug_owner:
+                    problems.append(
+                        Problem(
+                            display,
+                            result.slug_line,
+                            f"lesson slug '{result.slug}' is already used by"
+                            f" {slug_owner[result.slug]}",
+                        )
+                    )
+                slug_owner.setdefault(result.slug, posix)
             lesson = result.lesson
             if lesson is None:
                 continue
-            if lesson.number in number_owner:
-                problems.append(
-                    Problem(
-                        display,
-                        result.number_line,
-                        f"lesson number {lesson.number} is already used by"
-                        f" {number_owner[lesson.number]}",
-                    )
-                )
-            if lesson.slug in slug_owner:
-                problems.append(
-                    Problem(
-                        display,
-                        result.slug_line,
-                        f"lesson slug '{lesson.slug}' is already used by {slug_owner[lesson.slug]}",
-                    )
-                )
-            number_owner.setdefault(lesson.number, posix)
-            slug_owner.setdefault(lesson.slug, posix)
             numbers.append(lesson.number)
             lessons.append(lesson)
         modules.append(Module(title=str(module.get("title", "")), lesson_numbers=tuple(numbers)))

@@ -79,6 +79,10 @@ def load_yaml(text: str) -> Any:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
+        # "Found unexpected end of stream" points past the last line; where the unfinished
+        # thing (a quoted string, a [list) began is what the author needs to see.
+        if error.context_mark is not None and "end of stream" in (error.problem or ""):
+            mark = error.context_mark
         line = mark.line if mark is not None else 0
         problem = error.problem or "invalid YAML"
         if error.context:

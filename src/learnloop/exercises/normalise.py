@@ -30,7 +30,8 @@ def normalise(text: str, *, case_sensitive: bool = False) -> str:
     # pass would not be idempotent.
     folded = unicodedata.normalize("NFKD", text)
     if not case_sensitive:
-        folded = unicodedata.normalize("NFKD", folded.casefold())
+        # The dotless i is the one letter whose capital (I) folds back to a different letter.
+        folded = unicodedata.normalize("NFKD", folded.casefold()).replace("\u0131", "i")
     kept = "".join(
         # A point or comma between digits is part of a number ("3.4" must not become "34").
         char

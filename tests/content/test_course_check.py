@@ -1,0 +1,296 @@
+"""One test per class of problem `check_course` reports, each pinned to its file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from course_factory import lesson, write_course
+
+from learnloop.content.check import Problem, check_course
+
+TF_BODY = """\
+## Part
+
+```exercise
+kind: true-false
+prompt: Yes?
+answer: true
+```
+"""
+
+
+def problems_of(root: Path, files: dict[str, str]) -> list[str]:
+    write_course(root, files)
+    return [str(problem) for problem in check_course(root)]
+
+
+def test_valid_course_has_no_problems(tmp_path: Path) -> None:
+    assert check_course(write_course(tmp_path)) == []
+
+
+def test_problem_prints_as_path_line_message() -> None:
+    assert str(Problem("c/01.md", 7, "oops")) == "c/01.md:7: oops"
+
+
+def test_bad_yaml_in_front_matter_points_at_the_line(tmp_path: Path) -> None:
+    text = "---\nnumber: 1\ntitle: [unclosed\nxp: 10\n---\nBody.\n"
+    found = problems_of(tmp_path, {"01-one.md": text})
+    assert len(found) == 1
+    # The flow sequence opened on line 3 is found broken on line 4.
+    assert found[0].startswith(f"{tmp_path}/01-one.md:4: front matter: bad YAML")
+
+
+def test_bad_yaml_in_course_yaml(tmp_path: Path) -> None:
+    text = "slug: tiny\ntitle: Tiny\nmodules:\n  - title: M\n    lessons: [01-one.md\n"
+    found = problems_of(tmp_path, {"course.yaml": text})
+    assert len(found) == 1
+    assert found[0].startswith(f"{tmp_path}/course.yaml:6: bad YAML")
+
+
+def test_bad_yaml_in_exercise_uses_the_line_in_the_markdown_file(tmp_path: Path) -> None:
+    body = """\
+    Intro.
+
+    ```exercise
+    kind: true-false
+    prompt: "unterminated
+    answer: true
+    ```
+    """
+    found = problems_of(tmp_path, {"01-one.md": lesson("number: 1\ntitle: One\nxp: 1", body)})
+    assert len(found) == 1
+    # Front matter takes lines 1-5, the fence opens on line 8, the open quote is on line 10.
+    assert found[0].startswith(f"{tmp_path}/01-one.md:10: exercise: bad YAML")
+
+
+def test_unknown_exercise_kind_suggests_the_nearest(tmp_path: Path) -> None:
+    body = "Intro.\n\n```exercise\nkind: choise\nprompt: x\n```\n"
+    found = problems_of(tmp_path, {"01-one.md": lesson("number: 1\ntitle: One\nxp: 1", body)})
+    assert found == [
+        f"{tmp_path}/01-one.md:9: unknown exercise kind 'choise'; did you mean 'choice'? "
+        "(kinds: choice, true-false, fill-blank, takeaways, written, go-deeper)"
+    ]
+
+
+def test_choice_without_correct_option(tmp_path: Path) -> None:
+    body = """\
+    ```exercise
+    kind: choice
+    prompt: Pick.
+    options:
+      - text: a
+      - text: b
+    ```
+    """
+    found = problems_of(tmp_path, {"02-two.md": lesson("number: 2\ntitle: Two\nxp: 1", body)})
+    assert found == [
+        f"{tmp_path}/02-two.md:9: a choice needs at least one option with 'correct: true'"
+    ]
+
+
+def test_blank_without_any_accepted_answer(tmp_path: Path) -> None:
+    body = """\
+    ```exercise
+    kind: fill-blank
+    prompt: The ___ runs pods.
+    blanks:
+      - allow_typos: true
+    ```
+    """
+    found = problems_of(tmp_path, {"01-one.md": lesson("number: 1\ntitle: One\nxp: 1", body)})
+    assert found == [
+        f"{tmp_path}/01-one.md:10: blank has no accepted answer: give 'answers', 'regex' or "
+        "'number'"
+    ]
+
+
+def test_invalid_regex(tmp_path: Path) -> None:
+    body = """\
+    ```exercise
+    kind: fill-blank
+    prompt: The ___ runs pods.
+    blanks:
+      - answers: [kubelet]
+        regex: "kube(let"
+    ```
+    """
+    found = problems_of(tmp_path, {"01-one.md": lesson("number: 1\ntitle: One\nxp: 1", body)})
+    assert len(found) == 1
+    assert found[0].startswith(f"{tmp_path}/01-one.md:11: invalid regex 'kube(let': ")
+
+
+def test_duplicate_exercise_ids(tmp_path: Path) -> None:
+    body = """\
+    ```exercise
+    kind: true-false
+    id: same
+    prompt: One?
+    answer: true
+    ```
+
+    ```exercise
+    kind: true-false
+    id: same
+    prompt: Two?
+    answer: false
+    ```
+    """
+    found = problems_of(tmp_path, {"01-one.md": lesson("number: 1\ntitle: One\nxp: 1", body)})
+    assert found == [
+        f"{tmp_path}/01-one.md:13: duplicate exercise id 'same' (first used on line 6)"
+    ]
+
+
+def test_explicit_id_clashing_with_a_derived_one(tmp_path: Path) -> None:
+    body = """\
+    ```exercise
+    kind: true-false
+    prompt: One?
+    answer: true
+    ```
+
+    ```exercise
+    kind: true-false
+    id: true-false-1
+    prompt: Two?
+    answer: false
+    ```
+    """
+    found = problems_of(tmp_path, {"01-one.md": lesson("number: 1\ntitle: One\nxp: 1", body)})
+    assert found == [
+        f"{tmp_path}/01-one.md:12: duplicate exercise id 'true-false-1' (first used on line 6)"
+    ]
+
+
+def test_duplicate_lesson_numbers(tmp_path: Path) -> None:
+    found = problems_of(tmp_path, {"02-two.md": lesson("title: Two\nnumber: 1\nxp: 1", TF_BODY)})
+    assert found == [f"{tmp_path}/02-two.md:3: lesson number 1 is already used by 01-one.md"]
+
+
+def test_missing_lesson_file_points_at_course_yaml(tmp_path: Path) -> None:
+    text = (
+        "slug: tiny\ntitle: Tiny\nmodules:\n"
+        "  - title: M\n    lessons:\n      - 01-one.md\n      - 03-gone.md\n"
+    )
+    found = problems_of(tmp_path, {"course.yaml": text})
+    assert found == [f"{tmp_path}/course.yaml:7: lesson file '03-gone.md' does not exist"]
+
+
+def test_unknown_front_matter_key_suggests_the_nearest(tmp_path: Path) -> None:
+    found = problems_of(
+        tmp_path, {"01-one.md": lesson("number: 1\ntitle: One\nxp: 1\nsumary: Hi", TF_BODY)}
+    )
+    assert found == [
+        f"{tmp_path}/01-one.md:5: unknown key 'sumary' in front matter; did you mean 'summary'?"
+    ]
+
+
+def test_unknown_exercise_key_suggests_the_nearest(tmp_path: Path) -> None:
+    body = "```exercise\nkind: true-false\nprompt: Yes?\nanswer: true\nexplenation: Because.\n```\n"
+    found = problems_of(tmp_path, {"01-one.md": lesson("number: 1\ntitle: One\nxp: 1", body)})
+    assert found == [
+        f"{tmp_path}/01-one.md:10: unknown key 'explenation' in true-false exercise; "
+        "did you mean 'explanation'?"
+    ]
+
+
+def test_missing_required_keys(tmp_path: Path) -> None:
+    body = "```exercise\nkind: true-false\nprompt: Yes?\n```\n"
+    found = problems_of(tmp_path, {"01-one.md": lesson("number: 1\ntitle: One", body)})
+    assert found == [
+        f"{tmp_path}/01-one.md:1: front matter is missing required key 'xp'",
+        f"{tmp_path}/01-one.md:5: true-false exercise is missing required key 'answer'",
+    ]
+
+
+def test_wrong_types(tmp_path: Path) -> None:
+    body = "```exercise\nkind: true-false\nprompt: Yes?\nanswer: maybe\n```\n"
+    found = problems_of(tmp_path, {"01-one.md": lesson("number: one\ntitle: One\nxp: 1", body)})
+    assert found == [
+        f"{tmp_path}/01-one.md:2: 'number' in front matter must be a whole number, "
+        "not the text 'one'",
+        f"{tmp_path}/01-one.md:9: 'answer' in true-false exercise must be true or false, "
+        "not the text 'maybe'",
+    ]
+
+
+def test_blank_count_mismatch(tmp_path: Path) -> None:
+    body = """\
+    ```exercise
+    kind: fill-blank
+    prompt: Only ___ here.
+    blanks:
+      - answers: [one]
+      - answers: [two]
+    ```
+    """
+    found = problems_of(tmp_path, {"01-one.md": lesson("number: 1\ntitle: One\nxp: 1", body)})
+    assert found == [
+        f"{tmp_path}/01-one.md:8: the prompt has 1 blank(s) (written as ___) but 'blanks' lists 2"
+    ]
+
+
+def test_missing_front_matter(tmp_path: Path) -> None:
+    found = problems_of(tmp_path, {"01-one.md": "# No front matter\n"})
+    assert found == [
+        f"{tmp_path}/01-one.md:1: a lesson must start with YAML front matter between two "
+        "'---' lines"
+    ]
+
+
+def test_every_problem_is_reported_in_one_run(tmp_path: Path) -> None:
+    bad_one = lesson(
+        "number: 1\ntitle: One\nxp: 1\ncolour: red",
+        "```exercise\nkind: quiz\n```\n\n```exercise\nkind: choice\nprompt: P\n"
+        "options: [{text: a}, {text: b}]\n```\n",
+    )
+    bad_two = lesson("number: 1\ntitle: Two\nxp: ten", TF_BODY)
+    found = problems_of(tmp_path, {"01-one.md": bad_one, "02-two.md": bad_two})
+    files_and_lines = [line.rsplit(":", 1)[0].split(": ")[0] for line in found]
+    assert len(found) == 5, found
+    assert files_and_lines == [
+        f"{tmp_path}/01-one.md:5",
+        f"{tmp_path}/01-one.md:8",
+        f"{tmp_path}/01-one.md:14",
+        f"{tmp_path}/02-two.md:2",  # the number clash is found although both lessons are bad
+        f"{tmp_path}/02-two.md:4",
+    ]
+
+
+def test_not_a_course_folder(tmp_path: Path) -> None:
+    assert [str(p) for p in check_course(tmp_path)] == [
+        f"{tmp_path}/course.yaml:1: no course.yaml here: not a course folder"
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "---\n",
+        "---\n---\n",
+        "---\n- a list\n---\n",
+        "---\nnumber: 1\ntitle: One\nxp: 1\n---\n```exercise\n- not a mapping\n```\n",
+        "---\nnumber: 1\ntitle: One\nxp: 1\n---\n```exercise\n```\n",
+        "---\nnumber: 1\ntitle: One\nxp: 1\n---\n```exercise\nkind: [choice]\n```\n",
+        "---\nnumber: 1\ntitle: One\nxp: 1\n---\n```exercise\nkind: choice\noptions: 3\n```\n",
+        "---\nnumber: 1\ntitle: One\nxp: 1\n---\n```exercise\nkind: written\nrubric: [[1]]\n```\n",
+        "---\nnumber: 1\ntitle: One\nxp: 1\n---\n- ```exercise\n  kind: takeaways\n  ```\n",
+        "---\n{1: 2, [x]: y}\n---\n",
+        "\x00\x01 binary junk",
+    ],
+)
+def test_malformed_input_gives_problems_never_a_traceback(tmp_path: Path, text: str) -> None:
+    write_course(tmp_path, {"01-one.md": text})
+    problems = check_course(tmp_path)
+    assert problems, "a malformed lesson must produce at least one problem"
+    assert all(problem.path == f"{tmp_path}/01-one.md" for problem in problems)
+
+
+def test_invalid_utf8_is_a_problem(tmp_path: Path) -> None:
+    write_course(tmp_path)
+    (tmp_path / "01-one.md").write_bytes(b"---\nnumber: 1\ntitle: \xff\n---\n")
+    assert [str(p) for p in check_course(tmp_path)] == [
+        f"{tmp_path}/01-one.md:3: file is not valid UTF-8: invalid start byte"
+    ]
