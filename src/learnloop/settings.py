@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - refused outside development
@@ -20,6 +20,14 @@ PLACEHOLDER_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - refuse
 SECRET_FIELDS = ("secret_key", "llm_api_key", "database_url")
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def normalise_database_url(url: str) -> str:
+    """Use the psycopg 3 driver for PostgreSQL URLs given without one (as hosts print them)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
 
 
 def _default_courses_dir() -> Path:
@@ -34,7 +42,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEARNLOOP_", extra="ignore")
 
     env: Literal["development", "production", "test"] = "development"
+    # SQLite (the default, a file next to where the server starts) or PostgreSQL; a plain
+    # ``postgresql://`` URL is rewritten to the psycopg 3 driver.
     database_url: str = "sqlite:///./learnloop.db"
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
     courses_dir: Path = Field(default_factory=_default_courses_dir)
     # Reload a course when its files change (development convenience).
@@ -49,7 +62,8 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_timeout_seconds: float = 20.0
     llm_max_retries: int = 2
-    ai_daily_quota: int = 50
+    # AI calls (grading, tutor) per learner per day, counted in the learner's time zone.
+    ai_daily_quota: int = Field(default=50, ge=0)
 
     # Plans: which features need which plan. A feature missing here is open to everyone.
     pro_features: tuple[str, ...] = ("written_feedback", "go_deeper", "own_question")
@@ -60,6 +74,9 @@ class Settings(BaseSettings):
     login_attempts_per_15_minutes: int = 10
     max_body_bytes: int = 256 * 1024
     max_answer_chars: int = 5000
+
+    # Progress: focus minutes counted per learner per local day, so a script cannot farm them.
+    focus_minutes_per_day_cap: int = Field(default=8 * 60, ge=1)
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -80,6 +97,11 @@ class Settings(BaseSettings):
                         f"LEARNLOOP_{name.upper()}_FILE={path} cannot be read: {error}"
                     ) from error
         return data
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str) -> str:
+        return normalise_database_url(value)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

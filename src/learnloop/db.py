@@ -1,0 +1,234 @@
+"""The database layer shared by every feature: model base, engine factory and migrations.
+
+Models subclass `Base` (plus `IdMixin` / `CreatedAtMixin`); relationships are declared with
+`relationship()` from here, which defaults to ``lazy="raise"`` so an accidental lazy load (an
+N+1 query in waiting) fails loudly instead of silently querying.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import JSON, Connection, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import orm as _orm
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from learnloop.settings import normalise_database_url
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# Stable constraint names, so migrations can drop and alter them on both databases.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class KeepsTransaction(Exception):  # noqa: N818 - a mixin for errors, not an error itself
+    """Mixed into errors whose request must still commit what it wrote.
+
+    `learnloop.web.deps.get_db` rolls back on any exception except these; a failed sign-in,
+    for example, must keep the row that counts it towards throttling.
+    """
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every database.
+
+    SQLite has no timezone type and hands back naive values; this stores UTC and always returns
+    an aware datetime, and refuses naive input so local times cannot slip in.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        Any: JSON(),
+    }
+
+
+class IdMixin:
+    # sort_order puts id first in CREATE TABLE, created_at last, whatever the mixin order.
+    id: Mapped[int] = mapped_column(primary_key=True, sort_order=-100)
+
+
+class CreatedAtMixin:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, sort_order=100)
+
+
+# `lazy="raise"` unless a model says otherwise: load related rows explicitly (selectinload).
+relationship = functools.partial(_orm.relationship, lazy="raise")
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin, so that
+        # SAVEPOINTs work (the pysqlite driver's own transaction handling breaks them).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # A request that will write takes the write lock up front (BEGIN IMMEDIATE) and so
+        # waits on busy_timeout; a deferred transaction that reads and then writes can fail
+        # at once with SQLITE_BUSY when another writer got in between.
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}")
+
+
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    sqlite_busy_timeout_ms: int = 5000,
+    echo: bool = False,
+) -> Engine:
+    url = normalise_database_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            echo=echo,
+            # One connection may serve requests from several threads (FastAPI's thread pool).
+            connect_args={"check_same_thread": False},
+        )
+        _configure_sqlite(engine, sqlite_busy_timeout_ms)
+        return engine
+    return create_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_recycle=1800,
+    )
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option(
+        "file_template", "%%(year)d_%%(month).2d_%%(day).2d_%%(hour).2d%%(minute).2d-%%(slug)s"
+    )
+    return config
+
+
+@contextmanager
+def session_scope(url: str) -> Iterator[Session]:
+    """One transaction outside a request (CLI commands): commit on success, else roll back."""
+    with (
+        _engine_for(url) as engine,
+        Session(engine.execution_options(sqlite_begin="IMMEDIATE")) as db,
+        db.begin(),
+    ):
+        yield db
+
+
+@contextmanager
+def _engine_for(engine_or_url: Engine | str) -> Iterator[Engine]:
+    if isinstance(engine_or_url, Engine):
+        yield engine_or_url
+        return
+    engine = make_engine(engine_or_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _run(engine_or_url: Engine | str, action: str, revision: str) -> None:
+    with _engine_for(engine_or_url) as engine:
+        # IMMEDIATE on SQLite: several server processes starting at once migrate one at a time.
+        immediate = engine.execution_options(sqlite_begin="IMMEDIATE")
+        with immediate.begin() as connection:
+            _run_on(connection, action, revision)
+
+
+def _run_on(connection: Connection, action: str, revision: str) -> None:
+    config = _alembic_config()
+    config.attributes["connection"] = connection
+    getattr(command, action)(config, revision)
+
+
+def upgrade_to_head(engine_or_url: Engine | str) -> None:
+    _run(engine_or_url, "upgrade", "head")
+
+
+def upgrade(engine_or_url: Engine | str, revision: str) -> None:
+    _run(engine_or_url, "upgrade", revision)
+
+
+def downgrade(engine_or_url: Engine | str, revision: str) -> None:
+    _run(engine_or_url, "downgrade", revision)
+
+
+def head_revisions() -> tuple[str, ...]:
+    return tuple(ScriptDirectory.from_config(_alembic_config()).get_heads())
+
+
+def current_revisions(engine: Engine) -> tuple[str, ...]:
+    with engine.connect() as connection:
+        return tuple(MigrationContext.configure(connection).get_current_heads())
+
+
+def is_at_head(engine: Engine) -> bool:
+    return set(current_revisions(engine)) == set(head_revisions())
+
+
+# Every module that defines models; Alembic's env imports them so autogenerate sees them all.
+MODEL_MODULES = (
+    "learnloop.accounts.models",
+    "learnloop.exercises.models",
+    "learnloop.progress.models",
+    "learnloop.feedback.models",
+)
+
+
+def load_models() -> None:
+    import importlib
+
+    for name in MODEL_MODULES:
+        importlib.import_module(name)

@@ -1,0 +1,75 @@
+"""Written answers, the grading job queue, and AI usage for the daily quota."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from learnloop.db import Base, CreatedAtMixin, IdMixin, utcnow
+
+RESPONSE_STATUSES = ("pending", "graded", "failed")
+JOB_STATUSES = ("queued", "running", "done", "failed")
+
+
+class WrittenResponse(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "written_responses"
+    __table_args__ = (
+        Index(
+            "ix_written_responses_user_exercise",
+            "user_id",
+            "course_slug",
+            "lesson_number",
+            "exercise_id",
+            "created_at",
+        ),
+        UniqueConstraint("user_id", "idempotency_key"),
+    )
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    course_slug: Mapped[str] = mapped_column(String(100))
+    lesson_number: Mapped[int]
+    exercise_id: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    score: Mapped[int | None]  # 0-100 once graded
+    feedback: Mapped[Any | None]
+    graded_at: Mapped[datetime | None]
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+
+
+class GradingJob(IdMixin, CreatedAtMixin, Base):
+    """One unit of work for the feedback worker; created with its response, in one transaction.
+
+    Workers claim a job by setting ``locked_by``/``locked_until`` (``FOR UPDATE SKIP LOCKED`` on
+    PostgreSQL); a job whose lock expired was interrupted and is claimed again.
+    """
+
+    __tablename__ = "grading_jobs"
+    __table_args__ = (Index(None, "status", "run_after"),)
+
+    response_id: Mapped[int] = mapped_column(
+        ForeignKey("written_responses.id", ondelete="CASCADE"), unique=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    run_after: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_by: Mapped[str | None] = mapped_column(String(200))
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # W3C trace context of the request that enqueued the job, so the worker's span joins it.
+    trace_context: Mapped[dict[str, Any] | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AiUsage(IdMixin, CreatedAtMixin, Base):
+    """One AI call charged to a learner (grading, tutor); counted for the daily quota."""
+
+    __tablename__ = "ai_usage"
+    __table_args__ = (Index(None, "user_id", "created_at"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(32))
+    ref: Mapped[str] = mapped_column(String(200), default="")

@@ -1,0 +1,1 @@
+"""Alembic migrations: the only definition of the database schema (see learnloop.db)."""
