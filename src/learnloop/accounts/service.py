@@ -1,0 +1,355 @@
+"""Account actions: sign-up, sign-in, sessions, API tokens, plans and upgrade codes.
+
+These are the only functions that change account rows. Each flushes (never commits: the request
+owns the transaction), counts its metric and logs one line.
+"""
+
+# Exception names (EmailTaken, InvalidCode, ...) are fixed by docs/web-contract.md.
+# ruff: noqa: N818
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from datetime import timedelta
+from functools import lru_cache
+from importlib import resources
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from learnloop.accounts.models import (
+    PLANS,
+    ApiToken,
+    CodeRedemption,
+    LoginAttempt,
+    UpgradeCode,
+    User,
+    UserSession,
+)
+from learnloop.db import KeepsTransaction, utcnow
+from learnloop.observability.metrics import LOGINS_TOTAL, SIGNUPS_TOTAL
+from learnloop.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024  # argon2 hashes anything, but a megabyte "password" is an attack
+LOGIN_WINDOW = timedelta(minutes=15)
+
+# argon2id with the library's defaults (RFC 9106 "low memory" profile).
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so a miss costs as much time as a hit.
+_DUMMY_HASH = _hasher.hash("not a real password, only here for timing")
+
+
+class AccountError(ValueError):
+    """Base of the account errors; ``str(error)`` is safe to show to the person."""
+
+
+class EmailTaken(AccountError):
+    def __init__(self) -> None:
+        super().__init__("An account with this email already exists.")
+
+
+class InvalidEmail(AccountError):
+    pass
+
+
+class PasswordRejected(AccountError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class InvalidTimezone(AccountError):
+    def __init__(self, timezone: str) -> None:
+        super().__init__(f"Unknown time zone {timezone!r}; use an IANA name like Europe/Paris.")
+
+
+class InvalidCredentials(KeepsTransaction, AccountError):
+    """Wrong email or password. The failed attempt is recorded, so the request still commits."""
+
+    def __init__(self) -> None:
+        super().__init__("Email or password is incorrect.")
+
+
+class LoginThrottled(AccountError):
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(f"Too many failed sign-ins. Try again in {retry_after_seconds} seconds.")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class InvalidCode(AccountError):
+    def __init__(self) -> None:
+        super().__init__("This upgrade code is not valid or has been used up.")
+
+
+class UnknownUser(AccountError):
+    def __init__(self, email: str) -> None:
+        super().__init__(f"No account with email {email}.")
+
+
+class InvalidPlan(AccountError):
+    def __init__(self, plan: str) -> None:
+        super().__init__(f"Unknown plan {plan!r}; plans are {', '.join(PLANS)}.")
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    text = resources.files("learnloop.accounts").joinpath("common-passwords.txt").read_text()
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line.strip() and line[0] != "#"
+    )
+
+
+def check_password_policy(password: str, *, email: str = "") -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise PasswordRejected(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise PasswordRejected(f"Use at most {MAX_PASSWORD_LENGTH} characters.")
+    lowered = password.lower()
+    if lowered in common_passwords():
+        raise PasswordRejected("This password is too common; choose one that is hard to guess.")
+    if email and lowered == normalise_email(email):
+        raise PasswordRejected("Do not use your email address as your password.")
+    if len(set(password)) < 4:
+        raise PasswordRejected("Use more different characters.")
+
+
+def check_timezone(timezone: str) -> str:
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise InvalidTimezone(timezone) from error
+    return timezone
+
+
+def sign_up(db: Session, *, email: str, password: str, name: str, timezone: str = "UTC") -> User:
+    try:
+        email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        raise InvalidEmail(str(error)) from error
+    check_password_policy(password, email=email)
+    check_timezone(timezone)
+    if db.scalar(select(User.id).where(User.email == email)) is not None:
+        raise EmailTaken
+    user = User(
+        email=email,
+        name=name.strip() or email.split("@")[0],
+        password_hash=_hasher.hash(password),
+        timezone=timezone,
+        plan="free",
+        role="learner",
+    )
+    try:
+        # A savepoint: a concurrent sign-up with the same email loses cleanly.
+        with db.begin_nested():
+            db.add(user)
+            db.flush()
+    except IntegrityError as error:
+        raise EmailTaken from error
+    SIGNUPS_TOTAL.inc()
+    logger.info("sign_up user_id=%s", user.id)
+    return user
+
+
+def authenticate(
+    db: Session,
+    *,
+    email: str,
+    password: str,
+    client_key: str,
+    limit: int | None = None,
+) -> User:
+    """Check a password, throttled per (email, client).
+
+    Raises `InvalidCredentials` (the failure is recorded; it is a `KeepsTransaction`, so
+    `get_db` commits the record) or `LoginThrottled`.
+    """
+    limit = get_settings().login_attempts_per_15_minutes if limit is None else limit
+    email = normalise_email(email)
+    client_key = client_key[:200]
+    now = utcnow()
+    window_start = now - LOGIN_WINDOW
+    failures, oldest = db.execute(
+        select(func.count(LoginAttempt.id), func.min(LoginAttempt.created_at)).where(
+            LoginAttempt.email == email,
+            LoginAttempt.client_key == client_key,
+            LoginAttempt.created_at > window_start,
+        )
+    ).one()
+    if failures >= limit:
+        if oldest is not None and oldest.tzinfo is None:  # SQLite aggregate: no type applied
+            oldest = oldest.replace(tzinfo=now.tzinfo)
+        retry_after = max(1, int(((oldest or now) + LOGIN_WINDOW - now).total_seconds()) + 1)
+        LOGINS_TOTAL.labels(outcome="throttled").inc()
+        logger.warning("authenticate throttled client=%s", client_key)
+        raise LoginThrottled(retry_after)
+    user = db.scalar(select(User).where(User.email == email))
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        ok = user is not None
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok or user is None:
+        db.add(LoginAttempt(email=email, client_key=client_key))
+        db.flush()
+        LOGINS_TOTAL.labels(outcome="failure").inc()
+        logger.info("authenticate failed client=%s", client_key)
+        raise InvalidCredentials
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    # A success clears the failures for this email and client.
+    db.execute(
+        delete(LoginAttempt).where(
+            LoginAttempt.email == email, LoginAttempt.client_key == client_key
+        )
+    )
+    db.flush()
+    LOGINS_TOTAL.labels(outcome="success").inc()
+    logger.info("authenticate user_id=%s", user.id)
+    return user
+
+
+def open_session(
+    db: Session, user: User, *, replacing: str | None = None, days: int | None = None
+) -> str:
+    """Start a browser session; returns the raw token for the cookie (stored hashed).
+
+    Pass the previous cookie value as `replacing` on sign-in: the old session is deleted, so a
+    session id planted before sign-in is worthless afterwards (session fixation).
+    """
+    days = get_settings().session_days if days is None else days
+    if replacing:
+        close_session(db, replacing)
+    token = secrets.token_urlsafe(32)
+    db.add(
+        UserSession(
+            user_id=user.id, token_hash=_sha256(token), expires_at=utcnow() + timedelta(days=days)
+        )
+    )
+    db.flush()
+    logger.info("open_session user_id=%s", user.id)
+    return token
+
+
+def close_session(db: Session, token: str) -> None:
+    db.execute(delete(UserSession).where(UserSession.token_hash == _sha256(token)))
+    db.flush()
+    logger.info("close_session")
+
+
+def user_for_session(db: Session, token: str) -> User | None:
+    if not token:
+        return None
+    return db.scalar(
+        select(User)
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(UserSession.token_hash == _sha256(token), UserSession.expires_at > utcnow())
+    )
+
+
+def issue_api_token(db: Session, user: User) -> str:
+    token = "ll_" + secrets.token_urlsafe(32)
+    db.add(ApiToken(user_id=user.id, token_hash=_sha256(token)))
+    db.flush()
+    logger.info("issue_api_token user_id=%s", user.id)
+    return token
+
+
+def user_for_api_token(db: Session, token: str) -> User | None:
+    if not token:
+        return None
+    return db.scalar(
+        select(User)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == _sha256(token))
+    )
+
+
+def _check_plan(plan: str) -> str:
+    if plan not in PLANS:
+        raise InvalidPlan(plan)
+    return plan
+
+
+def create_upgrade_codes(db: Session, *, plan: str, uses: int, count: int = 1) -> list[str]:
+    _check_plan(plan)
+    if uses < 1 or count < 1:
+        raise ValueError("uses and count must be at least 1")
+    codes = []
+    for _ in range(count):
+        # Grouped for reading aloud; 100 bits of randomness.
+        raw = secrets.token_hex(10).upper()
+        code = "-".join(raw[i : i + 5] for i in range(0, len(raw), 5))
+        db.add(UpgradeCode(code_hash=_code_hash(code), plan=plan, uses_total=uses, uses_left=uses))
+        codes.append(code)
+    db.flush()
+    logger.info("create_upgrade_codes plan=%s uses=%s count=%s", plan, uses, count)
+    return codes
+
+
+def _code_hash(code: str) -> str:
+    return _sha256(code.strip().upper().replace(" ", ""))
+
+
+def redeem_code(db: Session, *, user: User, code: str) -> str:
+    row = db.scalar(select(UpgradeCode).where(UpgradeCode.code_hash == _code_hash(code)))
+    if row is None:
+        raise InvalidCode
+    already = db.scalar(
+        select(CodeRedemption.id).where(
+            CodeRedemption.code_id == row.id, CodeRedemption.user_id == user.id
+        )
+    )
+    if already is None:
+        # Conditional decrement: two learners racing for the last use cannot both win.
+        spent = db.execute(
+            update(UpgradeCode)
+            .where(UpgradeCode.id == row.id, UpgradeCode.uses_left > 0)
+            .values(uses_left=UpgradeCode.uses_left - 1)
+        )
+        if spent.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+            raise InvalidCode
+        try:
+            with db.begin_nested():
+                db.add(CodeRedemption(code_id=row.id, user_id=user.id))
+                db.flush()
+        except IntegrityError as error:
+            raise InvalidCode from error
+    user.plan = row.plan
+    db.flush()
+    logger.info("redeem_code user_id=%s plan=%s", user.id, row.plan)
+    return row.plan
+
+
+def set_plan(db: Session, *, email: str, plan: str) -> User:
+    _check_plan(plan)
+    user = db.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is None:
+        raise UnknownUser(email)
+    user.plan = plan
+    db.flush()
+    logger.info("set_plan user_id=%s plan=%s", user.id, plan)
+    return user
+
+
+def has_feature(settings: Settings, user: User, feature: str) -> bool:
+    if feature not in settings.pro_features:
+        return True
+    return user.plan == "pro"
