@@ -1,5 +1,47 @@
-"""Commands for the accounts feature."""
+"""Commands for the accounts feature: `learnloop users ...` and `learnloop codes ...`."""
+
+from __future__ import annotations
 
 import click
 
-commands: list[click.Command] = []
+from learnloop.accounts import service
+from learnloop.accounts.models import PLANS
+from learnloop.db import session_scope
+from learnloop.settings import get_settings
+
+
+@click.group()
+def users() -> None:
+    """Manage learner accounts."""
+
+
+@users.command("set-plan")
+@click.argument("email")
+@click.argument("plan", type=click.Choice(PLANS))
+def set_plan(email: str, plan: str) -> None:
+    """Move the account EMAIL to PLAN."""
+    try:
+        with session_scope(get_settings().database_url) as db:
+            user = service.set_plan(db, email=email, plan=plan)
+            click.echo(f"{user.email} is now on the {user.plan} plan")
+    except service.AccountError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@click.group()
+def codes() -> None:
+    """Upgrade codes that learners redeem for a plan."""
+
+
+@codes.command("create")
+@click.option("--plan", type=click.Choice(PLANS), default="pro", show_default=True)
+@click.option("--uses", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--count", type=click.IntRange(1, 10_000), default=1, show_default=True)
+def create_codes(plan: str, uses: int, count: int) -> None:
+    """Create COUNT codes for PLAN, each redeemable USES times. Prints one code per line."""
+    with session_scope(get_settings().database_url) as db:
+        for code in service.create_upgrade_codes(db, plan=plan, uses=uses, count=count):
+            click.echo(code)
+
+
+commands: list[click.Command] = [users, codes]

@@ -1,0 +1,84 @@
+"""JSON API for written answers and their feedback."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from learnloop.exercises.api import ExerciseId, IdempotencyKey, Number, Slug
+from learnloop.feedback import service
+from learnloop.feedback.schemas import ResponseOut, WrittenAccepted, WrittenIn
+from learnloop.web.deps import (
+    ApiUser,
+    AppSettings,
+    DbSession,
+    Library,
+    exercise_or_404,
+    lesson_or_404,
+)
+from learnloop.web.errors import error_responses
+
+LEARNER = {"x-access": "learner"}
+
+router = APIRouter(tags=["feedback"])
+
+
+@router.post(
+    "/courses/{slug}/lessons/{number}/written/{exercise_id}",
+    status_code=202,
+    response_model=WrittenAccepted,
+    responses=error_responses(401, 403, 404, 409, 413, 429),
+    openapi_extra=LEARNER,
+)
+def submit_written(
+    slug: Slug,
+    number: Number,
+    exercise_id: ExerciseId,
+    body: WrittenIn,
+    user: ApiUser,
+    db: DbSession,
+    library: Library,
+    settings: AppSettings,
+    idempotency_key: IdempotencyKey = None,
+) -> WrittenAccepted:
+    course, lesson = lesson_or_404(library, slug, number)
+    exercise = exercise_or_404(lesson, exercise_id)
+    response = service.submit_written_answer(
+        db,
+        user=user,
+        course=course,
+        lesson=lesson,
+        exercise=exercise,
+        text=body.text,
+        idempotency_key=idempotency_key,
+        settings=settings,
+    )
+    return WrittenAccepted(response_id=response.id, status=_status(response.status))
+
+
+def _status(value: str) -> Any:
+    return value if value in ("pending", "graded", "failed") else "pending"
+
+
+@router.get(
+    "/responses/{response_id}",
+    response_model=ResponseOut,
+    responses=error_responses(401, 404),
+    openapi_extra=LEARNER,
+)
+def get_response(
+    response_id: Annotated[int, Path(ge=1, le=2**31 - 1)], user: ApiUser, db: DbSession
+) -> ResponseOut:
+    response = service.response_for(db, user=user, response_id=response_id)
+    feedback = response.feedback if isinstance(response.feedback, dict) else None
+    points = feedback.get("points", []) if feedback else []
+    return ResponseOut(
+        id=response.id,
+        status=_status(response.status),
+        score=response.score,
+        points=[point for point in points if isinstance(point, dict)],
+        feedback=feedback,
+        created_at=response.created_at,
+        graded_at=response.graded_at,
+    )

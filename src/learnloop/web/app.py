@@ -1,0 +1,96 @@
+"""The app factory. Its lifespan owns the engine, the session factories and the course library."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
+
+from learnloop.content.loader import CourseLibrary
+from learnloop.db import head_revisions, make_engine, upgrade_to_head
+from learnloop.observability.metrics import observe_pool
+from learnloop.observability.setup import configure_logging, install_observability
+from learnloop.observability.tracing import instrument_engine
+from learnloop.settings import Settings, get_settings
+from learnloop.web import api, health, pages
+from learnloop.web.errors import install_error_handlers
+from learnloop.web.limits import BodyLimitMiddleware
+from learnloop.web.security_headers import SecurityHeadersMiddleware
+
+logger = logging.getLogger(__name__)
+
+
+def sqlite_path(url: str) -> Path | None:
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        )
+        instrument_engine(engine)
+        observe_pool(engine)
+        if settings.is_sqlite:
+            # Single-machine mode: the server creates and migrates its own database file.
+            path = sqlite_path(settings.database_url)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            upgrade_to_head(engine)
+        app.state.engine = engine
+        app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)
+        app.state.write_sessionmaker = sessionmaker(
+            engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
+        )
+        app.state.head_revisions = head_revisions()
+        app.state.library = CourseLibrary(settings.courses_dir, reload=settings.reload_courses)
+        logger.info(
+            "learnloop started",
+            extra={
+                "database": engine.url.get_backend_name(),
+                "courses": [course.slug for course in app.state.library.courses()],
+            },
+        )
+        try:
+            yield
+        finally:
+            engine.dispose()
+            logger.info("learnloop stopped")
+
+    return lifespan
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings)
+    app = FastAPI(
+        title="learnloop",
+        version="1",
+        summary="Interactive courses written as Markdown: the learner API.",
+        lifespan=_lifespan(settings),
+        openapi_url="/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.shutting_down = False
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    install_observability(app, settings)
+    return app

@@ -1,0 +1,137 @@
+"""How domain errors become HTTP responses, in one place, for the API and the pages.
+
+Bodies follow FastAPI's shapes: ``{"detail": "..."}`` for most errors and, for 422, the list of
+``{loc, msg, type}`` that request validation produces, so clients parse one format and the
+documented OpenAPI schemas hold for every response.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel
+
+from learnloop.accounts import service as accounts
+from learnloop.accounts.access import Forbidden
+from learnloop.exercises.checking import AnswerError
+from learnloop.exercises.service import IdempotencyConflict
+from learnloop.feedback import service as feedback
+from learnloop.progress.service import InvalidFocusSession
+from learnloop.web.deps import SignInRequired
+
+
+class UpgradeHint(BaseModel):
+    feature: str
+    plan: str
+    url: str
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+    # Present on a 403 for a feature the learner's plan does not include.
+    upgrade: UpgradeHint | None = None
+
+
+def validation_error(
+    field: tuple[str | int, ...], message: str, kind: str = "value_error"
+) -> JSONResponse:
+    return JSONResponse(
+        status_code=422,
+        content={"detail": [{"loc": list(field), "msg": message, "type": kind}]},
+    )
+
+
+def _detail(status: int, error: Exception, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": str(error)}, headers=headers)
+
+
+# Which body field each 422 error is about.
+_FIELD_OF: dict[type[Exception], tuple[str, ...]] = {
+    accounts.InvalidEmail: ("body", "email"),
+    accounts.PasswordRejected: ("body", "password"),
+    accounts.InvalidTimezone: ("body", "timezone"),
+    AnswerError: ("body", "answer"),
+    feedback.AnswerTooLong: ("body", "text"),
+    feedback.EmptyAnswer: ("body", "text"),
+    InvalidFocusSession: ("body", "minutes"),
+}
+
+
+async def _handle(request: Request, error: Exception) -> Response:
+    for kind, field in _FIELD_OF.items():
+        if isinstance(error, kind):
+            if isinstance(error, InvalidFocusSession) and "started_at" in str(error):
+                field = ("body", "started_at")
+            if isinstance(error, feedback.AnswerTooLong):
+                field = ("body", error.field)
+            return validation_error(field, str(error))
+    if isinstance(error, accounts.EmailTaken | IdempotencyConflict):
+        return _detail(409, error)
+    if isinstance(error, accounts.InvalidCredentials):
+        return _detail(401, error, {"WWW-Authenticate": "Bearer"})
+    if isinstance(error, accounts.LoginThrottled):
+        return _detail(429, error, {"Retry-After": str(error.retry_after_seconds)})
+    if isinstance(error, feedback.QuotaExceeded):
+        return _detail(429, error, {"Retry-After": str(error.retry_after_seconds)})
+    if isinstance(error, accounts.InvalidCode | accounts.InvalidPlan):
+        return validation_error(("body", "code"), str(error))
+    if isinstance(error, feedback.FeatureLocked):
+        hint = UpgradeHint(feature=error.feature, plan="pro", url="/upgrade")
+        body = ErrorResponse(
+            detail=f"{error!s} Upgrade to pro to use it: redeem a code at {hint.url}.",
+            upgrade=hint,
+        )
+        return JSONResponse(status_code=403, content=body.model_dump())
+    if isinstance(error, Forbidden):
+        return _detail(403, error)
+    if isinstance(error, feedback.NotFound | feedback.NotWritten | accounts.UnknownUser):
+        return _detail(404, error)
+    raise error  # not ours: let the server error middleware log it
+
+
+async def _sign_in(request: Request, error: Exception) -> Response:
+    assert isinstance(error, SignInRequired)
+    return RedirectResponse(error.location, status_code=303)
+
+
+HANDLED: tuple[type[Exception], ...] = (
+    accounts.AccountError,
+    AnswerError,
+    IdempotencyConflict,
+    InvalidFocusSession,
+    Forbidden,
+    feedback.NotFound,
+    feedback.NotWritten,
+    feedback.FeatureLocked,
+    feedback.QuotaExceeded,
+    feedback.AnswerTooLong,
+    feedback.EmptyAnswer,
+)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    for kind in HANDLED:
+        app.add_exception_handler(kind, _handle)
+    app.add_exception_handler(SignInRequired, _sign_in)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for the given error statuses."""
+    descriptions = {
+        400: "Malformed request.",
+        401: "Missing or invalid bearer token, or wrong credentials.",
+        403: "Not allowed for this account or plan.",
+        404: "The course, lesson, exercise or resource does not exist.",
+        409: "Conflicts with existing data (email taken, Idempotency-Key reused).",
+        413: "Request body too large.",
+        429: "Too many requests; see Retry-After.",
+    }
+    return {
+        status: {
+            "model": ErrorResponse,
+            "description": descriptions[status],
+        }
+        for status in statuses
+    }
