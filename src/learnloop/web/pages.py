@@ -1,0 +1,1189 @@
+"""The learner's HTML pages: server-rendered with Jinja2, enhanced by /static/app.js.
+
+Every form works without JavaScript (post, then redirect or re-render). With JavaScript the
+same routes answer JSON when the request says `Accept: application/json`; the JSON carries the
+server-rendered fragment, so both paths show identical, autoescaped markup.
+
+Every unsafe request to this router passes the CSRF check in `CsrfProtectedRoute` first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import mimetypes
+import random
+import re
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from learnloop.accounts import service as accounts
+from learnloop.accounts.models import User
+from learnloop.content.model import (
+    ChoiceExercise,
+    ChoiceOption,
+    Course,
+    Exercise,
+    FillBlankExercise,
+    GoDeeperQuestion,
+    Lesson,
+    TrueFalseExercise,
+    WrittenExercise,
+)
+from learnloop.exercises import service as exercises
+from learnloop.exercises.checking import AnswerError, Verdict, check
+from learnloop.feedback import service as feedback
+from learnloop.progress import service as progress
+from learnloop.settings import Settings
+from learnloop.web import csrf
+from learnloop.web.deps import (
+    SESSION_COOKIE,
+    DbSession,
+    Library,
+    OptionalUser,
+    PageUser,
+    clear_session_cookie,
+    client_key,
+    cookie_is_secure,
+    set_session_cookie,
+)
+
+WEB_DIR = Path(__file__).resolve().parent
+TEMPLATES_DIR = WEB_DIR / "templates"
+STATIC_DIR = WEB_DIR / "static"
+
+FOCUS_SECONDS = 25 * 60
+BREAK_SECONDS = 5 * 60
+
+# Limits on what a form may carry, so odd input gets a clear 4xx instead of work or a 500.
+MAX_FIELD_CHARS = 1000
+MAX_ANSWER_VALUES = 50
+
+KIND_LABELS = {
+    "choice": "Multiple choice",
+    "true-false": "True or false",
+    "fill-blank": "Fill in the blank",
+}
+VERDICT_TITLES = {
+    "correct": "Correct!",
+    "incorrect": "Not quite.",
+    "close": "Close: check your spelling.",
+}
+POINT_STATUS = {
+    "covered": "covered",
+    "partly": "partly",
+    "partial": "partly",
+    "partly_covered": "partly",
+    "partly-covered": "partly",
+    "missing": "missing",
+    "not_covered": "missing",
+}
+POINT_LABELS = {"covered": "Covered", "partly": "Partly covered", "missing": "Missing"}
+BLANK_RE = re.compile(r"_{3,}")
+
+
+# ---------------------------------------------------------------------------------- static
+
+
+@dataclass(frozen=True)
+class StaticFile:
+    body: bytes
+    media_type: str
+    version: str
+
+
+def _load_static() -> dict[str, StaticFile]:
+    # Loaded once at import: the files are part of the release and never change while running.
+    files: dict[str, StaticFile] = {}
+    for path in sorted(STATIC_DIR.iterdir()):
+        if path.is_file():
+            body = path.read_bytes()
+            media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            files[path.name] = StaticFile(body, media_type, hashlib.sha256(body).hexdigest()[:12])
+    return files
+
+
+STATIC_FILES = _load_static()
+
+
+def static_url(name: str) -> str:
+    # The content hash in the URL lets browsers cache forever and still see new releases.
+    return f"/static/{name}?v={STATIC_FILES[name].version}"
+
+
+# ---------------------------------------------------------------------------------- rendering
+
+templates = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=False,
+)
+templates.globals["static_url"] = static_url
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _secret(request: Request) -> str:
+    return _settings(request).secret_key.get_secret_value()
+
+
+def render(
+    request: Request,
+    template: str,
+    *,
+    user: User | None,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    token = csrf.token_for(request, _secret(request))
+    html = templates.get_template(template).render(
+        csrf_token=token,
+        user=user,
+        nav=context.pop("nav", None),
+        focus_seconds=FOCUS_SECONDS,
+        break_seconds=BREAK_SECONDS,
+        **context,
+    )
+    response = HTMLResponse(html, status_code=status_code, headers=headers)
+    csrf.set_seed_cookie(request, response, secure=cookie_is_secure(request, _settings(request)))
+    # Pages carry per-learner data and a CSRF token: never store them in shared caches.
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+def fragment(macro: str, *args: Any) -> str:
+    module = templates.get_template("_fragments.html").module
+    result: Markup = getattr(module, macro)(*args)
+    return str(result)
+
+
+def wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def error_page(
+    request: Request,
+    user: User | None,
+    status_code: int,
+    heading: str,
+    message: str,
+    *,
+    back_url: str = "/",
+    back_label: str = "Back to the courses",
+) -> Response:
+    if wants_json(request):
+        return JSONResponse({"detail": message}, status_code=status_code)
+    return render(
+        request,
+        "error.html",
+        user=user,
+        status_code=status_code,
+        heading=heading,
+        message=message,
+        back_url=back_url,
+        back_label=back_label,
+    )
+
+
+def safe_next(value: object, default: str = "/dashboard") -> str:
+    """Only same-site paths: an open redirect would let phishing links borrow our domain."""
+    if not isinstance(value, str) or not value.startswith("/") or value.startswith("//"):
+        return default
+    if "\\" in value or any(ord(c) < 32 for c in value) or len(value) > 500:
+        return default
+    return value
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def form_text(form: FormData, name: str, *, limit: int = MAX_FIELD_CHARS) -> str:
+    value = form.get(name)
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def form_list(form: FormData, name: str) -> list[str]:
+    return [value for value in form.getlist(name) if isinstance(value, str)]
+
+
+# ---------------------------------------------------------------------------------- CSRF route
+
+
+class CsrfProtectedRoute(APIRoute):
+    """Checks the CSRF token of every unsafe request before the route (and its form) runs."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            if request.method not in csrf.SAFE_METHODS:
+                submitted = await csrf.submitted_token(request)
+                if not csrf.is_valid(request, _secret(request), submitted):
+                    return error_page(
+                        request, None, 403, "Request not accepted", csrf.REJECTED_MESSAGE
+                    )
+            return await handler(request)
+
+        return checked
+
+
+router = APIRouter(route_class=CsrfProtectedRoute, include_in_schema=False)
+
+
+@router.get("/static/{name}")
+def static_file(name: str, request: Request) -> Response:
+    item = STATIC_FILES.get(name)
+    if item is None:
+        return Response("Not found", status_code=404, media_type="text/plain")
+    versioned = request.query_params.get("v") == item.version
+    cache = "public, max-age=31536000, immutable" if versioned else "public, max-age=300"
+    return Response(item.body, media_type=item.media_type, headers={"cache-control": cache})
+
+
+# ---------------------------------------------------------------------------------- accounts
+
+
+def _start_session(request: Request, db: Session, user: User, next_url: str) -> Response:
+    token = accounts.open_session(db, user, replacing=request.cookies.get(SESSION_COOKIE))
+    response = redirect(next_url)
+    set_session_cookie(response, request, _settings(request), token)
+    return response
+
+
+@router.get("/signup")
+def signup_form(request: Request, user: OptionalUser) -> Response:
+    next_url = safe_next(request.query_params.get("next"), "/")
+    if user is not None:
+        return redirect(next_url)
+    return render(
+        request,
+        "signup.html",
+        user=None,
+        nav="signup",
+        next=next_url,
+        error=None,
+        name="",
+        email="",
+        timezone="",
+    )
+
+
+@router.post("/signup")
+async def signup(request: Request, db: DbSession, user: OptionalUser) -> Response:
+    form = await request.form()
+    next_url = safe_next(form.get("next"), "/")
+    name = form_text(form, "name", limit=200).strip()
+    email = form_text(form, "email", limit=320).strip()
+    password = form_text(form, "password", limit=accounts.MAX_PASSWORD_LENGTH + 1)
+    timezone = form_text(form, "timezone", limit=64).strip() or "UTC"
+    error: str | None = None
+    if not name:
+        error = "Please enter your name."
+    elif not email:
+        error = "Please enter your email address."
+    else:
+        try:
+            new_user = accounts.sign_up(
+                db, email=email, password=password, name=name, timezone=timezone
+            )
+        except accounts.EmailTaken:
+            error = "An account with this email already exists. Sign in instead."
+        except accounts.InvalidEmail:
+            error = "That email address does not look right."
+        except accounts.PasswordRejected as rejected:
+            error = f"Please choose another password. {rejected}"
+        except accounts.InvalidTimezone:
+            error = f"Unknown time zone {timezone!r}. Use a name like Europe/Berlin or UTC."
+        else:
+            return _start_session(request, db, new_user, next_url)
+    return render(
+        request,
+        "signup.html",
+        user=user,
+        nav="signup",
+        status_code=400,
+        next=next_url,
+        error=error,
+        name=name,
+        email=email,
+        timezone=timezone,
+    )
+
+
+@router.get("/signin")
+def signin_form(request: Request, user: OptionalUser) -> Response:
+    next_url = safe_next(request.query_params.get("next"))
+    if user is not None:
+        return redirect(next_url)
+    return render(
+        request, "signin.html", user=None, nav="signin", next=next_url, error=None, email=""
+    )
+
+
+@router.post("/signin")
+async def signin(request: Request, db: DbSession) -> Response:
+    form = await request.form()
+    next_url = safe_next(form.get("next"))
+    email = form_text(form, "email", limit=320).strip()
+    password = form_text(form, "password", limit=accounts.MAX_PASSWORD_LENGTH + 1)
+    headers: dict[str, str] = {}
+    try:
+        user = accounts.authenticate(
+            db, email=email, password=password, client_key=client_key(request)
+        )
+    except accounts.LoginThrottled as throttled:
+        retry = throttled.retry_after_seconds
+        error, status_code = f"Too many attempts. Try again in {retry} seconds.", 429
+        headers["retry-after"] = str(retry)
+    except accounts.AccountError:
+        error, status_code = "Wrong email or password.", 401
+    else:
+        return _start_session(request, db, user, next_url)
+    return render(
+        request,
+        "signin.html",
+        user=None,
+        nav="signin",
+        status_code=status_code,
+        headers=headers,
+        next=next_url,
+        error=error,
+        email=email,
+    )
+
+
+@router.post("/signout")
+def signout(request: Request, db: DbSession) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        accounts.close_session(db, token)
+    response = redirect("/")
+    clear_session_cookie(response, request, _settings(request))
+    return response
+
+
+@router.get("/upgrade")
+def upgrade_form(request: Request, user: PageUser) -> Response:
+    next_url = safe_next(request.query_params.get("next"), "")
+    return render(
+        request, "upgrade.html", user=user, nav="upgrade", next=next_url, error=None, code=""
+    )
+
+
+@router.post("/upgrade")
+async def upgrade(request: Request, db: DbSession, user: PageUser) -> Response:
+    form = await request.form()
+    next_url = safe_next(form.get("next"), "")
+    code = form_text(form, "code", limit=200).strip()
+    try:
+        accounts.redeem_code(db, user=user, code=code)
+    except accounts.InvalidCode:
+        return render(
+            request,
+            "upgrade.html",
+            user=user,
+            nav="upgrade",
+            status_code=400,
+            next=next_url,
+            error="That code is not valid, or it has been used up.",
+            code=code,
+        )
+    return redirect(next_url or "/upgrade")
+
+
+# ---------------------------------------------------------------------------------- catalogue
+
+
+@dataclass(frozen=True)
+class CourseCard:
+    course: Course
+    completed: int | None
+
+
+@router.get("/")
+def catalogue(request: Request, db: DbSession, library: Library, user: OptionalUser) -> Response:
+    cards = [
+        CourseCard(
+            course,
+            len(progress.completed_numbers(db, user=user, course_slug=course.slug))
+            if user
+            else None,
+        )
+        for course in library.courses()
+    ]
+    return render(request, "catalogue.html", user=user, nav="courses", courses=cards)
+
+
+@dataclass(frozen=True)
+class OutlineRow:
+    lesson: Lesson
+    completed: bool
+    solved: int
+    exercise_total: int
+
+
+@dataclass(frozen=True)
+class OutlineModule:
+    title: str
+    rows: list[OutlineRow]
+
+
+def _not_found(request: Request, user: User | None, what: str) -> Response:
+    return error_page(request, user, 404, "Not found", what)
+
+
+@router.get("/courses/{slug}")
+def outline(
+    slug: str, request: Request, db: DbSession, library: Library, user: OptionalUser
+) -> Response:
+    course = library.get(slug)
+    if course is None:
+        return _not_found(request, user, "There is no such course.")
+    done = progress.completed_numbers(db, user=user, course_slug=slug) if user else set()
+    modules = []
+    for module in course.modules:
+        rows = []
+        for number in module.lesson_numbers:
+            lesson = course.lesson(number)
+            if lesson is None:
+                continue
+            solved = 0
+            if user:
+                states = exercises.exercise_states(
+                    db, user=user, course_slug=slug, lesson_number=number
+                )
+                solved = sum(1 for state in states.values() if state.solved)
+            rows.append(OutlineRow(lesson, number in done, solved, len(lesson.auto_checked)))
+        modules.append(OutlineModule(module.title, rows))
+    return render(
+        request,
+        "outline.html",
+        user=user,
+        nav="courses",
+        course=course,
+        modules=modules,
+        completed_count=len(done),
+    )
+
+
+# ---------------------------------------------------------------------------------- lesson views
+
+
+@dataclass(frozen=True)
+class VerdictView:
+    status: str
+    title: str
+    feedback: list[str]
+    explanation: str
+
+
+@dataclass(frozen=True)
+class BlankPart:
+    text: str
+    blank: int | None
+
+
+@dataclass
+class ExerciseView:
+    exercise: ChoiceExercise | TrueFalseExercise | FillBlankExercise
+    number: int
+    kind_label: str
+    options: list[ChoiceOption] = field(default_factory=list)
+    chosen: set[str] = field(default_factory=set)
+    parts: list[BlankPart] = field(default_factory=list)
+    blank_count: int = 0
+    blank_values: list[str] = field(default_factory=list)
+    attempts: int = 0
+    solved: bool = False
+    verdict: VerdictView | None = None
+
+
+@dataclass(frozen=True)
+class PointView:
+    status: str
+    status_label: str
+    text: str
+    evidence: str
+    section_url: str
+    section_title: str
+
+
+@dataclass(frozen=True)
+class FeedbackView:
+    score: int | None
+    summary: str
+    points: list[PointView]
+    misconceptions: list[str]
+
+
+@dataclass(frozen=True)
+class ResponseView:
+    id: int
+    status: str
+    text: str
+    word_count: int
+    submitted_label: str
+    status_url: str
+    feedback: FeedbackView | None
+
+
+@dataclass
+class WrittenView:
+    locked: bool
+    response: ResponseView | None
+    draft: str = ""
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    url: str
+    title: str
+
+
+@dataclass(frozen=True)
+class TutorAnswerView:
+    answer: str
+    citations: list[Citation]
+
+
+@dataclass(frozen=True)
+class CompletionView:
+    xp_awarded: int
+    total_xp: int
+    level: int
+    streak_days: int
+
+
+def lesson_url(course: Course, lesson: Lesson) -> str:
+    return f"/courses/{quote(course.slug)}/lessons/{lesson.number}"
+
+
+def verdict_view(verdict: Verdict, exercise: Exercise) -> VerdictView:
+    lines = []
+    if verdict.feedback and verdict.feedback not in (
+        "Correct.",
+        "Not quite.",
+    ):
+        lines.append(verdict.feedback)
+    if isinstance(exercise, FillBlankExercise) and len(exercise.blanks) > 1 and verdict.blanks:
+        wrong = [str(i + 1) for i, v in enumerate(verdict.blanks) if v != "correct"]
+        if wrong and verdict.verdict != "correct":
+            lines.append(f"Check blank {', '.join(wrong)}.")
+    return VerdictView(
+        verdict.verdict,
+        VERDICT_TITLES.get(verdict.verdict, verdict.verdict),
+        lines,
+        verdict.explanation,
+    )
+
+
+def _shuffled(exercise: ChoiceExercise, seed: str) -> list[ChoiceOption]:
+    options = list(exercise.options)
+    if exercise.shuffle:
+        # Not security: a stable per-learner order, so a reload does not move the options.
+        random.Random(seed).shuffle(options)  # noqa: S311
+    return options
+
+
+def _chosen(answer: object) -> set[str]:
+    if isinstance(answer, bool):
+        return {"true" if answer else "false"}
+    if isinstance(answer, str):
+        return {answer}
+    if isinstance(answer, list):
+        return {item for item in answer if isinstance(item, str)}
+    return set()
+
+
+def exercise_view(
+    exercise: ChoiceExercise | TrueFalseExercise | FillBlankExercise,
+    number: int,
+    user: User,
+    state: exercises.ExerciseState | None,
+) -> ExerciseView:
+    view = ExerciseView(exercise, number, KIND_LABELS[exercise.kind])
+    if isinstance(exercise, ChoiceExercise):
+        view.options = _shuffled(exercise, f"{user.id}:{exercise.id}")
+    if isinstance(exercise, FillBlankExercise):
+        pieces = BLANK_RE.split(exercise.prompt)
+        for index, text in enumerate(pieces):
+            if text:
+                view.parts.append(BlankPart(text, None))
+            if index < len(pieces) - 1:
+                view.parts.append(BlankPart("", index))
+        view.blank_count = len(pieces) - 1
+        view.blank_values = [""] * view.blank_count
+    if state is not None:
+        view.attempts = state.attempts
+        view.solved = state.solved
+        view.chosen = _chosen(state.last_answer)
+        if isinstance(exercise, FillBlankExercise) and isinstance(state.last_answer, list):
+            values = [str(v) for v in state.last_answer][: view.blank_count]
+            view.blank_values = values + [""] * (view.blank_count - len(values))
+        try:
+            # Checking is pure, so re-checking the stored answer shows the same verdict again.
+            view.verdict = verdict_view(check(exercise, state.last_answer), exercise)
+        except AnswerError:
+            view.verdict = None
+    return view
+
+
+def _word_count(text: str) -> int:
+    return len(text.split())
+
+
+def _local_time(user: User, moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    try:
+        zone = ZoneInfo(user.timezone)
+    except (KeyError, ValueError):
+        zone = ZoneInfo("UTC")
+    return moment.astimezone(zone).strftime("submitted %d %b %Y, %H:%M")
+
+
+def _text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        for key in ("text", "message", "description", "claim", "summary"):
+            if isinstance(value.get(key), str):
+                return str(value[key])
+    return ""
+
+
+def feedback_view(
+    raw: object, score: int | None, course: Course, lesson: Lesson
+) -> FeedbackView | None:
+    """Whatever the grader stored, as something safe to render; unknown shapes are ignored."""
+    if not isinstance(raw, Mapping):
+        return None
+    raw_score = raw.get("score", score)
+    shown_score = (
+        max(0, min(100, round(raw_score)))
+        if isinstance(raw_score, int | float) and not isinstance(raw_score, bool)
+        else None
+    )
+    sections = {section.id: section.title for section in lesson.sections}
+    points = []
+    raw_points = raw.get("points")
+    for item in raw_points if isinstance(raw_points, list) else []:
+        if not isinstance(item, Mapping):
+            continue
+        status = POINT_STATUS.get(str(item.get("status", "")).lower(), "missing")
+        section_id = item.get("section_id")
+        has_section = isinstance(section_id, str) and section_id in sections
+        points.append(
+            PointView(
+                status=status,
+                status_label=POINT_LABELS[status],
+                text=_text(item.get("text")) or _text(item.get("point")),
+                evidence=_text(item.get("evidence")),
+                section_url=f"{lesson_url(course, lesson)}#{section_id}" if has_section else "",
+                section_title=sections[str(section_id)] if has_section else "",
+            )
+        )
+    raw_misconceptions = raw.get("misconceptions")
+    misconceptions = [
+        text
+        for text in (
+            _text(m) for m in (raw_misconceptions if isinstance(raw_misconceptions, list) else [])
+        )
+        if text
+    ]
+    summary = _text(raw.get("summary")) or _text(raw.get("feedback"))
+    return FeedbackView(shown_score, summary, points, misconceptions)
+
+
+def response_view(
+    response: feedback.WrittenResponse, user: User, course: Course, lesson: Lesson
+) -> ResponseView:
+    return ResponseView(
+        id=response.id,
+        status=response.status if response.status in ("pending", "graded", "failed") else "pending",
+        text=response.text,
+        word_count=_word_count(response.text),
+        submitted_label=_local_time(user, response.created_at),
+        status_url=f"/me/responses/{response.id}",
+        feedback=feedback_view(response.feedback, response.score, course, lesson)
+        if response.status == "graded"
+        else None,
+    )
+
+
+def _completion_view(db: Session, user: User) -> CompletionView:
+    xp = progress.total_xp(db, user=user)
+    return CompletionView(0, xp, progress.level_for(xp), progress.streak_days(db, user=user))
+
+
+def render_lesson(
+    request: Request,
+    db: Session,
+    user: User,
+    course: Course,
+    lesson: Lesson,
+    *,
+    status_code: int = 200,
+    tutor_answers: Mapping[str, TutorAnswerView] | None = None,
+    exercise_errors: Mapping[str, str] | None = None,
+    written_errors: Mapping[str, tuple[str, str]] | None = None,
+) -> Response:
+    settings = _settings(request)
+    states = exercises.exercise_states(
+        db, user=user, course_slug=course.slug, lesson_number=lesson.number
+    )
+    exercise_views = {}
+    for number, exercise in enumerate(lesson.auto_checked, start=1):
+        view = exercise_view(exercise, number, user, states.get(exercise.id))
+        if exercise_errors and exercise.id in exercise_errors:
+            view.verdict = VerdictView("incorrect", exercise_errors[exercise.id], [], "")
+        exercise_views[exercise.id] = view
+    written_locked = not accounts.has_feature(settings, user, "written_feedback")
+    written_views = {}
+    for written in lesson.written:
+        latest = feedback.latest_response(
+            db,
+            user=user,
+            course_slug=course.slug,
+            lesson_number=lesson.number,
+            exercise_id=written.id,
+        )
+        view_w = WrittenView(
+            written_locked, response_view(latest, user, course, lesson) if latest else None
+        )
+        if written_errors and written.id in written_errors:
+            view_w.error, view_w.draft = written_errors[written.id]
+        written_views[written.id] = view_w
+    completed = lesson.number in progress.completed_numbers(db, user=user, course_slug=course.slug)
+    return render(
+        request,
+        "lesson.html",
+        user=user,
+        nav="courses",
+        status_code=status_code,
+        course=course,
+        lesson=lesson,
+        lesson_url=lesson_url(course, lesson),
+        exercise_views=exercise_views,
+        written_views=written_views,
+        go_deeper_locked=not accounts.has_feature(settings, user, "go_deeper"),
+        tutor_answers=tutor_answers or {},
+        completed=completed,
+        completion_view=_completion_view(db, user) if completed else None,
+        next_lesson=course.next_lesson(lesson.number),
+        max_answer_chars=settings.max_answer_chars,
+    )
+
+
+def _find_lesson(library: Library, slug: str, number: str) -> tuple[Course, Lesson] | None:
+    course = library.get(slug)
+    if course is None or not number.isdigit() or len(number) > 6:
+        return None
+    lesson = course.lesson(int(number))
+    return (course, lesson) if lesson else None
+
+
+@router.get("/courses/{slug}/lessons/{number}")
+def lesson_page(
+    slug: str, number: str, request: Request, db: DbSession, library: Library, user: PageUser
+) -> Response:
+    found = _find_lesson(library, slug, number)
+    if found is None:
+        return _not_found(request, user, "There is no such lesson.")
+    return render_lesson(request, db, user, *found)
+
+
+# ---------------------------------------------------------------------------------- exercises
+
+
+def answer_from_form(
+    exercise: ChoiceExercise | TrueFalseExercise | FillBlankExercise, form: FormData
+) -> object:
+    """The form's fields as the answer shape `record_attempt` takes (see docs/architecture.md)."""
+    values = form_list(form, "blank" if isinstance(exercise, FillBlankExercise) else "answer")
+    if len(values) > MAX_ANSWER_VALUES or any(len(v) > MAX_FIELD_CHARS for v in values):
+        raise AnswerError("That answer is too long.")
+    if isinstance(exercise, ChoiceExercise):
+        if not values:
+            raise AnswerError("Choose an option first.")
+        return values if exercise.multiple else values[0]
+    if isinstance(exercise, TrueFalseExercise):
+        if not values or values[0] not in ("true", "false"):
+            raise AnswerError("Choose true or false first.")
+        return values[0] == "true"
+    if not any(value.strip() for value in values):
+        raise AnswerError("Fill in the blank first.")
+    return values
+
+
+@router.post("/courses/{slug}/lessons/{number}/exercises/{exercise_id}")
+async def attempt(
+    slug: str,
+    number: str,
+    exercise_id: str,
+    request: Request,
+    db: DbSession,
+    library: Library,
+    user: PageUser,
+) -> Response:
+    found = _find_lesson(library, slug, number)
+    exercise = found[1].exercise(exercise_id) if found else None
+    if found is None or not isinstance(
+        exercise, ChoiceExercise | TrueFalseExercise | FillBlankExercise
+    ):
+        return _not_found(request, user, "There is no such exercise.")
+    course, lesson = found
+    form = await request.form()
+    try:
+        answer = answer_from_form(exercise, form)
+        outcome = exercises.record_attempt(
+            db, user=user, course=course, lesson=lesson, exercise=exercise, answer=answer
+        )
+    except AnswerError as error:
+        if wants_json(request):
+            return JSONResponse({"detail": str(error)}, status_code=422)
+        return render_lesson(
+            request,
+            db,
+            user,
+            course,
+            lesson,
+            status_code=422,
+            exercise_errors={exercise.id: str(error)},
+        )
+    if not wants_json(request):
+        return redirect(f"{lesson_url(course, lesson)}#ex-{exercise.id}")
+    view = verdict_view(outcome.verdict, exercise)
+    return JSONResponse(
+        {
+            "verdict": outcome.verdict.verdict,
+            "correct": outcome.verdict.correct,
+            "feedback": outcome.verdict.feedback,
+            "explanation": outcome.verdict.explanation,
+            "first_attempt": outcome.first_attempt,
+            "html": fragment("verdict", view),
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------- written
+
+
+def _upgrade_url(course: Course, lesson: Lesson) -> str:
+    return f"/upgrade?next={quote(lesson_url(course, lesson), safe='')}"
+
+
+@router.post("/courses/{slug}/lessons/{number}/written/{exercise_id}")
+async def submit_written(
+    slug: str,
+    number: str,
+    exercise_id: str,
+    request: Request,
+    db: DbSession,
+    library: Library,
+    user: PageUser,
+) -> Response:
+    found = _find_lesson(library, slug, number)
+    exercise = found[1].exercise(exercise_id) if found else None
+    if found is None or not isinstance(exercise, WrittenExercise):
+        return _not_found(request, user, "There is no such question.")
+    course, lesson = found
+    settings = _settings(request)
+    form = await request.form()
+    raw_text = form.get("text")
+    text = raw_text if isinstance(raw_text, str) else ""
+    status_code, message = 422, ""
+    try:
+        response = feedback.submit_written_answer(
+            db,
+            user=user,
+            course=course,
+            lesson=lesson,
+            exercise=exercise,
+            text=text,
+            settings=settings,
+        )
+    except feedback.FeatureLocked:
+        if not wants_json(request):
+            return redirect(_upgrade_url(course, lesson))
+        return JSONResponse(
+            {
+                "detail": "Upgrade to submit written responses and get AI feedback.",
+                "upgrade_url": _upgrade_url(course, lesson),
+            },
+            status_code=403,
+        )
+    except (feedback.EmptyAnswer, feedback.AnswerTooLong) as error:
+        message = str(error)
+    except feedback.QuotaExceeded as error:
+        status_code, message = 429, str(error)
+    else:
+        if not wants_json(request):
+            return redirect(f"{lesson_url(course, lesson)}#ex-{exercise.id}")
+        view = response_view(response, user, course, lesson)
+        return JSONResponse(
+            {
+                "response_id": response.id,
+                "status": response.status,
+                "status_url": view.status_url,
+                "html": fragment("written_status", view),
+            },
+            status_code=202,
+        )
+    if wants_json(request):
+        return JSONResponse({"detail": message}, status_code=status_code)
+    return render_lesson(
+        request,
+        db,
+        user,
+        course,
+        lesson,
+        status_code=status_code,
+        written_errors={exercise.id: (message, text[: settings.max_answer_chars])},
+    )
+
+
+@router.get("/me/responses/{response_id}")
+def written_status(
+    response_id: str, request: Request, db: DbSession, library: Library, user: PageUser
+) -> Response:
+    """The learner's own written response, polled by the lesson page until it is graded."""
+    if not response_id.isdigit() or len(response_id) > 12:
+        return JSONResponse({"detail": "No such response."}, status_code=404)
+    try:
+        response = feedback.response_for(db, user=user, response_id=int(response_id))
+    except feedback.NotFound:
+        return JSONResponse({"detail": "No such response."}, status_code=404)
+    course = library.get(response.course_slug)
+    lesson = course.lesson(response.lesson_number) if course else None
+    if course is None or lesson is None:
+        return JSONResponse({"detail": "The lesson of this response is gone."}, status_code=404)
+    view = response_view(response, user, course, lesson)
+    return JSONResponse(
+        {
+            "status": view.status,
+            "score": response.score,
+            "feedback": response.feedback if response.status == "graded" else None,
+            "html": fragment("written_status", view),
+        },
+        headers={"cache-control": "no-store"},
+    )
+
+
+# ---------------------------------------------------------------------------------- go deeper
+
+
+def _words(text: str) -> set[str]:
+    return {word for word in re.findall(r"[a-z0-9]+", text.lower()) if len(word) > 3}
+
+
+def _author_answer(course: Course, lesson: Lesson, question: GoDeeperQuestion) -> TutorAnswerView:
+    """Until the tutor exists: the author's answer, citing the section that shares most words."""
+    answer = question.answer or "The author has not written an answer to this question yet."
+    wanted = _words(f"{question.question} {question.answer or ''}")
+    ranked = sorted(
+        lesson.sections, key=lambda section: len(wanted & _words(section.text)), reverse=True
+    )
+    citations = [
+        Citation(f"{lesson_url(course, lesson)}#{section.id}", section.title)
+        for section in ranked[:1]
+        if wanted & _words(section.text)
+    ]
+    return TutorAnswerView(answer, citations)
+
+
+def _tutor_answer(
+    db: Session,
+    user: User,
+    settings: Settings,
+    course: Course,
+    lesson: Lesson,
+    question: GoDeeperQuestion,
+) -> TutorAnswerView:
+    try:
+        tutor = importlib.import_module("learnloop.feedback.tutor")
+    except ModuleNotFoundError:
+        tutor = None
+    answer_question = getattr(tutor, "answer_question", None)
+    if answer_question is None:
+        return _author_answer(course, lesson, question)
+    # TODO(ai-feedback): learnloop.feedback.tutor.answer_question is the tutor's entry point;
+    # keep this call in step with its signature. It may return an object or a mapping with
+    # `answer` and `citations: [{section_id, title, url}]`.
+    result = answer_question(
+        db, user=user, course=course, lesson=lesson, question_id=question.id, settings=settings
+    )
+    get: Callable[[str], Any] = (
+        result.get if isinstance(result, Mapping) else lambda name: getattr(result, name, None)
+    )
+    citations = []
+    for item in get("citations") or []:
+        url = item.get("url") if isinstance(item, Mapping) else getattr(item, "url", None)
+        title = item.get("title") if isinstance(item, Mapping) else getattr(item, "title", None)
+        if isinstance(url, str) and safe_next(url, "") and isinstance(title, str):
+            citations.append(Citation(url, title))
+    return TutorAnswerView(str(get("answer") or ""), citations)
+
+
+@router.post("/courses/{slug}/lessons/{number}/go-deeper/{question_id}")
+def go_deeper(
+    slug: str,
+    number: str,
+    question_id: str,
+    request: Request,
+    db: DbSession,
+    library: Library,
+    user: PageUser,
+) -> Response:
+    found = _find_lesson(library, slug, number)
+    block = found[1].go_deeper if found else None
+    question = next((q for q in block.questions if q.id == question_id), None) if block else None
+    if found is None or question is None:
+        return _not_found(request, user, "There is no such question.")
+    course, lesson = found
+    settings = _settings(request)
+    if not accounts.has_feature(settings, user, "go_deeper"):
+        if not wants_json(request):
+            return redirect(_upgrade_url(course, lesson))
+        return JSONResponse(
+            {"detail": "Upgrade to ask the tutor.", "upgrade_url": _upgrade_url(course, lesson)},
+            status_code=403,
+        )
+    try:
+        answer = _tutor_answer(db, user, settings, course, lesson, question)
+    except feedback.QuotaExceeded as error:
+        return error_page(request, user, 429, "Daily limit reached", str(error))
+    if not wants_json(request):
+        return render_lesson(request, db, user, course, lesson, tutor_answers={question.id: answer})
+    return JSONResponse(
+        {
+            "answer": answer.answer,
+            "citations": [{"url": c.url, "title": c.title} for c in answer.citations],
+            "html": fragment("tutor_answer", answer),
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------- progress
+
+
+@router.post("/courses/{slug}/lessons/{number}/complete")
+def complete(
+    slug: str, number: str, request: Request, db: DbSession, library: Library, user: PageUser
+) -> Response:
+    found = _find_lesson(library, slug, number)
+    if found is None:
+        return _not_found(request, user, "There is no such lesson.")
+    course, lesson = found
+    result = progress.complete_lesson(db, user=user, course=course, lesson=lesson)
+    if not wants_json(request):
+        return redirect(f"{lesson_url(course, lesson)}#complete")
+    view = CompletionView(result.xp_awarded, result.total_xp, result.level, result.streak_days)
+    return JSONResponse(
+        {
+            "xp_awarded": result.xp_awarded,
+            "total_xp": result.total_xp,
+            "level": result.level,
+            "streak_days": result.streak_days,
+            "already_completed": result.already_completed,
+            "html": fragment("completion", view),
+        }
+    )
+
+
+def _parse_started_at(value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise progress.InvalidFocusSession("started_at is not an ISO 8601 time") from error
+
+
+@router.post("/me/focus-sessions")
+async def focus_session(request: Request, db: DbSession, user: PageUser) -> Response:
+    form = await request.form()
+    minutes_text = form_text(form, "minutes", limit=6)
+    try:
+        if not minutes_text.isdigit():
+            raise progress.InvalidFocusSession("minutes must be a whole number")
+        session = progress.record_focus_session(
+            db,
+            user=user,
+            minutes=int(minutes_text),
+            started_at=_parse_started_at(form_text(form, "started_at", limit=64)),
+        )
+    except progress.InvalidFocusSession as error:
+        return error_page(request, user, 422, "Focus block not recorded", str(error))
+    if not wants_json(request):
+        return redirect("/dashboard")
+    return JSONResponse({"minutes": session.minutes}, status_code=201)
+
+
+@dataclass(frozen=True)
+class LevelProgress:
+    span: int
+    done: int
+    remaining: int
+    percent: int
+
+
+@dataclass(frozen=True)
+class CompletedItem:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class NextLesson:
+    course: Course
+    lesson: Lesson
+
+
+@router.get("/dashboard")
+def dashboard(request: Request, db: DbSession, library: Library, user: PageUser) -> Response:
+    s = progress.summary(db, user=user, library=library)
+    span = max(1, s.next_level_xp - s.level_floor_xp)
+    done = min(span, max(0, s.total_xp - s.level_floor_xp))
+    level_progress = LevelProgress(span, done, span - done, round(100 * done / span))
+    completed = []
+    for slug, number in s.lessons_completed:
+        course = library.get(slug)
+        lesson = course.lesson(number) if course else None
+        if course and lesson:
+            completed.append(
+                CompletedItem(f"Lesson {number}: {lesson.title}", lesson_url(course, lesson))
+            )
+        else:
+            completed.append(CompletedItem(f"{slug} lesson {number}", ""))
+    next_lesson = NextLesson(*s.next_lesson) if s.next_lesson else None
+    return render(
+        request,
+        "dashboard.html",
+        user=user,
+        nav="dashboard",
+        s=s,
+        level_progress=level_progress,
+        completed=completed,
+        next_lesson=next_lesson,
+    )

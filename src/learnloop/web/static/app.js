@@ -1,0 +1,430 @@
+// learnloop progressive enhancement. Every form on the site works without this file; it only
+// swaps full-page posts for fetch() calls and adds the Focus timer, the word count, polling for
+// written feedback and the theme toggle. No inline scripts anywhere: the CSP forbids them.
+(function () {
+  "use strict";
+
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var csrfToken = csrfMeta ? csrfMeta.getAttribute("content") : "";
+
+  function storageGet(key) {
+    try {
+      return window.localStorage.getItem(key);
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function storageSet(key, value) {
+    try {
+      window.localStorage.setItem(key, value);
+    } catch (e) {
+      // Without storage the timer still works for this page; it just does not persist.
+    }
+  }
+
+  // ---------------------------------------------------------------- fetch helpers
+
+  function postForm(form, submitter) {
+    var data = new FormData(form);
+    if (submitter && submitter.name) {
+      data.append(submitter.name, submitter.value);
+    }
+    return postData(form.getAttribute("action"), new URLSearchParams(data));
+  }
+
+  function postData(url, body) {
+    return fetch(url, {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRF-Token": csrfToken },
+    }).then(readJson);
+  }
+
+  function getJson(url) {
+    return fetch(url, {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    }).then(readJson);
+  }
+
+  function readJson(response) {
+    return response
+      .json()
+      .catch(function () {
+        return {};
+      })
+      .then(function (body) {
+        if (!response.ok) {
+          var message = body.message || body.detail || "Something went wrong (" + response.status + ").";
+          if (typeof message !== "string") {
+            message = "Please check your answer and try again.";
+          }
+          var error = new Error(message);
+          error.status = response.status;
+          throw error;
+        }
+        return body;
+      });
+  }
+
+  function showError(region, error) {
+    region.className = region.className.replace(/\b(correct|incorrect|close)\b/g, "").trim();
+    region.textContent = "";
+    var p = document.createElement("p");
+    p.className = "verdict-title";
+    p.textContent = error.message;
+    region.appendChild(p);
+    if (error.status === 401) {
+      var link = document.createElement("a");
+      link.href = "/signin?next=" + encodeURIComponent(window.location.pathname);
+      link.textContent = "Sign in again";
+      region.appendChild(link);
+    }
+  }
+
+  function busy(form, on) {
+    var buttons = form.querySelectorAll("button");
+    for (var i = 0; i < buttons.length; i++) {
+      buttons[i].disabled = on;
+    }
+    form.setAttribute("aria-busy", on ? "true" : "false");
+  }
+
+  // Forms marked data-enhance post with fetch and put the server-rendered fragment (autoescaped
+  // by Jinja, the same markup the no-JS page shows) into their target region.
+  function enhanceForms() {
+    var forms = document.querySelectorAll("form[data-enhance]");
+    for (var i = 0; i < forms.length; i++) {
+      forms[i].addEventListener("submit", onEnhancedSubmit);
+    }
+  }
+
+  function onEnhancedSubmit(event) {
+    var form = event.currentTarget;
+    var region = document.getElementById(form.getAttribute("data-target"));
+    if (!region) {
+      return;
+    }
+    event.preventDefault();
+    busy(form, true);
+    postForm(form, event.submitter)
+      .then(function (data) {
+        region.innerHTML = data.html || "";
+        if (data.verdict) {
+          region.className = "verdict " + data.verdict;
+        }
+        var kind = form.getAttribute("data-enhance");
+        if (kind === "written" && data.status_url) {
+          form.hidden = true;
+          startPolling(region, data.status_url);
+        }
+        if (kind === "complete") {
+          form.hidden = true;
+          region.focus();
+        }
+      })
+      .catch(function (error) {
+        showError(region, error);
+      })
+      .then(function () {
+        busy(form, false);
+      });
+  }
+
+  // ---------------------------------------------------------------- written answers
+
+  function countWords(text) {
+    var words = text.trim().split(/\s+/);
+    return words[0] === "" ? 0 : words.length;
+  }
+
+  function enhanceWordCounts() {
+    var areas = document.querySelectorAll("textarea[data-word-count]");
+    for (var i = 0; i < areas.length; i++) {
+      (function (area) {
+        var output = document.getElementById(area.getAttribute("data-word-count"));
+        var min = parseInt(area.getAttribute("data-min-words") || "0", 10);
+        var max = parseInt(area.getAttribute("data-max-words") || "0", 10);
+        function update() {
+          var n = countWords(area.value);
+          var text = n + (n === 1 ? " word" : " words");
+          if (min && n < min) {
+            text += " (at least " + min + ")";
+          } else if (max) {
+            text += " of " + max;
+          }
+          output.textContent = text;
+          output.classList.toggle("out-of-range", (min && n < min) || (max && n > max));
+        }
+        area.addEventListener("input", update);
+        update();
+      })(areas[i]);
+    }
+  }
+
+  // Polls the learner's own response (a cookie-session page route) until it is graded.
+  function startPolling(region, url) {
+    var delay = 1500;
+    var deadline = Date.now() + 10 * 60 * 1000;
+    function poll() {
+      getJson(url)
+        .then(function (data) {
+          if (data.status === "pending" && Date.now() < deadline) {
+            delay = Math.min(delay * 1.3, 8000);
+            window.setTimeout(poll, delay);
+            return;
+          }
+          region.innerHTML = data.html || "";
+        })
+        .catch(function () {
+          if (Date.now() < deadline) {
+            window.setTimeout(poll, 8000);
+          }
+        });
+    }
+    window.setTimeout(poll, delay);
+  }
+
+  function resumePolling() {
+    var regions = document.querySelectorAll("[data-poll-url]");
+    for (var i = 0; i < regions.length; i++) {
+      startPolling(regions[i], regions[i].getAttribute("data-poll-url"));
+    }
+  }
+
+  // ---------------------------------------------------------------- theme toggle
+
+  function effectiveTheme() {
+    var chosen = document.documentElement.getAttribute("data-theme");
+    if (chosen === "light" || chosen === "dark") {
+      return chosen;
+    }
+    return window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches
+      ? "dark"
+      : "light";
+  }
+
+  function enhanceThemeToggle() {
+    var button = document.getElementById("theme-toggle");
+    if (!button) {
+      return;
+    }
+    function label() {
+      var next = effectiveTheme() === "dark" ? "light" : "dark";
+      button.setAttribute("aria-label", "Switch to " + next + " theme");
+      button.setAttribute("title", "Switch to " + next + " theme");
+      button.textContent = next === "dark" ? "\u263E" : "\u2600";
+    }
+    button.hidden = false;
+    label();
+    button.addEventListener("click", function () {
+      var next = effectiveTheme() === "dark" ? "light" : "dark";
+      document.documentElement.setAttribute("data-theme", next);
+      storageSet("learnloop.theme", next);
+      label();
+    });
+  }
+
+  // ---------------------------------------------------------------- focus timer
+  //
+  // State lives in localStorage and is keyed by the end timestamp of the running block, so the
+  // countdown survives reloads and moves between lessons, and every tab shows the same clock.
+  // A finished focus block is posted to the server once; failed posts are queued and retried.
+
+  var TIMER_KEY = "learnloop.focus.v1";
+  var RECORDED_KEY = "learnloop.focus.recorded";
+  var QUEUE_KEY = "learnloop.focus.queue";
+
+  function initTimer() {
+    var root = document.getElementById("focus-timer");
+    if (!root) {
+      return;
+    }
+    var focusMs = parseInt(root.getAttribute("data-focus-seconds"), 10) * 1000;
+    var breakMs = parseInt(root.getAttribute("data-break-seconds"), 10) * 1000;
+    var recordUrl = root.getAttribute("data-record-url");
+    var display = root.querySelector(".timer-display");
+    var modeLabel = root.querySelector(".timer-mode");
+    var toggle = root.querySelector("[data-timer-toggle]");
+    var reset = root.querySelector("[data-timer-reset]");
+    var announcer = document.getElementById("timer-announcer");
+
+    function fresh() {
+      return { mode: "focus", running: false, endsAt: null, remainingMs: focusMs, startedAt: null };
+    }
+
+    function load() {
+      try {
+        var s = JSON.parse(storageGet(TIMER_KEY) || "null");
+        if (s && (s.mode === "focus" || s.mode === "break")) {
+          return s;
+        }
+      } catch (e) {
+        // A corrupt value is replaced by a fresh timer.
+      }
+      return fresh();
+    }
+
+    var state = load();
+
+    function save() {
+      storageSet(TIMER_KEY, JSON.stringify(state));
+    }
+
+    function announce(text) {
+      if (announcer) {
+        announcer.textContent = text;
+      }
+    }
+
+    function remaining(now) {
+      return state.running ? Math.max(0, state.endsAt - now) : state.remainingMs;
+    }
+
+    function format(ms) {
+      var total = Math.ceil(ms / 1000);
+      var m = Math.floor(total / 60);
+      var s = total % 60;
+      return (m < 10 ? "0" : "") + m + ":" + (s < 10 ? "0" : "") + s;
+    }
+
+    function queueRecord(block) {
+      var recorded = JSON.parse(storageGet(RECORDED_KEY) || "[]");
+      if (recorded.indexOf(block.id) !== -1) {
+        return;
+      }
+      recorded.push(block.id);
+      storageSet(RECORDED_KEY, JSON.stringify(recorded.slice(-50)));
+      var queue = JSON.parse(storageGet(QUEUE_KEY) || "[]");
+      queue.push(block);
+      storageSet(QUEUE_KEY, JSON.stringify(queue));
+      flushQueue();
+    }
+
+    var flushing = false;
+    function flushQueue() {
+      if (flushing || !recordUrl) {
+        return;
+      }
+      var queue = JSON.parse(storageGet(QUEUE_KEY) || "[]");
+      if (!queue.length) {
+        return;
+      }
+      var block = queue[0];
+      flushing = true;
+      var body = new URLSearchParams();
+      body.append("minutes", String(block.minutes));
+      body.append("started_at", block.startedAt);
+      body.append("csrf_token", csrfToken);
+      postData(recordUrl, body)
+        .then(function () {
+          var rest = JSON.parse(storageGet(QUEUE_KEY) || "[]").filter(function (b) {
+            return b.id !== block.id;
+          });
+          storageSet(QUEUE_KEY, JSON.stringify(rest));
+          flushing = false;
+          flushQueue();
+        })
+        .catch(function (error) {
+          flushing = false;
+          if (error.status && error.status < 500 && error.status !== 401 && error.status !== 403) {
+            // The server refused this block for good (e.g. invalid); do not retry forever.
+            var rest = JSON.parse(storageGet(QUEUE_KEY) || "[]").filter(function (b) {
+              return b.id !== block.id;
+            });
+            storageSet(QUEUE_KEY, JSON.stringify(rest));
+          }
+        });
+    }
+
+    // Moves the state machine forward past any block boundaries that have passed, including
+    // ones that passed while no page was open.
+    function advance(now) {
+      var changed = false;
+      while (state.running && state.endsAt <= now) {
+        changed = true;
+        if (state.mode === "focus") {
+          var startedAt = state.startedAt || new Date(state.endsAt - focusMs).toISOString();
+          queueRecord({
+            id: String(state.endsAt),
+            minutes: Math.round(focusMs / 60000),
+            startedAt: startedAt,
+          });
+          var breakEnds = state.endsAt + breakMs;
+          state = { mode: "break", running: true, endsAt: breakEnds, remainingMs: breakMs, startedAt: null };
+          announce("Focus block complete and recorded. Take a " + Math.round(breakMs / 60000) + " minute break.");
+        } else {
+          state = fresh();
+          announce("Break over. Start the timer when you are ready to focus again.");
+        }
+      }
+      if (changed) {
+        save();
+      }
+    }
+
+    function render() {
+      var now = Date.now();
+      advance(now);
+      display.textContent = format(remaining(now));
+      root.setAttribute("data-mode", state.mode);
+      root.setAttribute("data-running", state.running ? "true" : "false");
+      modeLabel.textContent = state.mode === "focus" ? "Focus" : "Break";
+      var full = state.mode === "focus" ? focusMs : breakMs;
+      toggle.textContent = state.running ? "Pause" : state.remainingMs < full ? "Resume" : "Start";
+      toggle.setAttribute(
+        "aria-label",
+        (state.running ? "Pause" : "Start") + " the " + (state.mode === "focus" ? "focus" : "break") + " timer"
+      );
+    }
+
+    toggle.addEventListener("click", function () {
+      var now = Date.now();
+      state = load();
+      advance(now);
+      if (state.running) {
+        state.remainingMs = Math.max(0, state.endsAt - now);
+        state.running = false;
+        state.endsAt = null;
+        announce("Timer paused at " + format(state.remainingMs) + ".");
+      } else {
+        if (state.mode === "focus" && !state.startedAt) {
+          state.startedAt = new Date(now).toISOString();
+        }
+        state.endsAt = now + state.remainingMs;
+        state.running = true;
+        announce((state.mode === "focus" ? "Focus" : "Break") + " timer started.");
+      }
+      save();
+      render();
+    });
+
+    reset.addEventListener("click", function () {
+      state = fresh();
+      save();
+      announce("Timer reset to " + format(focusMs) + ".");
+      render();
+    });
+
+    // Another tab changed the timer: follow it.
+    window.addEventListener("storage", function (event) {
+      if (event.key === TIMER_KEY) {
+        state = load();
+        render();
+      }
+    });
+
+    root.hidden = false;
+    render();
+    flushQueue();
+    window.setInterval(render, 250);
+  }
+
+  enhanceThemeToggle();
+  enhanceForms();
+  enhanceWordCounts();
+  resumePolling();
+  initTimer();
+})();
