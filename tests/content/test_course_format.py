@@ -250,3 +250,30 @@ def test_content_hash_is_stable_and_tracks_edits(tmp_path: Path) -> None:
         (FIXTURE / "01-first.md").read_text() + "\nOne more line.\n"
     )
     assert load_course(tmp_path / "c").content_hash != first.content_hash
+
+
+def test_example_lesson_in_authoring_guide_is_valid(tmp_path: Path) -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "authoring.md").read_text()
+    section = guide.split("## A complete example lesson", 1)[1]
+    example = section.split("````markdown\n", 1)[1].split("\n````\n", 1)[0] + "\n"
+    (tmp_path / "course.yaml").write_text(
+        "slug: example\ntitle: Example\nmodules:\n  - title: M\n    lessons: [03-pods.md]\n"
+    )
+    (tmp_path / "03-pods.md").write_text(example)
+    course, problems = parse_course(tmp_path)
+    assert problems == []
+    assert course is not None
+    lesson = course.lessons[0]
+    assert [s.id for s in lesson.sections] == [
+        "introduction",
+        "what-a-pod-is",
+        "keeping-pods-running",
+    ]
+    assert [e.id for e in lesson.exercises] == [
+        "choice-1",
+        "lost-pods",
+        "fill-blank-1",
+        "takeaways-1",
+        "written-1",
+        "go-deeper-1",
+    ]

@@ -36,6 +36,9 @@ class _Loader(_BaseLoader):  # type: ignore[misc]  # base is chosen at import ti
     pass
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 def _construct_map(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Iterator[LineDict]:
     data = LineDict()
     data.line = node.start_mark.line
@@ -44,13 +47,17 @@ def _construct_map(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Iterator[
     data.update(loader.construct_mapping(node))
     data.key_lines = {}
     for key_node, _ in node.value:
-        if isinstance(key_node, yaml.ScalarNode):
+        if not isinstance(key_node, yaml.ScalarNode):
+            continue
+        if key_node.tag == _STR_TAG:
+            key: Any = key_node.value  # the common case, without constructing the key again
+        else:
             try:
                 key = loader.construct_object(key_node)
             except yaml.YAMLError:
                 continue
-            if isinstance(key, str | int | float | bool):
-                data.key_lines.setdefault(key, key_node.start_mark.line)
+        if isinstance(key, str | int | float | bool):
+            data.key_lines.setdefault(key, key_node.start_mark.line)
 
 
 def _construct_seq(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> Iterator[LineList]:
