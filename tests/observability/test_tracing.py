@@ -23,6 +23,7 @@ from learnloop.observability.exposition import start_metrics_server
 from learnloop.observability.tracing import (
     REQUEST_ID_KEY,
     exporters_from_env,
+    get_tracer,
     instrument_engine,
     job_span,
 )
@@ -132,7 +133,7 @@ def test_health_and_metrics_requests_are_not_traced(spans: InMemorySpanExporter)
 def test_httpx_calls_are_client_spans_in_the_current_trace(spans: InMemorySpanExporter) -> None:
     server = start_metrics_server(0, "127.0.0.1")
     try:
-        tracer = trace.get_tracer("learnloop.tests")
+        tracer = get_tracer("learnloop.tests")
         with (
             tracer.start_as_current_span("calling the llm") as parent,
             httpx.Client(trust_env=False) as http,

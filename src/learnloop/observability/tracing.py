@@ -137,6 +137,13 @@ def tracer_provider() -> TracerProvider | None:
     return _provider
 
 
+def get_tracer(name: str) -> trace.Tracer:
+    """A tracer from our provider, even if something else grabbed the global slot first."""
+    if _provider is not None:
+        return _provider.get_tracer(name)
+    return trace.get_tracer(name)
+
+
 def shutdown_tracing() -> None:
     """Flush spans still queued for export; call on process exit."""
     if _provider is not None:
@@ -169,10 +176,8 @@ def instrument_engine(engine: Engine) -> None:
         __version__ as sqlalchemy_instrumentation_version,
     )
 
-    tracer = trace.get_tracer(
-        "opentelemetry.instrumentation.sqlalchemy",
-        sqlalchemy_instrumentation_version,
-        _provider,
+    tracer = _provider.get_tracer(
+        "opentelemetry.instrumentation.sqlalchemy", sqlalchemy_instrumentation_version
     )
     meter = get_meter("opentelemetry.instrumentation.sqlalchemy")
     connections_usage = meter.create_up_down_counter(
@@ -207,7 +212,7 @@ def job_span(
     # A job queued outside any request (a CLI, a retry sweep) still gets an id to grep for.
     stored = carrier.get(REQUEST_ID_KEY)
     request_id = stored if valid_request_id(stored) and stored else new_request_id()
-    tracer = trace.get_tracer("learnloop.worker")
+    tracer = get_tracer("learnloop.worker")
     with (
         bind_request_id(request_id),
         tracer.start_as_current_span(
