@@ -13,6 +13,7 @@ from sqlalchemy.orm import sessionmaker
 
 from learnloop.content.loader import CourseLibrary
 from learnloop.db import head_revisions, make_engine, upgrade_to_head
+from learnloop.feedback.worker import start_inline_worker
 from learnloop.observability.metrics import observe_pool
 from learnloop.observability.setup import configure_logging, install_observability
 from learnloop.observability.tracing import instrument_engine
@@ -56,6 +57,12 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         )
         app.state.head_revisions = head_revisions()
         app.state.library = CourseLibrary(settings.courses_dir, reload=settings.reload_courses)
+        # Single-machine mode grades in a thread here; at scale `learnloop worker` does it.
+        app.state.worker = (
+            start_inline_worker(engine, app.state.library, settings)
+            if settings.inline_worker
+            else None
+        )
         logger.info(
             "learnloop started",
             extra={
@@ -66,6 +73,9 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         try:
             yield
         finally:
+            if app.state.worker is not None:
+                # Lets the job in hand finish; an unfinished one is picked up after its lease.
+                app.state.worker.stop(timeout=settings.shutdown_grace_seconds)
             engine.dispose()
             logger.info("learnloop stopped")
 

@@ -1,0 +1,88 @@
+"""Engine selection: the embedded grader by default, the LLM when configured, with fallback.
+
+Whatever happens to the LLM endpoint (down, hanging, garbage, a refused key), a learner still
+gets feedback: the embedded engine grades instead, and the fallback is counted and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from learnloop.content.model import Lesson, WrittenExercise
+from learnloop.feedback.llm import LLMClient, LLMGrading, grade_with_llm
+from learnloop.feedback.retrieval import best_sections
+from learnloop.observability.metrics import GRADING_DURATION_SECONDS, GRADING_JOBS_TOTAL
+from learnloop.settings import Settings
+
+if TYPE_CHECKING:
+    from learnloop.feedback.grader import Feedback
+
+log = logging.getLogger(__name__)
+
+
+def grade_embedded(exercise: WrittenExercise, text: str, lesson: Lesson | None) -> Feedback:
+    # Imported on first use: numpy and the model weights load only in processes that grade.
+    from learnloop.feedback.grader import grade
+
+    return grade(exercise, text, lesson=lesson)
+
+
+def feedback_from_llm(
+    exercise: WrittenExercise, grading: LLMGrading, lesson: Lesson | None
+) -> Feedback:
+    from learnloop.feedback.grader import Feedback, PointFeedback
+
+    texts = {point.id: point.text for point in exercise.rubric}
+    sections = (
+        best_sections(lesson, [p.text for p in exercise.rubric])
+        if lesson is not None
+        else [None] * len(exercise.rubric)
+    )
+    return Feedback(
+        engine="llm",
+        score=grading.score,
+        points=tuple(
+            PointFeedback(
+                id=point.id,
+                text=texts[point.id],
+                status=point.status,
+                evidence=point.evidence or None,
+                similarity=0.0,
+                section_id=section,
+            )
+            for point, section in zip(grading.points, sections, strict=True)
+        ),
+        misconceptions=grading.misconceptions,
+        summary=grading.summary,
+        ignored_sentences=grading.neutralised_sentences,
+    )
+
+
+def grade_response(
+    exercise: WrittenExercise, text: str, lesson: Lesson | None, settings: Settings
+) -> tuple[Feedback, str]:
+    """Feedback on one answer and the engine that produced it ("embedded" or "llm")."""
+    if settings.grader_engine == "llm":
+        started = time.monotonic()
+        try:
+            with LLMClient.from_settings(settings) as client:
+                grading = grade_with_llm(client, exercise, text)
+            feedback = feedback_from_llm(exercise, grading, lesson)
+        except Exception as error:
+            # Any failure on the LLM path (LLMError for the endpoint, or a bug in turning its
+            # reply into feedback) must still end in feedback for the learner.
+            GRADING_JOBS_TOTAL.labels("llm", "fallback").inc()
+            log.warning(
+                "llm grading failed, falling back to the embedded engine: %s",
+                error,
+                extra={"engine": "llm", "fallback": "embedded"},
+            )
+        else:
+            GRADING_DURATION_SECONDS.labels("llm").observe(time.monotonic() - started)
+            return feedback, "llm"
+    started = time.monotonic()
+    feedback = grade_embedded(exercise, text, lesson)
+    GRADING_DURATION_SECONDS.labels("embedded").observe(time.monotonic() - started)
+    return feedback, "embedded"

@@ -1,0 +1,316 @@
+"""The feedback worker: takes grading jobs from the database and grades them.
+
+Two ways to run it, same loop:
+- ``learnloop worker``: a separate process (``run_worker_process``), scaled by replicas; it
+  serves /metrics, /livez and /readyz on ``LEARNLOOP_WORKER_METRICS_PORT`` (default 9101).
+- inside the web server (``start_inline_worker``), for single-machine installs.
+
+Each job runs in the trace of the request that stored the answer (``job_span`` with the
+carrier saved on the job), with that request's id bound for log lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from learnloop.content.loader import CourseLibrary
+from learnloop.content.model import WrittenExercise
+from learnloop.feedback.engines import grade_response
+from learnloop.feedback.models import WrittenResponse
+from learnloop.feedback.queue import (
+    ClaimedJob,
+    claim_job,
+    complete_job,
+    fail_or_retry,
+    queue_depth,
+    release_job,
+    write_engine,
+)
+from learnloop.observability.metrics import FEEDBACK_QUEUE_DEPTH, GRADING_JOBS_TOTAL
+from learnloop.observability.tracing import job_span
+from learnloop.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_METRICS_PORT = 9101
+
+
+class WorkerInterrupted(BaseException):
+    """Raised in the main thread when shutdown cannot wait for the current job any longer.
+
+    A BaseException so that no ``except Exception`` on the grading path swallows it.
+    """
+
+
+@dataclass
+class WorkerConfig:
+    # A claimed job is presumed abandoned (its worker died) once this has passed. Longer than
+    # the slowest grading: the LLM's whole deadline plus the embedded fallback.
+    lease_seconds: float = 180.0
+    poll_seconds: float = 1.0
+    max_attempts: int = 5
+    backoff_base_seconds: float = 5.0
+    backoff_max_seconds: float = 300.0
+    worker_id: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    )
+
+    @classmethod
+    def from_env(cls) -> WorkerConfig:
+        """``LEARNLOOP_WORKER_*`` variables; anything unset keeps its default."""
+        env = os.environ
+        config = cls()
+        for name in (
+            "lease_seconds",
+            "poll_seconds",
+            "backoff_base_seconds",
+            "backoff_max_seconds",
+        ):
+            value = env.get(f"LEARNLOOP_WORKER_{name.upper()}")
+            if value:
+                setattr(config, name, float(value))
+        attempts = env.get("LEARNLOOP_WORKER_MAX_ATTEMPTS")
+        if attempts:
+            config.max_attempts = int(attempts)
+        return config
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: Engine,
+        library: CourseLibrary,
+        settings: Settings,
+        config: WorkerConfig | None = None,
+    ) -> None:
+        self.engine = engine
+        self.library = library
+        self.settings = settings
+        self.config = config or WorkerConfig()
+        self.current: ClaimedJob | None = None
+        self.graded = 0
+
+    def update_queue_depth(self) -> None:
+        try:
+            FEEDBACK_QUEUE_DEPTH.set(queue_depth(self.engine))
+        except Exception:  # a metric must never stop grading
+            log.exception("could not read the queue depth")
+
+    def run_once(self) -> bool:
+        """Claim and process one job; False when there was nothing to do."""
+        job = claim_job(
+            self.engine, worker_id=self.config.worker_id, lease_seconds=self.config.lease_seconds
+        )
+        if job is None:
+            return False
+        self.current = job
+        try:
+            self._process(job)
+        except WorkerInterrupted:
+            released = release_job(self.engine, job)
+            log.warning("job %s released on shutdown (%s)", job.id, released)
+            raise
+        finally:
+            self.current = None
+        return True
+
+    def _process(self, job: ClaimedJob) -> None:
+        carrier = {str(k): str(v) for k, v in (job.trace_context or {}).items()}
+        with job_span(
+            "grade written answer",
+            carrier,
+            **{"learnloop.job_id": job.id, "learnloop.attempt": job.attempt},
+        ):
+            engine_used: str = self.settings.grader_engine
+            try:
+                with Session(self.engine) as session:
+                    response = session.scalar(
+                        select(WrittenResponse).where(WrittenResponse.id == job.response_id)
+                    )
+                    if response is None:
+                        raise LookupError(f"response {job.response_id} is gone")
+                    text, status = response.text, response.status
+                    where = (response.course_slug, response.lesson_number, response.exercise_id)
+                if status != "pending":
+                    # Graded already (a re-run after a crash that happened after the commit).
+                    self._finish(job, None, engine_used)
+                    return
+                course = self.library.get(where[0])
+                lesson = course.lesson(where[1]) if course else None
+                exercise = lesson.exercise(where[2]) if lesson else None
+                if lesson is None or not isinstance(exercise, WrittenExercise):
+                    raise LookupError(f"exercise {'/'.join(map(str, where))} no longer exists")
+                feedback, engine_used = grade_response(exercise, text, lesson, self.settings)
+                self._finish(job, feedback.model_dump(mode="json"), engine_used)
+            except Exception as error:
+                outcome = fail_or_retry(
+                    self.engine,
+                    job,
+                    f"{type(error).__name__}: {error}",
+                    max_attempts=self.config.max_attempts,
+                    backoff_base_seconds=self.config.backoff_base_seconds,
+                    backoff_max_seconds=self.config.backoff_max_seconds,
+                )
+                GRADING_JOBS_TOTAL.labels(engine_used, outcome).inc()
+                log.warning(
+                    "grading job %s attempt %d: %s (%s)",
+                    job.id,
+                    job.attempt,
+                    outcome,
+                    error,
+                    exc_info=outcome == "failed",
+                    extra={"job_id": job.id, "response_id": job.response_id},
+                )
+
+    def _finish(self, job: ClaimedJob, feedback: dict[str, Any] | None, engine_used: str) -> None:
+        with Session(write_engine(self.engine)) as session, session.begin():
+            if feedback is None:
+                outcome = complete_job(session, job, score=0, feedback={})
+            else:
+                outcome = complete_job(
+                    session, job, score=int(feedback["score"]), feedback=feedback
+                )
+            if outcome == "lost":
+                # Our lease expired and another worker holds the job now: write nothing.
+                session.rollback()
+        if outcome == "graded":
+            self.graded += 1
+        GRADING_JOBS_TOTAL.labels(engine_used, outcome).inc()
+        log.info(
+            "grading job %s: %s",
+            job.id,
+            outcome,
+            extra={"job_id": job.id, "response_id": job.response_id, "engine": engine_used},
+        )
+
+    def run(self, stop: threading.Event) -> None:
+        """Grade until ``stop`` is set; the job in hand is finished first."""
+        log.info("feedback worker %s started", self.config.worker_id)
+        last_depth = 0.0
+        while not stop.is_set():
+            try:
+                try:
+                    worked = self.run_once()
+                except Exception:
+                    # The database went away, say: keep the worker alive and try again soon.
+                    log.exception("feedback worker loop error")
+                    worked = False
+                now = time.monotonic()
+                if not worked or now - last_depth > 5:
+                    self.update_queue_depth()
+                    last_depth = now
+                if not worked:
+                    stop.wait(self.config.poll_seconds)
+            except WorkerInterrupted:
+                break
+        log.info("feedback worker %s stopped", self.config.worker_id)
+
+
+class InlineWorker:
+    """The worker in a thread of the web process; ``stop()`` lets the current job finish."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=worker.run, args=(self._stop,), name="feedback-worker", daemon=True
+        )
+
+    def start(self) -> InlineWorker:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+
+def start_inline_worker(
+    engine: Engine,
+    library: CourseLibrary,
+    settings: Settings,
+    config: WorkerConfig | None = None,
+) -> InlineWorker:
+    """Start grading in a background thread of this process; call ``.stop()`` on shutdown."""
+    config = config or WorkerConfig.from_env()
+    if "LEARNLOOP_WORKER_POLL_SECONDS" not in os.environ:
+        # In one process the learner is waiting on the page: look for work more often.
+        config.poll_seconds = 0.5
+    return InlineWorker(Worker(engine, library, settings, config)).start()
+
+
+def run_worker_process(
+    settings: Settings, *, config: WorkerConfig, metrics_port: int | None
+) -> None:
+    """The body of ``learnloop worker``: blocks until SIGTERM/SIGINT, then exits cleanly.
+
+    On the first signal the worker stops taking jobs and finishes the one in hand; if that
+    takes longer than ``settings.shutdown_grace_seconds`` (or a second signal arrives), the
+    job is released back to the queue, not lost, and the process exits.
+    """
+    from learnloop.db import make_engine
+    from learnloop.observability.exposition import start_metrics_server
+    from learnloop.observability.logging import configure_logging
+    from learnloop.observability.metrics import observe_pool
+    from learnloop.observability.tracing import (
+        configure_tracing,
+        instrument_engine,
+        shutdown_tracing,
+    )
+
+    configure_logging(settings)
+    configure_tracing(settings, "learnloop-worker")
+    engine = make_engine(
+        settings.database_url,
+        pool_size=2,
+        max_overflow=2,
+        sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+    )
+    instrument_engine(engine)
+    observe_pool(engine)
+    library = CourseLibrary(settings.courses_dir, reload=settings.reload_courses)
+    worker = Worker(engine, library, settings, config)
+    stop = threading.Event()
+    metrics = (
+        start_metrics_server(metrics_port, ready=lambda: not stop.is_set())
+        if metrics_port is not None
+        else None
+    )
+
+    def on_alarm(_signum: int, _frame: FrameType | None) -> None:
+        raise WorkerInterrupted
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set() and worker.current is not None:
+            raise WorkerInterrupted  # second signal: release the job now
+        stop.set()
+        log.info(
+            "worker shutdown requested (%s)",
+            signal.Signals(signum).name,
+            extra={"job_in_hand": worker.current.id if worker.current else None},
+        )
+        signal.setitimer(signal.ITIMER_REAL, max(0.1, settings.shutdown_grace_seconds))
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        worker.run(stop)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        if metrics is not None:
+            metrics.close()
+        shutdown_tracing()
+        engine.dispose()
