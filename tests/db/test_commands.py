@@ -1,0 +1,109 @@
+"""The operator commands, run as real processes: serve, db upgrade, codes, users."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from conftest import COURSES_DIR, free_port
+from factories import PASSWORD, unique_email
+from learnloop.accounts import service as accounts
+from learnloop.accounts.models import User
+from learnloop.db import session_scope
+
+
+def learnloop(*args: str, env: dict[str, str], cwd: Path | None = None) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "learnloop", *args],
+        env={**os.environ, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_codes_and_set_plan(database_url: str) -> None:
+    env = {"LEARNLOOP_DATABASE_URL": database_url}
+    codes = learnloop("codes", "create", "--plan", "pro", "--uses", "2", "--count", "3", env=env)
+    lines = codes.split()
+    assert len(lines) == 3
+    assert len(set(lines)) == 3
+    with session_scope(database_url) as db:
+        user = accounts.sign_up(db, email=unique_email(), password=PASSWORD, name="A")
+        email = user.email
+        assert accounts.redeem_code(db, user=user, code=lines[0]) == "pro"
+    out = learnloop("users", "set-plan", email, "free", env=env)
+    assert "free" in out
+    with session_scope(database_url) as db:
+        assert db.scalar(select(User.plan).where(User.email == email)) == "free"
+    failed = subprocess.run(
+        [sys.executable, "-m", "learnloop", "users", "set-plan", "nobody@example.com", "pro"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert failed.returncode != 0
+    assert "No account" in failed.stderr
+
+
+@pytest.mark.slow
+def test_serve_on_a_fresh_checkout_creates_and_migrates_sqlite(tmp_path: Path) -> None:
+    """What `make run` does: no configuration, the database file appears in the working dir."""
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LEARNLOOP_")}
+    env["LEARNLOOP_COURSES_DIR"] = str(COURSES_DIR)
+    env["LEARNLOOP_SHUTDOWN_GRACE_SECONDS"] = "2"
+    log = tmp_path / "server.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "learnloop",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            cwd=tmp_path,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+                if ready.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "server not ready within 60 s"
+            time.sleep(0.2)
+        assert (tmp_path / "learnloop.db").exists()
+        courses = httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()
+        assert "/api/v1/courses" in courses["paths"]
+        learnloop(
+            "db", "upgrade", env={"LEARNLOOP_DATABASE_URL": "sqlite:///learnloop.db"}, cwd=tmp_path
+        )
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    assert server.returncode == 0, log.read_text()

@@ -1,0 +1,145 @@
+"""The XP, level, streak and focus rules of docs/progress.md, against real databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from factories import TRUE_FALSE_ID, make_user, sample_lesson
+from learnloop.exercises import service as exercises
+from learnloop.progress import service as progress
+
+
+@pytest.mark.parametrize(
+    ("xp", "level"),
+    [(0, 1), (99, 1), (100, 2), (299, 2), (300, 3), (599, 3), (600, 4), (1000, 5), (4500, 10)],
+)
+def test_level_curve(xp: int, level: int) -> None:
+    assert progress.level_for(xp) == level
+    assert progress.xp_for_level(level) <= xp < progress.xp_for_level(level + 1)
+
+
+def test_lesson_xp_is_paid_once(db: Session) -> None:
+    user = make_user(db)
+    course, lesson = sample_lesson()
+    first = progress.complete_lesson(db, user=user, course=course, lesson=lesson)
+    assert (first.xp_awarded, first.total_xp, first.already_completed) == (125, 125, False)
+    again = progress.complete_lesson(db, user=user, course=course, lesson=lesson)
+    assert (again.xp_awarded, again.total_xp, again.already_completed) == (0, 125, True)
+    # The ledger itself refuses a second award for the same reason and ref.
+    assert progress.award_xp(db, user=user, amount=125, reason="lesson", ref="cloud-native/9") == 0
+    assert progress.total_xp(db, user=user) == 125
+
+
+def _at(day: int, hour: int = 12) -> datetime:
+    return datetime(2026, 3, day, hour, tzinfo=UTC)
+
+
+def test_streak_counts_consecutive_active_days_and_stays_live_until_tomorrow_ends(
+    db: Session,
+) -> None:
+    user = make_user(db)
+    course, _ = sample_lesson()
+    for day, number in ((1, 1), (2, 2), (3, 3)):
+        lesson = course.lesson(number)
+        assert lesson is not None
+        progress.complete_lesson(db, user=user, course=course, lesson=lesson, now=_at(day))
+    assert progress.streak_days(db, user=user, now=_at(3)) == 3
+    assert progress.streak_days(db, user=user, now=_at(4)) == 3  # yesterday counts: still live
+    assert progress.streak_days(db, user=user, now=_at(5)) == 0  # a whole day missed
+    # A focus block counts as activity too, and a gap splits the streak.
+    progress.record_focus_session(db, user=user, minutes=25, now=_at(5), cap_minutes=600)
+    assert progress.streak_days(db, user=user, now=_at(5)) == 1
+
+
+def test_streak_days_follow_the_learners_time_zone(db: Session) -> None:
+    # 23:30 UTC on 1 March is already 2 March in Auckland (UTC+13).
+    user = make_user(db, timezone="Pacific/Auckland")
+    course, _ = sample_lesson()
+    one, two = course.lesson(1), course.lesson(2)
+    assert one is not None
+    assert two is not None
+    progress.complete_lesson(db, user=user, course=course, lesson=one, now=_at(1, 10))
+    progress.complete_lesson(
+        db, user=user, course=course, lesson=two, now=datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
+    )
+    assert progress.streak_days(db, user=user, now=_at(2, 0)) == 2
+    utc_user = make_user(db)
+    progress.complete_lesson(db, user=utc_user, course=course, lesson=one, now=_at(1, 10))
+    progress.complete_lesson(
+        db, user=utc_user, course=course, lesson=two, now=datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
+    )
+    assert progress.streak_days(db, user=utc_user, now=_at(2, 0)) == 1
+
+
+def test_focus_minutes_are_capped_per_day(db: Session) -> None:
+    user = make_user(db)
+    now = datetime.now(UTC)
+    counted = [
+        progress.record_focus_session(db, user=user, minutes=50, now=now, cap_minutes=120).minutes
+        for _ in range(4)
+    ]
+    assert counted == [50, 50, 20, 0]
+    summary_today = progress.focus_minutes_on(
+        db, user=user, start=progress.local_today(user, now), end=progress.local_today(user, now)
+    )
+    assert summary_today == 120
+
+
+@pytest.mark.parametrize("minutes", [0, 61, -5])
+def test_focus_minutes_must_be_1_to_60(db: Session, minutes: int) -> None:
+    user = make_user(db)
+    with pytest.raises(progress.InvalidFocusSession):
+        progress.record_focus_session(db, user=user, minutes=minutes)
+
+
+def test_focus_sessions_cannot_be_backdated_or_future(db: Session) -> None:
+    user = make_user(db)
+    now = datetime.now(UTC)
+    with pytest.raises(progress.InvalidFocusSession, match="past"):
+        progress.record_focus_session(
+            db, user=user, minutes=25, started_at=now - timedelta(days=30), now=now
+        )
+    with pytest.raises(progress.InvalidFocusSession, match="future"):
+        progress.record_focus_session(
+            db, user=user, minutes=25, started_at=now + timedelta(hours=1), now=now
+        )
+
+
+def test_summary_and_next_lesson(db: Session) -> None:
+    from factories import _library
+
+    user = make_user(db)
+    course, lesson = sample_lesson(1)
+    empty = progress.summary(db, user=user, library=_library())
+    assert (empty.total_xp, empty.level, empty.streak_days) == (0, 1, 0)
+    assert empty.next_lesson is not None
+    assert empty.next_lesson[1].number == 1
+    progress.complete_lesson(db, user=user, course=course, lesson=lesson)
+    after = progress.summary(db, user=user, library=_library())
+    assert after.lessons_completed == [("cloud-native", 1)]
+    assert after.next_lesson is not None
+    assert after.next_lesson[1].number == 2
+    assert after.level_floor_xp <= after.total_xp < after.next_level_xp
+    assert progress.completed_numbers(db, user=user, course_slug="cloud-native") == {1}
+
+
+def test_exercise_states_keep_the_first_attempt(db: Session) -> None:
+    user = make_user(db)
+    course, lesson = sample_lesson()
+    exercise = lesson.exercise(TRUE_FALSE_ID)
+    assert exercise is not None
+    for answer in (True, False, True):
+        exercises.record_attempt(
+            db, user=user, course=course, lesson=lesson, exercise=exercise, answer=answer
+        )
+    state = exercises.exercise_states(
+        db, user=user, course_slug=course.slug, lesson_number=lesson.number
+    )[TRUE_FALSE_ID]
+    assert state.attempts == 3
+    assert state.first_correct is False
+    assert state.solved is True
+    assert state.last_answer is True
+    assert state.last_verdict == "incorrect"
