@@ -14,7 +14,7 @@ from learnloop.observability.setup import install_observability
 from learnloop.observability.shutdown import serve_with_graceful_shutdown
 from learnloop.settings import Settings
 
-SLOW_SECONDS = 3.0
+SLOW_SECONDS = 4.0
 
 
 def build(settings: Settings) -> FastAPI:

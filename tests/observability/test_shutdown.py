@@ -16,12 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from learnloop.observability.shutdown import drain_seconds_for
 
 HERE = Path(__file__).resolve().parent
 GRACE_SECONDS = 10.0
-DRAIN_SECONDS = 1.0
+DRAIN_SECONDS = 2.0
 
 
 class Served:
@@ -78,6 +79,16 @@ def served() -> Iterator[Served]:
         process.communicate(timeout=10)
 
 
+def in_flight(served: Served) -> float:
+    families = text_string_to_metric_families(served.get("/metrics").text)
+    return sum(
+        sample.value
+        for family in families
+        for sample in family.samples
+        if sample.name == "learnloop_http_requests_in_flight"
+    )
+
+
 @pytest.mark.slow
 def test_sigterm_turns_readiness_off_then_finishes_the_request_in_flight(
     served: Served,
@@ -95,7 +106,11 @@ def test_sigterm_turns_readiness_off_then_finishes_the_request_in_flight(
 
     caller = threading.Thread(target=call_slow)
     caller.start()
-    time.sleep(0.5)  # the request is now inside the handler's sleep
+    # Wait until the request is inside the handler, as the in-flight gauge reports it.
+    deadline = time.monotonic() + 10
+    while in_flight(served) < 1:
+        assert time.monotonic() < deadline, "the slow request never started"
+        time.sleep(0.05)
     assert "status" not in slow
 
     sigterm_at = time.monotonic()

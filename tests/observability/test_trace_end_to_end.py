@@ -54,7 +54,8 @@ def worker_engine(settings: Settings) -> Iterator[Engine]:
 
 def trace_id(span: ReadableSpan) -> int:
     assert span.context is not None
-    return span.context.trace_id
+    value: int = span.context.trace_id
+    return value
 
 
 def ancestors(span: ReadableSpan, by_id: dict[int, ReadableSpan]) -> list[ReadableSpan]:
