@@ -47,9 +47,11 @@ def restore_logging() -> Iterator[None]:
     handlers, level = list(root.handlers), root.level
     httpx_level = logging.getLogger("httpx").level
     yield
+    # Exactly the handlers from before: configure_logging also replaced any earlier one.
     for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("httpx").setLevel(httpx_level)
     logging.getLogger("uvicorn.access").disabled = False
