@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import logging
 import mimetypes
 import random
 import re
@@ -60,6 +61,8 @@ from learnloop.web.deps import (
     cookie_is_secure,
     set_session_cookie,
 )
+
+logger = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = WEB_DIR / "templates"
@@ -1021,28 +1024,32 @@ def _tutor_answer(
     question: GoDeeperQuestion,
 ) -> TutorAnswerView:
     try:
+        # Imported lazily: the tutor needs the grader extra (numpy, tokenizers), which an image
+        # built without it lacks; the page then still answers with the author's answer.
         tutor = importlib.import_module("learnloop.feedback.tutor")
-    except ModuleNotFoundError:
-        tutor = None
-    answer_question = getattr(tutor, "answer_question", None)
-    if answer_question is None:
+    except ImportError:
+        logger.warning("go-deeper: tutor unavailable, showing the author's answer")
         return _author_answer(course, lesson, question)
-    # TODO(ai-feedback): learnloop.feedback.tutor.answer_question is the tutor's entry point;
-    # keep this call in step with its signature. It may return an object or a mapping with
-    # `answer` and `citations: [{section_id, title, url}]`.
-    result = answer_question(
-        db, user=user, course=course, lesson=lesson, question_id=question.id, settings=settings
+    feedback.consume_ai_quota(
+        db,
+        user=user,
+        purpose="tutor",
+        ref=f"{course.slug}/{lesson.number}/{question.id}",
+        settings=settings,
     )
-    get: Callable[[str], Any] = (
-        result.get if isinstance(result, Mapping) else lambda name: getattr(result, name, None)
-    )
-    citations = []
-    for item in get("citations") or []:
-        url = item.get("url") if isinstance(item, Mapping) else getattr(item, "url", None)
-        title = item.get("title") if isinstance(item, Mapping) else getattr(item, "title", None)
-        if isinstance(url, str) and safe_next(url, "") and isinstance(title, str):
-            citations.append(Citation(url, title))
-    return TutorAnswerView(str(get("answer") or ""), citations)
+    try:
+        result = tutor.answer_question(course, lesson, question_id=question.id, settings=settings)
+    except Exception:
+        # A failing tutor (model files missing, LLM down past its fallback) must not turn a
+        # learner's click into a 500; the author's answer is still a useful answer.
+        logger.exception("go-deeper: tutor failed, showing the author's answer")
+        return _author_answer(course, lesson, question)
+    citations = [
+        Citation(c.url, c.title)
+        for c in result.citations
+        if isinstance(c.url, str) and safe_next(c.url, "") and isinstance(c.title, str)
+    ]
+    return TutorAnswerView(str(result.answer), citations)
 
 
 @router.post("/courses/{slug}/lessons/{number}/go-deeper/{question_id}")

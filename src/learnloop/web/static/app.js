@@ -373,11 +373,10 @@
       root.setAttribute("data-running", state.running ? "true" : "false");
       modeLabel.textContent = state.mode === "focus" ? "Focus" : "Break";
       var full = state.mode === "focus" ? focusMs : breakMs;
-      toggle.textContent = state.running ? "Pause" : state.remainingMs < full ? "Resume" : "Start";
-      toggle.setAttribute(
-        "aria-label",
-        (state.running ? "Pause" : "Start") + " the " + (state.mode === "focus" ? "focus" : "break") + " timer"
-      );
+      var action = state.running ? "Pause" : state.remainingMs < full ? "Resume" : "Start";
+      toggle.textContent = action;
+      // The accessible name starts with the visible word, so speech users can say what they see.
+      toggle.setAttribute("aria-label", action + " the " + (state.mode === "focus" ? "focus" : "break") + " timer");
     }
 
     toggle.addEventListener("click", function () {

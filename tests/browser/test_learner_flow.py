@@ -1,0 +1,268 @@
+"""The learner path of issue 3 in real headless Chromium against a real `learnloop serve`.
+
+A new learner signs up, opens lesson 9, uses the Focus timer, answers the three exercises (one
+wrong first), meets the Upgrade lock, redeems a code, submits a written answer, asks the tutor,
+completes the lesson and sees 125 XP on the dashboard. Along the way: axe-core finds no serious
+or critical problems, nothing scrolls sideways at 360 px, and the CSP reports no violations.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import time
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+
+from .conftest import REPO, Server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SCREENSHOTS = REPO / "docs" / "screenshots"
+LESSON = "/courses/cloud-native/lessons/9"
+PASSWORD = "violet-lantern-orbit-42"
+WRITTEN_ANSWER = (
+    "An immutable image is built once and never changed afterwards; any fix produces a new image "
+    "that goes through the same pipeline. So the exact artifact that passed the tests is the one "
+    "that runs in production, and a rollback just redeploys the previous image. A minimal or "
+    "distroless base image leaves out the shell, the package manager and unused libraries, so "
+    "there are fewer vulnerabilities, a smaller attack surface and faster pulls. Together they "
+    "remove environment drift: laptop, CI, staging and production all run the same bytes."
+)
+# The inline grading worker of the AI-feedback issue; until it exists answers stay pending.
+GRADING_WORKER = importlib.util.find_spec("learnloop.feedback.worker") is not None
+EXPECT_TIMEOUT = 15_000  # ms; the machine is shared and has two cores
+
+
+def axe_violations(page: Page, axe_source: str) -> list[dict[str, Any]]:
+    # page.evaluate runs through the DevTools protocol, which the page's CSP does not govern,
+    # so axe can be injected without weakening the policy under test.
+    page.evaluate(axe_source)
+    violations: list[dict[str, Any]] = page.evaluate(
+        """async () => {
+            const result = await axe.run(document, {resultTypes: ["violations"]});
+            return result.violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))
+            }));
+        }"""
+    )
+    return [v for v in violations if v["impact"] in ("serious", "critical")]
+
+
+def assert_accessible(page: Page, axe_source: str, where: str) -> None:
+    serious = axe_violations(page, axe_source)
+    assert not serious, f"axe-core on {where}:\n" + json.dumps(serious, indent=2)
+
+
+def assert_no_sideways_scroll(page: Page, where: str) -> None:
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"{where} scrolls sideways at 360 px: {widths}"
+
+
+def timer_text(page: Page) -> str:
+    return page.locator("#focus-timer .timer-display").inner_text()
+
+
+def check_exercise(page: Page, exercise_id: str) -> None:
+    page.locator(f"#ex-{exercise_id} button[type=submit]").click()
+
+
+def test_learner_flow(server: Server, browser: Browser, axe_source: str) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.url)
+    context.set_default_timeout(EXPECT_TIMEOUT)
+    expect.set_options(timeout=EXPECT_TIMEOUT)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+
+    def on_console(message: ConsoleMessage) -> None:
+        # Refused requests the test makes on purpose (403 locked, 400 bad code) log "Failed to
+        # load resource"; anything else, CSP violations above all, is a problem.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            problems.append(f"console: {message.text}")
+
+    page.on("console", on_console)
+
+    # --- sign up -----------------------------------------------------------------------------
+    page.goto("/signup")
+    page.get_by_label("Name").fill("Ada Lovelace")
+    page.get_by_label("Email").fill(f"ada-{time.time_ns()}@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("main").get_by_role("button", name="Sign up").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+    # --- lesson 9: header as on the reference page --------------------------------------------
+    page.goto(LESSON)
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Cloud Native Architecture and Containerization"
+    )
+    header = page.locator(".lesson-header")
+    expect(header).to_contain_text("Lesson 9")
+    expect(header).to_contain_text("~16 min")
+    expect(header).to_contain_text("125 XP")
+
+    # --- the Focus timer: start, it counts down; pause, it stops ------------------------------
+    timer = page.locator("#focus-timer")
+    expect(timer.locator(".timer-display")).to_have_text("25:00")
+    timer.get_by_role("button", name="Start the focus timer").click()
+    expect(timer.locator(".timer-display")).not_to_have_text("25:00", timeout=5_000)
+    # It keeps running across a reload: the state is in localStorage, keyed by the end time.
+    page.reload()
+    expect(timer.locator(".timer-display")).not_to_have_text("25:00")
+    expect(timer.get_by_role("button", name="Pause the focus timer")).to_be_visible()
+    timer.get_by_role("button", name="Pause the focus timer").click()
+    paused_at = timer_text(page)
+    page.wait_for_timeout(2_500)
+    assert timer_text(page) == paused_at, "the timer kept counting after Pause"
+    assert paused_at < "25:00"
+    expect(timer.get_by_role("button", name="Resume the focus timer")).to_have_text("Resume")
+
+    # --- exercises: the choice wrong first, then right; true/false; fill in the blank ---------
+    choice = page.locator("#ex-distroless-images")
+    choice.get_by_label("It lets the container boot its own kernel").check()
+    check_exercise(page, "distroless-images")
+    verdict = page.locator("#verdict-distroless-images")
+    expect(verdict).to_have_class("verdict incorrect")
+    expect(verdict).to_contain_text("Not quite")
+    expect(verdict).to_contain_text("No container boots a kernel")  # the chosen option's feedback
+    choice.get_by_label("It strips out shells, package managers").check()
+    check_exercise(page, "distroless-images")
+    expect(verdict).to_have_class("verdict correct")
+    expect(verdict).to_contain_text("Correct!")
+    expect(verdict).to_contain_text("A minimal base contains just what the program needs")
+
+    page.locator("#ex-node-failure").get_by_label("False").check()
+    check_exercise(page, "node-failure")
+    expect(page.locator("#verdict-node-failure")).to_have_class("verdict correct")
+
+    page.locator("#ex-tracing-term").get_by_label("Blank 1 of 1").fill("Distributed tracing")
+    check_exercise(page, "tracing-term")
+    expect(page.locator("#verdict-tracing-term")).to_have_class("verdict correct")
+    expect(page.locator("#verdict-tracing-term")).to_contain_text("Distributed tracing links")
+
+    # The server remembers: after a reload each exercise shows its last verdict and answer.
+    page.reload()
+    expect(page.locator("#verdict-distroless-images")).to_have_class("verdict correct")
+    expect(page.locator("#ex-distroless-images")).to_contain_text("2 attempts")
+    expect(page.locator("#ex-tracing-term").get_by_label("Blank 1 of 1")).to_have_value(
+        "Distributed tracing"
+    )
+    expect(page.locator("#ex-key-takeaways li")).to_have_count(4)
+
+    # --- free plan: the written box and go deeper are locked, and the server agrees -----------
+    written = page.locator("#ex-check-understanding")
+    expect(written.locator(".lock")).to_contain_text(
+        "Upgrade to submit written responses and get AI feedback"
+    )
+    expect(written.locator("textarea")).to_have_count(0)
+    expect(page.locator("#ex-go-deeper .lock-link")).to_have_count(5)
+    refused = page.evaluate(
+        """async (url) => {
+            const token = document.querySelector('meta[name="csrf-token"]').content;
+            const r = await fetch(url, {method: "POST", body: new URLSearchParams({text: "hi"}),
+                headers: {"Accept": "application/json", "X-CSRF-Token": token}});
+            return r.status;
+        }""",
+        f"{LESSON}/written/check-understanding",
+    )
+    assert refused == 403
+
+    # --- redeem an upgrade code made by the admin command ---------------------------------------
+    code = server.learnloop("codes", "create", "--plan", "pro", "--uses", "1").split()[0]
+    written.get_by_role("link", name="Upgrade").click()
+    expect(page.get_by_role("heading", name="Upgrade")).to_be_visible()
+    page.get_by_label("Upgrade code").fill("not-a-real-code")
+    page.get_by_role("button", name="Redeem code").click()
+    expect(page.get_by_role("alert")).to_contain_text("not valid")
+    page.get_by_label("Upgrade code").fill(code)
+    page.get_by_role("button", name="Redeem code").click()
+    page.wait_for_url(f"**{LESSON}")
+
+    # --- written answer: live word count, then submitted / pending ------------------------------
+    box = page.get_by_label("Your answer")
+    box.fill(WRITTEN_ANSWER)
+    words = len(WRITTEN_ANSWER.split())
+    expect(page.locator("#wc-check-understanding")).to_contain_text(f"{words} words")
+    written.get_by_role("button", name="Submit answer").click()
+    status = page.locator("#written-check-understanding")
+    expect(status).to_contain_text("Submitted")
+    expect(status).to_contain_text(WRITTEN_ANSWER[:40])  # the stored answer is shown back
+    state = status.locator(".response-status").get_attribute("class") or ""
+    assert "pending" in state or "graded" in state, state
+    if GRADING_WORKER:
+        # The page polls and swaps in the rubric feedback without a reload.
+        report = status.locator(".feedback-report")
+        expect(report).to_be_visible(timeout=90_000)
+        expect(report.locator(".score-value")).to_have_text(re.compile(r"^\d{1,3}"))
+        expect(report.locator(".point")).to_have_count(6)  # one per rubric point of lesson 9
+    else:
+        # TODO(ai-feedback): no grading worker yet, so the answer must stay visibly pending.
+        # When learnloop.feedback.worker exists, the branch above waits for the rubric.
+        expect(status.locator(".response-status")).to_have_class("response-status pending")
+
+    # --- go deeper: the tutor answers, citing a section ----------------------------------------
+    page.get_by_role("button", name="What is the main security benefit of using distroless").click()
+    answer = page.locator("#tutor-distroless-security")
+    expect(answer).to_contain_text("attack surface")
+    # Citations are the tutor's to choose; when it gives any they must link into the course.
+    for link in answer.locator(".citations a").all():
+        assert (link.get_attribute("href") or "").startswith("/courses/cloud-native/lessons/")
+
+    # --- complete the lesson ------------------------------------------------------------------
+    page.get_by_role("button", name="Complete lesson").click()
+    result = page.locator("#complete-result")
+    expect(result.locator(".xp-gain")).to_have_text("+125 XP")
+    expect(result).to_contain_text("125 XP")
+
+    page.evaluate("window.scrollTo(0, 0)")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "lesson.png"))
+    page.locator("#ex-distroless-images").scroll_into_view_if_needed()
+    assert_accessible(page, axe_source, "the lesson page (light)")
+
+    # --- a finished focus block is recorded and shown on the dashboard --------------------------
+    # Wind the stored timer to just past the end of a running focus block, as if 25 minutes
+    # had passed; the page must record the block with the server and start the break.
+    with page.expect_response(lambda r: r.url.endswith("/me/focus-sessions")) as recorded:
+        page.evaluate(
+            """() => {
+                const now = Date.now();
+                localStorage.setItem("learnloop.focus.v1", JSON.stringify({
+                    mode: "focus", running: true, endsAt: now - 1000, remainingMs: 0,
+                    startedAt: new Date(now - 25 * 60 * 1000 - 1000).toISOString()}));
+            }"""
+        )
+        page.reload()
+    assert recorded.value.status == 201
+    expect(page.locator("#focus-timer")).to_have_attribute("data-mode", "break")
+    expect(page.locator("#timer-announcer")).to_contain_text("Focus block complete")
+
+    # --- dashboard -----------------------------------------------------------------------------
+    page.goto("/dashboard")
+    expect(page.get_by_test_id("total-xp")).to_have_text("125")
+    expect(page.get_by_test_id("focus-today")).to_have_text("25 min")
+    expect(page.get_by_role("main")).to_contain_text(
+        "Lesson 9: Cloud Native Architecture and Containerization"
+    )
+    page.screenshot(path=str(SCREENSHOTS / "dashboard.png"))
+    assert_accessible(page, axe_source, "the dashboard (light)")
+
+    # --- dark theme and 360 px -----------------------------------------------------------------
+    page.get_by_role("button", name="Switch to dark theme").click()
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    assert_accessible(page, axe_source, "the dashboard (dark)")
+    page.goto(LESSON)
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")  # remembered
+    assert_accessible(page, axe_source, "the lesson page (dark)")
+
+    page.set_viewport_size({"width": 360, "height": 780})
+    assert_no_sideways_scroll(page, "the lesson page")
+    page.goto("/dashboard")
+    assert_no_sideways_scroll(page, "the dashboard")
+
+    assert not problems, "\n".join(problems)
+    context.close()
