@@ -14,11 +14,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from markdown_it.token import Token
-
-from learnloop.content.markdown import MD, plain_text, render_tokens, slugify
+from learnloop.content.markdown import html_to_text, inline_text, render, slugify
 from learnloop.content.model import (
     Blank,
     ChoiceExercise,
@@ -501,14 +499,6 @@ class _SectionBuilder:
     id: str
     title: str
     blocks: list[ProseBlock | Exercise] = field(default_factory=list)
-    prose: list[Token] = field(default_factory=list)
-
-    def flush(self) -> None:
-        if self.prose:
-            self.blocks.append(
-                ProseBlock(html=render_tokens(self.prose), text=plain_text(self.prose))
-            )
-            self.prose = []
 
 
 def split_front_matter(text: str) -> tuple[str, str, int] | None:
@@ -626,27 +616,109 @@ def _check_exercise_ids(
             first_line[exercise.id] = line
 
 
+# Structure is found line by line, then each prose chunk is rendered on its own. A fence opens
+# with three or more backticks or tildes, indented at most three spaces (CommonMark).
+_FENCE_OPEN = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
+_HEADING_2 = re.compile(r"^##(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_MISPLACED_EXERCISE = re.compile(r"(`{3,}|~{3,})\s*exercise\b")
+_REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*\S")
+
+
+def _fence_closes(line: str, marker: str) -> bool:
+    stripped = line.strip()
+    return (
+        len(line) - len(line.lstrip(" ")) <= 3
+        and stripped.startswith(marker)
+        and set(stripped) == {marker[0]}
+    )
+
+
+@dataclass
+class _Chunk:
+    kind: Literal["prose", "heading", "exercise", "misplaced"]
+    text: str
+    line: int  # 0-based line in the body where it starts
+
+
+def split_body(body: str) -> list[_Chunk]:
+    """Cut a lesson body into prose, level-two headings and exercise blocks."""
+    lines = body.split("\n")
+    chunks: list[_Chunk] = []
+    prose: list[str] = []
+    prose_start = 0
+
+    def flush(next_line: int) -> None:
+        nonlocal prose, prose_start
+        if any(line.strip() for line in prose):
+            chunks.append(_Chunk("prose", "\n".join(prose), prose_start))
+        prose = []
+        prose_start = next_line
+
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        # Cheap substring tests first: most lines are plain prose and skip every regex.
+        opening = _FENCE_OPEN.match(line) if ("```" in line or "~~~" in line) else None
+        if opening and not (opening.group(2)[0] == "`" and "`" in opening.group(3)):
+            indent, marker, info = opening.groups()
+            end = index + 1
+            while end < len(lines) and not _fence_closes(lines[end], marker):
+                end += 1
+            if info.split()[:1] == [EXERCISE_INFO]:
+                flush(end + 1)
+                content = [_dedent(text, len(indent)) for text in lines[index + 1 : end]]
+                chunks.append(_Chunk("exercise", "\n".join(content) + "\n", index))
+            else:
+                prose.extend(lines[index : end + 1])
+            index = end + 1
+            continue
+        heading = _HEADING_2.match(line) if line.startswith("##") else None
+        if heading:
+            flush(index + 1)
+            chunks.append(_Chunk("heading", heading.group(1) or "", index))
+            index += 1
+            continue
+        if "exercise" in line and _MISPLACED_EXERCISE.search(line):
+            # Inside a list or a quote: it would silently show as code instead of an exercise.
+            chunks.append(_Chunk("misplaced", line, index))
+        prose.append(line)
+        index += 1
+    flush(len(lines))
+    return chunks
+
+
+def _dedent(line: str, width: int) -> str:
+    """Remove up to ``width`` leading spaces, as CommonMark does inside an indented fence."""
+    stripped = len(line) - len(line.lstrip(" "))
+    return line[min(width, stripped) :]
+
+
 def _parse_body(
     body: str, body_start: int, display_path: str, source_path: str, problems: list[Problem]
 ) -> tuple[Section, ...]:
-    tokens = MD.parse(body)
+    chunks = split_body(body)
+    # Reference-style link definitions apply to the whole file, so every chunk gets them.
+    references = "\n".join(
+        line
+        for chunk in chunks
+        if chunk.kind == "prose" and "]:" in chunk.text
+        for line in chunk.text.split("\n")
+        if _REFERENCE.match(line)
+    )
     sections: list[_SectionBuilder] = []
     current = _SectionBuilder("introduction", "Introduction")
     used_ids: set[str] = set()
     kind_counts: dict[str, int] = {}
 
     def close(section: _SectionBuilder) -> None:
-        section.flush()
         if section.blocks or section.id != "introduction":
             sections.append(section)
             used_ids.add(section.id)
 
-    index = 0
-    while index < len(tokens):
-        token = tokens[index]
-        if token.type == "heading_open" and token.tag == "h2" and token.level == 0:
+    for chunk in chunks:
+        if chunk.kind == "heading":
             close(current)
-            title = plain_text([tokens[index + 1]]).strip()
+            title = inline_text(chunk.text)
             section_id = base_id = slugify(title)
             suffix = 2
             while section_id in used_ids:
@@ -654,29 +726,25 @@ def _parse_body(
                 suffix += 1
             used_ids.add(section_id)
             current = _SectionBuilder(section_id, title)
-            index += 3  # heading_open, inline, heading_close
-            continue
-        if token.type == "fence" and token.info.split()[:1] == [EXERCISE_INFO]:
-            fence_line = body_start + (token.map[0] if token.map else 0) + 1
-            if token.level != 0:
-                problems.append(
-                    Problem(
-                        display_path,
-                        fence_line,
-                        "an exercise block must not be nested in a list or quote",
-                    )
+        elif chunk.kind == "misplaced":
+            problems.append(
+                Problem(
+                    display_path,
+                    body_start + chunk.line + 1,
+                    "an exercise block must start at the beginning of a line, "
+                    "not inside a list or quote",
                 )
-            else:
-                current.flush()
-                exercise = _parse_exercise(
-                    token.content, fence_line, display_path, source_path, kind_counts, problems
-                )
-                if exercise is not None:
-                    current.blocks.append(exercise)
-            index += 1
-            continue
-        current.prose.append(token)
-        index += 1
+            )
+        elif chunk.kind == "exercise":
+            fence_line = body_start + chunk.line + 1
+            exercise = _parse_exercise(
+                chunk.text, fence_line, display_path, source_path, kind_counts, problems
+            )
+            if exercise is not None:
+                current.blocks.append(exercise)
+        else:
+            markup = render(f"{chunk.text}\n\n{references}" if references else chunk.text)
+            current.blocks.append(ProseBlock(html=markup, text=html_to_text(markup)))
     close(current)
     return tuple(Section(id=s.id, title=s.title, blocks=tuple(s.blocks)) for s in sections)
 
