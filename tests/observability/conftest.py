@@ -46,6 +46,7 @@ def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     httpx_level = logging.getLogger("httpx").level
+    access_disabled = logging.getLogger("uvicorn.access").disabled
     yield
     # Exactly the handlers from before: configure_logging also replaced any earlier one.
     for handler in list(root.handlers):
@@ -54,4 +55,4 @@ def restore_logging() -> Iterator[None]:
         root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("httpx").setLevel(httpx_level)
-    logging.getLogger("uvicorn.access").disabled = False
+    logging.getLogger("uvicorn.access").disabled = access_disabled
