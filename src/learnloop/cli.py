@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "learnloop.accounts.cli",
     "learnloop.feedback.cli",
     "learnloop.progress.cli",
+    "learnloop.operations.cli",
 )
 
 
