@@ -29,10 +29,10 @@ log = logging.getLogger(__name__)
 
 # Passages are sections, cut at paragraph ends into pieces of about this many words so that a
 # long section does not win on length alone and the tutor's prompt stays short.
-PASSAGE_WORDS = 130
+PASSAGE_WORDS = 90
 RRF_K = 60
-# How much a passage from the lesson the learner is reading is preferred, in RRF units.
-SAME_LESSON_BONUS = 0.4 / (RRF_K + 1)
+# A tie-breaker only: the course section that answers best wins even in another lesson.
+SAME_LESSON_BONUS = 1e-6
 _MAX_INDEXES = 8
 
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
@@ -148,7 +148,7 @@ class Hit:
 
 
 MIN_COVERAGE = 0.5
-MIN_COSINE = 0.4
+MIN_COSINE = 0.3
 # Passages embedded per call, so a request that needs the encoder waits for one small batch
 # at most while an index is being built in the background.
 _EMBED_BATCH = 16

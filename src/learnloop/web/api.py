@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from learnloop.accounts.api import router as accounts_router
 from learnloop.exercises.api import router as exercises_router
 from learnloop.feedback.api import router as feedback_router
+from learnloop.feedback.tutor_api import router as tutor_router
 from learnloop.progress.api import router as progress_router
 
 API_PREFIX = "/api/v1"
@@ -16,3 +17,4 @@ router.include_router(accounts_router)
 router.include_router(exercises_router)
 router.include_router(progress_router)
 router.include_router(feedback_router)
+router.include_router(tutor_router)
