@@ -129,6 +129,7 @@ def main() -> None:
         size = write_course(root, args.lessons)
         timings: list[float] = []
         cpu_timings: list[float] = []
+        exercises = 0
         for _ in range(args.runs):
             started, cpu_started = time.perf_counter(), time.process_time()
             course, problems = parse_course(root)
@@ -137,7 +138,7 @@ def main() -> None:
             assert not problems, problems[:5]
             assert course is not None
             assert len(course.lessons) == args.lessons
-        exercises = sum(len(lesson.exercises) for lesson in course.lessons)
+            exercises = sum(len(lesson.exercises) for lesson in course.lessons)
     # On a shared machine wall time includes waiting for a core; CPU time is the parser's own.
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(

@@ -6,8 +6,12 @@ from pathlib import Path
 
 import pytest
 from course_factory import lesson, write_course
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from learnloop.content.check import Problem, check_course
+from learnloop.content.model import ChoiceExercise
+from learnloop.content.parser import parse_course, parse_lesson
 
 TF_BODY = """\
 ## Part
@@ -294,3 +298,61 @@ def test_invalid_utf8_is_a_problem(tmp_path: Path) -> None:
     assert [str(p) for p in check_course(tmp_path)] == [
         f"{tmp_path}/01-one.md:3: file is not valid UTF-8: invalid start byte"
     ]
+
+
+def test_exercise_inside_a_list_is_reported(tmp_path: Path) -> None:
+    body = "Intro.\n\n- a point\n  ```exercise\n  kind: takeaways\n  items: [x]\n  ```\n"
+    found = problems_of(tmp_path, {"01-one.md": lesson("number: 1\ntitle: One\nxp: 1", body)})
+    assert found == [
+        f"{tmp_path}/01-one.md:9: an exercise block must start at the beginning of a line, "
+        "not inside a list or quote"
+    ]
+
+
+def test_yaml_anchors_and_merge_keys_work_in_exercises(tmp_path: Path) -> None:
+    body = """\
+    ```exercise
+    kind: choice
+    prompt: Pick.
+    options:
+      - &wrong {text: b, feedback: Same feedback for every wrong option.}
+      - {text: a, correct: true}
+      - {<<: *wrong, text: c}
+    ```
+    """
+    write_course(tmp_path, {"01-one.md": lesson("number: 1\ntitle: One\nxp: 1", body)})
+    course, problems = parse_course(tmp_path)
+    assert problems == []
+    assert course is not None
+    choice = course.lessons[0].exercises[0]
+    assert isinstance(choice, ChoiceExercise)
+    assert [(o.id, o.text, o.feedback) for o in choice.options] == [
+        ("a", "b", "Same feedback for every wrong option."),
+        ("b", "a", ""),
+        ("c", "c", "Same feedback for every wrong option."),
+    ]
+
+
+def test_self_referencing_yaml_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    body = "```exercise\nkind: takeaways\nitems: &loop [*loop]\n```\n"
+    found = problems_of(tmp_path, {"01-one.md": lesson("number: 1\ntitle: One\nxp: 1", body)})
+    assert found == [
+        f"{tmp_path}/01-one.md:8: each takeaway must be text, not a list",
+        f"{tmp_path}/01-one.md:8: takeaways need at least one item",
+    ]
+
+
+LESSON_ALPHABET = st.sampled_from(
+    ["---\n", "```exercise\n", "```\n", "## ", "kind: ", "choice", "fill-blank", "blanks:",
+     "  - ", "answers: [", "]", "{", "}", ":", "\n", "number: 1\n", "title: T\n", "xp: 1\n",
+     "___", "regex: '(", "&a ", "*a", "\t", "é", "\x00", "correct: true\n", "options:\n"]
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(LESSON_ALPHABET, max_size=40).map("".join))
+def test_random_lessons_never_raise(text: str) -> None:
+    problems: list[Problem] = []
+    result = parse_lesson(text, "x.md", "x.md", "M", problems)
+    assert (result.lesson is None) == bool(problems)
+    assert all(problem.line >= 1 for problem in problems)

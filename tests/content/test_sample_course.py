@@ -134,7 +134,7 @@ def test_lesson_nine_closing_blocks(lesson_nine: Lesson) -> None:
 
 
 def test_lesson_nine_exercise_order_matches_the_reference(lesson_nine: Lesson) -> None:
-    kinds = [e.kind for e in lesson_nine.exercises]
+    kinds: list[str] = [e.kind for e in lesson_nine.exercises]
     wanted = ["choice", "true-false", "fill-blank", "takeaways", "written", "go-deeper"]
     positions = [kinds.index(kind) for kind in wanted]
     assert positions == sorted(positions), kinds

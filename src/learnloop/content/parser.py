@@ -664,10 +664,13 @@ def split_body(body: str) -> list[_Chunk]:
             end = index + 1
             while end < len(lines) and not _fence_closes(lines[end], marker):
                 end += 1
-            if info.split()[:1] == [EXERCISE_INFO]:
+            if info.split()[:1] == [EXERCISE_INFO] and indent:
+                # Indented, it belongs to a list item or is a typo; either way say so.
+                chunks.append(_Chunk("misplaced", line, index))
+                prose.extend(lines[index : end + 1])
+            elif info.split()[:1] == [EXERCISE_INFO]:
                 flush(end + 1)
-                content = [_dedent(text, len(indent)) for text in lines[index + 1 : end]]
-                chunks.append(_Chunk("exercise", "\n".join(content) + "\n", index))
+                chunks.append(_Chunk("exercise", "\n".join(lines[index + 1 : end]) + "\n", index))
             else:
                 prose.extend(lines[index : end + 1])
             index = end + 1
@@ -685,12 +688,6 @@ def split_body(body: str) -> list[_Chunk]:
         index += 1
     flush(len(lines))
     return chunks
-
-
-def _dedent(line: str, width: int) -> str:
-    """Remove up to ``width`` leading spaces, as CommonMark does inside an indented fence."""
-    stripped = len(line) - len(line.lstrip(" "))
-    return line[min(width, stripped) :]
 
 
 def _parse_body(
