@@ -203,3 +203,7 @@ def test_no_500_for_odd_paths_and_methods(http: httpx.Client) -> None:
     assert http.get("/api/v1/courses/x/lessons/-1", headers=auth).status_code in {404, 422}
     assert http.get(lesson_path(0), headers=auth).status_code == 404
     assert http.get("/api/v1/responses/0", headers=auth).status_code == 422
+    not_utf8 = http.post(
+        "/api/v1/tokens", content=b"\xff\xfe{", headers={"content-type": "application/json"}
+    )
+    assert not_utf8.status_code == 400

@@ -28,7 +28,7 @@ router = APIRouter(tags=["accounts"])
     "/accounts",
     status_code=201,
     response_model=AccountOut,
-    responses=error_responses(409, 413),
+    responses=error_responses(400, 409, 413),
     openapi_extra=PUBLIC,
 )
 def create_account(body: AccountCreate, db: DbSession) -> User:
@@ -41,7 +41,7 @@ def create_account(body: AccountCreate, db: DbSession) -> User:
     "/tokens",
     status_code=201,
     response_model=TokenOut,
-    responses=error_responses(401, 413, 429),
+    responses=error_responses(400, 401, 413, 429),
     openapi_extra=PUBLIC,
 )
 def create_token(
@@ -65,7 +65,7 @@ def me(user: ApiUser) -> User:
 @router.post(
     "/me/upgrade",
     response_model=UpgradeOut,
-    responses=error_responses(401, 413),
+    responses=error_responses(400, 401, 413),
     openapi_extra=LEARNER,
 )
 def upgrade(body: UpgradeRequest, user: ApiUser, db: DbSession) -> UpgradeOut:

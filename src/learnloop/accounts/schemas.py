@@ -12,7 +12,9 @@ class AccountCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: str = Field(max_length=320, examples=["ada@example.com"])
-    password: str = Field(max_length=1024, description="At least 10 characters, not a common one.")
+    password: str = Field(
+        min_length=10, max_length=1024, description="At least 10 characters, not a common one."
+    )
     name: str = Field(min_length=1, max_length=200)
     timezone: str = Field(default="UTC", max_length=64, description="An IANA time zone name.")
 

@@ -209,6 +209,12 @@ def authenticate(
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or user is None:
+        # Failures older than the window no longer count; prune them while writing anyway.
+        db.execute(
+            delete(LoginAttempt).where(
+                LoginAttempt.email == email, LoginAttempt.created_at <= window_start
+            )
+        )
         db.add(LoginAttempt(email=email, client_key=client_key))
         db.flush()
         LOGINS_TOTAL.labels(outcome="failure").inc()
@@ -239,6 +245,11 @@ def open_session(
     days = get_settings().session_days if days is None else days
     if replacing:
         close_session(db, replacing)
+    db.execute(
+        delete(UserSession).where(
+            UserSession.user_id == user.id, UserSession.expires_at <= utcnow()
+        )
+    )
     token = secrets.token_urlsafe(32)
     db.add(
         UserSession(

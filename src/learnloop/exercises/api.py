@@ -68,7 +68,7 @@ def _answer_chars(answer: bool | str | list[str]) -> int:
 @router.post(
     "/courses/{slug}/lessons/{number}/exercises/{exercise_id}/attempts",
     response_model=AttemptOut,
-    responses=error_responses(401, 404, 409, 413),
+    responses=error_responses(400, 401, 404, 409, 413),
     openapi_extra=LEARNER,
 )
 def create_attempt(

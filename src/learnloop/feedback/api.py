@@ -28,7 +28,7 @@ router = APIRouter(tags=["feedback"])
     "/courses/{slug}/lessons/{number}/written/{exercise_id}",
     status_code=202,
     response_model=WrittenAccepted,
-    responses=error_responses(401, 403, 404, 409, 413, 429),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 429),
     openapi_extra=LEARNER,
 )
 def submit_written(

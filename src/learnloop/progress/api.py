@@ -53,7 +53,7 @@ def complete_lesson(
     "/me/focus-sessions",
     status_code=201,
     response_model=FocusSessionOut,
-    responses=error_responses(401, 413),
+    responses=error_responses(400, 401, 413),
     openapi_extra=LEARNER,
 )
 def record_focus_session(
