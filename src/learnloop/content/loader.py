@@ -128,7 +128,8 @@ class CourseLibrary:
 
     def get(self, slug: str) -> Course | None:
         self._maybe_reload()
-        return next((e.course for e in self._entries.values() if e.course.slug == slug), None)
+        entries = self._entries  # one consistent snapshot, even if a reload swaps it
+        return next((e.course for e in entries.values() if e.course.slug == slug), None)
 
     def _maybe_reload(self) -> None:
         if not self.reload:
@@ -138,19 +139,23 @@ class CourseLibrary:
             if now - self._last_check < RELOAD_INTERVAL_SECONDS:
                 return
             self._last_check = now
-            folders = find_course_dirs(self.root)
-            for gone in set(self._entries) - set(folders):
-                log.info("course folder removed: %s", gone)
-                del self._entries[gone]
-            for folder in folders:
+            # Build a new mapping and swap it in whole, so readers never see it half-updated.
+            entries: dict[Path, _Entry] = {}
+            for folder in find_course_dirs(self.root):
                 entry = self._entries.get(folder)
                 if entry is not None and entry.stamp == _stamp(folder):
+                    entries[folder] = entry
                     continue
                 try:
                     fresh = self._load(folder)
                 except CourseError as error:
                     log.warning("course %s not reloaded: %s", folder, error)
+                    if entry is not None:
+                        entries[folder] = entry
                     continue
                 if entry is None or fresh.course.content_hash != entry.course.content_hash:
                     log.info("course reloaded: %s (%s)", fresh.course.slug, folder)
-                self._entries[folder] = fresh
+                entries[folder] = fresh
+            for gone in set(self._entries) - set(entries):
+                log.info("course folder removed: %s", gone)
+            self._entries = entries
