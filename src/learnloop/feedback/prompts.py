@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,6 +47,13 @@ _INSTRUCTION_PATTERNS = [
     r"\b(as|dear)\s+(the|an?|my)?\s*(ai|grader|model|assistant|llm|language model)\b",
     r"\b(system|developer|assistant)\s*(prompt|message|:)",
     r"\bnew\s+instructions?\b",
+    r"\b(this|my)\s+(answer|response|essay|text|submission)\s+(covers|addresses|includes|"
+    r"contains|mentions|explains|deserves|is\s+(correct|complete|perfect)|has\s+covered)\b",
+    r"\b(pretend|imagine|roleplay|role-play|act\s+as)\b[^.!?\n]{0,40}\b(you|grader|teacher|ai)\b",
+    r"\bfrom\s+now\s+on\b[^.!?\n]{0,20}\byou\b",
+    r"\b(developer|admin|god|jailbreak|dan)\s+mode\b",
+    r"^\W*grade\s*[:=]\s*\d+",
+    r"\b100\s*(/\s*100|%|percent)",
     r"\b(deserves?|earns?|merits?|worth|warrants?|gets?|receive)\b[^.!?\n]{0,30}"
     r"\b(full|maximum|max|perfect|top|highest|100|all|an? a\+?)\b",
     r"\b(note|message|hint|request)\s+(to|for)\s+(the\s+)?"
@@ -195,8 +203,16 @@ _STOPWORDS = frozenset(
 )
 
 
+# Zero-width and bidi control characters: "Ig\u200bnore the ru\u200bbric" must still match.
+_INVISIBLE_RE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+
+
+def _plain(text: str) -> str:
+    return _INVISIBLE_RE.sub("", unicodedata.normalize("NFKC", text))
+
+
 def is_instruction_like(sentence: str) -> bool:
-    return _INSTRUCTION_RE.search(sentence) is not None
+    return _INSTRUCTION_RE.search(_plain(sentence)) is not None
 
 
 def split_sentences(text: str) -> list[str]:
@@ -210,7 +226,8 @@ def neutralise(text: str) -> tuple[str, int]:
     """
     removed = 0
     out_lines: list[str] = []
-    for line in text.splitlines():
+    # The model reads what the patterns read: no invisible characters hiding words.
+    for line in _plain(text).splitlines():
         kept: list[str] = []
         for sentence in re.split(r"(?<=[.!?])\s+", line):
             if sentence.strip() and is_instruction_like(sentence):
@@ -227,11 +244,13 @@ def neutralise(text: str) -> tuple[str, int]:
 
 def content_words(text: str) -> set[str]:
     """Lower-case content words cut to a 5-letter stem, so "immutable"/"immutability" meet."""
-    return {w[:5] for w in _WORD_RE.findall(text.lower()) if w not in _STOPWORDS and len(w) > 2}
+    return {
+        w[:5] for w in _WORD_RE.findall(_plain(text).lower()) if w not in _STOPWORDS and len(w) > 2
+    }
 
 
 def _normalise(text: str) -> str:
-    return " ".join(_WORD_RE.findall(text.lower()))
+    return " ".join(_WORD_RE.findall(_plain(text).lower()))
 
 
 GRADING_SYSTEM = """You grade a learner's written answer against an author's rubric.
