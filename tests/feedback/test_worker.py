@@ -370,7 +370,7 @@ AUDIT_SQL = [
 
 
 def start_worker_process(
-    q: Queue, llm_url: str, metrics_port: int, log: Path
+    q: Queue, llm_url: str, metrics_port: int, log: Path, **extra_env: str
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -386,6 +386,7 @@ def start_worker_process(
         "LEARNLOOP_WORKER_METRICS_PORT": str(metrics_port),
         "LEARNLOOP_SHUTDOWN_GRACE_SECONDS": "10",
         "OTEL_SDK_DISABLED": "true",
+        **extra_env,
     }
     with log.open("ab") as out:
         return subprocess.Popen(
@@ -479,3 +480,37 @@ def test_a_crash_loses_nothing_and_grades_nothing_twice(q: Queue, tmp_path: Path
         assert by_id[job_id].attempts == 2  # picked up again after the lease ran out
     # The interrupted answers were sent to the LLM twice; the feedback was stored once.
     assert len(tags_sent(fake)) >= n
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_hung_grading_releases_the_job(q: Queue, tmp_path: Path) -> None:
+    """Shutdown waits for the job in hand up to the grace period, then gives it back."""
+    if not q.is_postgres:
+        pytest.skip("the multi-process worker runs against PostgreSQL")
+    log = tmp_path / "worker.log"
+    with running_fake_llm(FakeLLM(behaviour="hang")) as (fake, llm_url):
+        settings = settings_for(q, grader_engine="llm", llm_base_url=llm_url, llm_model="m")
+        (response_id,) = submit(q, [ANSWER], settings)
+        worker = start_worker_process(
+            q, llm_url, free_port(), log, LEARNLOOP_SHUTDOWN_GRACE_SECONDS="1"
+        )
+        try:
+            wait_for(lambda: len(fake.requests) >= 1, 60, "the LLM call")
+            (job,) = jobs(q)
+            assert (job.status, job.attempts) == ("running", 1)
+            started = time.monotonic()
+            worker.send_signal(signal.SIGTERM)
+            exit_code = worker.wait(timeout=20)
+            waited = time.monotonic() - started
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    assert exit_code == 0, log.read_text()[-3000:]
+    assert 0.9 <= waited < 10
+    (job,) = jobs(q)
+    # Back in the queue, runnable now, and the interrupted attempt not counted against it.
+    assert (job.status, job.attempts, job.locked_by) == ("queued", 0, None)
+    assert job.run_after <= utcnow()
+    (response,) = responses(q)
+    assert (response.id, response.status) == (response_id, "pending")

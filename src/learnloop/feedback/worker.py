@@ -120,7 +120,12 @@ class Worker:
             self._process(job)
         except WorkerInterrupted:
             released = release_job(self.engine, job)
-            log.warning("job %s released on shutdown (%s)", job.id, released)
+            log.warning(
+                "grading job %s %s on shutdown",
+                job.id,
+                "released" if released else "was no longer ours",
+                extra={"job_id": job.id, "response_id": job.response_id},
+            )
             raise
         finally:
             self.current = None
