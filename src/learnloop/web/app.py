@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
@@ -19,7 +20,7 @@ from learnloop.observability.setup import configure_logging, install_observabili
 from learnloop.observability.tracing import instrument_engine
 from learnloop.settings import Settings, get_settings
 from learnloop.web import api, health, pages
-from learnloop.web.errors import install_error_handlers
+from learnloop.web.errors import error_responses, install_error_handlers
 from learnloop.web.limits import BodyLimitMiddleware
 from learnloop.web.security_headers import SecurityHeadersMiddleware
 
@@ -82,6 +83,16 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
     return lifespan
 
 
+def document_body_errors(app: FastAPI) -> None:
+    """Every route that reads a body can answer 400 (not UTF-8 / unparseable) and 413 (too big):
+    FastAPI and `BodyLimitMiddleware` send those before the route runs, so say so in OpenAPI."""
+    extra = error_responses(400, 413)
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.body_field is not None:
+            for status, response in extra.items():
+                route.responses.setdefault(status, response)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
@@ -102,5 +113,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(pages.router)
+    document_body_errors(app)
     install_observability(app, settings)
     return app
