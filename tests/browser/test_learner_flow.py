@@ -9,21 +9,18 @@ or critical problems, nothing scrolls sideways at 360 px, and the CSP reports no
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
 import time
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from .conftest import REPO, Server
+from .helpers import LESSON, PASSWORD, assert_accessible, assert_no_sideways_scroll
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SCREENSHOTS = REPO / "docs" / "screenshots"
-LESSON = "/courses/cloud-native/lessons/9"
-PASSWORD = "violet-lantern-orbit-42"
 WRITTEN_ANSWER = (
     "An immutable image is built once and never changed afterwards; any fix produces a new image "
     "that goes through the same pipeline. So the exact artifact that passed the tests is the one "
@@ -35,32 +32,6 @@ WRITTEN_ANSWER = (
 # The inline grading worker of the AI-feedback issue; until it exists answers stay pending.
 GRADING_WORKER = importlib.util.find_spec("learnloop.feedback.worker") is not None
 EXPECT_TIMEOUT = 15_000  # ms; the machine is shared and has two cores
-
-
-def axe_violations(page: Page, axe_source: str) -> list[dict[str, Any]]:
-    # page.evaluate runs through the DevTools protocol, which the page's CSP does not govern,
-    # so axe can be injected without weakening the policy under test.
-    page.evaluate(axe_source)
-    violations: list[dict[str, Any]] = page.evaluate(
-        """async () => {
-            const result = await axe.run(document, {resultTypes: ["violations"]});
-            return result.violations.map(v => ({
-                id: v.id, impact: v.impact, help: v.help,
-                nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))
-            }));
-        }"""
-    )
-    return [v for v in violations if v["impact"] in ("serious", "critical")]
-
-
-def assert_accessible(page: Page, axe_source: str, where: str) -> None:
-    serious = axe_violations(page, axe_source)
-    assert not serious, f"axe-core on {where}:\n" + json.dumps(serious, indent=2)
-
-
-def assert_no_sideways_scroll(page: Page, where: str) -> None:
-    widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
-    assert widths[0] <= widths[1], f"{where} scrolls sideways at 360 px: {widths}"
 
 
 def timer_text(page: Page) -> str:

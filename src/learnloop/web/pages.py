@@ -400,6 +400,8 @@ async def upgrade(request: Request, db: DbSession, user: PageUser) -> Response:
     try:
         accounts.redeem_code(db, user=user, code=code)
     except accounts.InvalidCode:
+        if wants_json(request):
+            return JSONResponse({"detail": "That code is not valid."}, status_code=400)
         return render(
             request,
             "upgrade.html",

@@ -421,7 +421,16 @@
     window.setInterval(render, 250);
   }
 
+  // Sign-up: default the time zone to the browser's, so streak days match the learner's days.
+  function detectTimezone() {
+    var input = document.querySelector("input[data-detect-timezone]");
+    if (input && !input.value && window.Intl && Intl.DateTimeFormat) {
+      input.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    }
+  }
+
   enhanceThemeToggle();
+  detectTimezone();
   enhanceForms();
   enhanceWordCounts();
   resumePolling();

@@ -1,0 +1,219 @@
+"""The learner pages beyond the main flow: without JavaScript, CSRF, XSS, headers, bad input,
+and accessibility of the remaining pages. Over real HTTP against `learnloop serve`."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, expect
+
+from .conftest import Server
+from .helpers import LESSON, PASSWORD, assert_accessible, assert_no_sideways_scroll
+
+META_TOKEN = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+
+
+def token_from(page_html: str) -> str:
+    match = META_TOKEN.search(page_html)
+    assert match, "page has no CSRF meta tag"
+    return match.group(1)
+
+
+def new_email() -> str:
+    return f"learner-{time.time_ns()}@example.com"
+
+
+@pytest.fixture
+def client(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
+
+
+def sign_up(client: httpx.Client, name: str = "Grace") -> None:
+    token = token_from(client.get("/signup").text)
+    response = client.post(
+        "/signup",
+        data={"csrf_token": token, "name": name, "email": new_email(), "password": PASSWORD},
+    )
+    assert response.status_code == 303, response.text
+    assert "learnloop_session" in client.cookies
+
+
+# ------------------------------------------------------------------------------------- CSRF
+
+
+def test_post_without_csrf_token_is_refused(client: httpx.Client) -> None:
+    client.get("/signin")  # the browser has its CSRF seed cookie, but the form lacks the token
+    response = client.post("/signin", data={"email": "a@example.com", "password": "x" * 12})
+    assert response.status_code == 403
+    assert "did not come from learnloop" in response.text
+    assert "learnloop_session" not in client.cookies
+
+
+def test_csrf_token_is_bound_to_the_session(client: httpx.Client, server: Server) -> None:
+    sign_up(client)
+    stale = token_from(client.get("/dashboard").text)
+    # Another browser's valid token does not work with this browser's cookies.
+    with httpx.Client(base_url=server.url) as other:
+        foreign = token_from(other.get("/signup").text)
+    for token in (foreign, stale[:-2] + "xx", ""):
+        response = client.post(
+            f"{LESSON}/complete", data={"csrf_token": token}, headers={"accept": "text/html"}
+        )
+        assert response.status_code == 403, token
+    # The header works as well as the form field (that is what fetch() sends).
+    response = client.post(
+        f"{LESSON}/complete",
+        headers={"x-csrf-token": stale, "accept": "application/json"},
+    )
+    assert response.status_code == 200
+    assert response.json()["xp_awarded"] == 125
+
+
+def test_signing_in_changes_the_csrf_token(client: httpx.Client) -> None:
+    before = token_from(client.get("/signup").text)
+    sign_up(client)
+    after = token_from(client.get("/dashboard").text)
+    assert before != after
+    response = client.post("/signout", data={"csrf_token": before})
+    assert response.status_code == 403
+
+
+# ------------------------------------------------------------------------------------- headers, XSS
+
+
+def test_pages_carry_a_strict_content_security_policy(client: httpx.Client) -> None:
+    for path in ("/", "/signin", "/courses/cloud-native"):
+        headers = client.get(path).headers
+        csp = headers["content-security-policy"]
+        assert "script-src 'self'" in csp
+        assert "unsafe-inline" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"]
+        assert headers["cache-control"] == "no-store"
+    html = client.get("/signin").text
+    assert "<script>" not in html, "inline scripts would be blocked by the CSP"
+    assert not re.search(r"\son[a-z]+=", html), "inline event handlers would be blocked"
+
+
+def test_learner_text_is_escaped(client: httpx.Client) -> None:
+    name = '<script>alert("name")</script><img src=x onerror=alert(1)>'
+    sign_up(client, name=name)
+    html = client.get("/dashboard").text
+    assert name not in html
+    assert "&lt;script&gt;alert(" in html
+    assert "<img src=x" not in html
+
+
+# ------------------------------------------------------------------------------------- bad input
+
+
+def test_bad_input_gets_a_clear_4xx_never_a_500(client: httpx.Client) -> None:
+    sign_up(client)
+    token = token_from(client.get(LESSON).text)
+    json_headers = {"accept": "application/json", "x-csrf-token": token}
+    gets = {
+        "/courses/no-such-course": 404,
+        "/courses/cloud-native/lessons/abc": 404,
+        "/courses/cloud-native/lessons/99999999999999": 404,
+        "/courses/cloud-native/lessons/-1": 404,
+        "/me/responses/abc": 404,
+        "/me/responses/999999": 404,
+        "/static/../../pyproject.toml": 404,
+        "/static/nope.js": 404,
+    }
+    for path, status in gets.items():
+        assert client.get(path).status_code == status, path
+    posts = [
+        (f"{LESSON}/exercises/distroless-images", {}, 422),
+        (f"{LESSON}/exercises/distroless-images", {"answer": "zz"}, 422),
+        (f"{LESSON}/exercises/node-failure", {"answer": "maybe"}, 422),
+        (f"{LESSON}/exercises/tracing-term", {"blank": ["x"] * 500}, 422),
+        (f"{LESSON}/exercises/no-such-exercise", {"answer": "a"}, 404),
+        (f"{LESSON}/exercises/check-understanding", {"answer": "a"}, 404),
+        (f"{LESSON}/written/check-understanding", {"text": "hi"}, 403),  # free plan
+        (f"{LESSON}/go-deeper/nope", {}, 404),
+        ("/me/focus-sessions", {"minutes": "abc"}, 422),
+        ("/me/focus-sessions", {"minutes": "5000"}, 422),
+        ("/me/focus-sessions", {"minutes": "25", "started_at": "yesterday"}, 422),
+        ("/me/focus-sessions", {"minutes": "25", "started_at": "2020-01-01T00:00:00"}, 422),
+        ("/upgrade", {"code": "x" * 5000}, 400),
+    ]
+    for path, data, status in posts:
+        response = client.post(path, data=data, headers=json_headers)
+        assert response.status_code == status, (path, data, response.text)
+        assert response.json()["detail"], path
+    # A ?next= redirect never leaves the site.
+    for evil in ("//evil.example.com/", "https://evil.example.com/", "/\\evil.example.com"):
+        response = client.get("/signin", params={"next": evil})
+        assert response.headers["location"] == "/dashboard", evil
+
+
+# ------------------------------------------------------------------------------------- browser
+
+
+@pytest.mark.browser
+def test_lesson_works_without_javascript(server: Server, browser: Browser) -> None:
+    context = browser.new_context(java_script_enabled=False, base_url=server.url)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.goto("/signup")
+    page.get_by_label("Name").fill("No Script")
+    page.get_by_label("Email").fill(new_email())
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("main").get_by_role("button", name="Sign up").click()
+    page.goto(LESSON)
+    expect(page.locator("#focus-timer")).to_be_hidden()  # the timer needs JS, so it hides
+
+    choice = page.locator("#ex-distroless-images")
+    choice.get_by_label("Distroless images are the only kind Kubernetes").check()
+    choice.get_by_role("button", name="Check answer").click()
+    expect(page.locator("#verdict-distroless-images")).to_contain_text("Not quite")
+    expect(page.locator("#verdict-distroless-images")).to_contain_text("Kubernetes runs any OCI")
+
+    page.locator("#ex-tracing-term").get_by_label("Blank 1 of 1").fill("tracing")
+    page.locator("#ex-tracing-term").get_by_role("button", name="Check answer").click()
+    expect(page.locator("#verdict-tracing-term")).to_contain_text("Correct!")
+
+    page.get_by_role("button", name="Complete lesson").click()
+    expect(page.locator("#complete-result")).to_contain_text("Lesson completed")
+    expect(page.locator("#complete-result")).to_contain_text("125 XP")
+    expect(page.get_by_role("button", name="Complete lesson")).to_have_count(0)
+    context.close()
+
+
+@pytest.mark.browser
+def test_other_pages_are_accessible_and_fit_360px(
+    server: Server, browser: Browser, axe_source: str
+) -> None:
+    context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    for path in ("/", "/signin", "/signup", "/courses/cloud-native"):
+        page.goto(path)
+        assert_accessible(page, axe_source, path)
+    page.goto("/signup")
+    page.get_by_label("Name").fill("Keyboard User")
+    page.get_by_label("Email").fill(new_email())
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").press("Enter")  # submitting by keyboard works
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    # The skip link is the first stop for keyboard users and moves focus to the content.
+    page.goto("/courses/cloud-native")
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_text("Skip to content")
+    page.keyboard.press("Enter")
+    expect(page.locator(":focus")).to_have_attribute("id", "main")
+    for path in ("/courses/cloud-native", "/upgrade"):
+        page.goto(path)
+        assert_accessible(page, axe_source, f"{path} (signed in)")
+    page.set_viewport_size({"width": 360, "height": 780})
+    for path in ("/", "/courses/cloud-native", "/upgrade", "/signin"):
+        page.goto(path)
+        assert_no_sideways_scroll(page, path)
+    context.close()
