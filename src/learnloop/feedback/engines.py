@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING
 from learnloop.content.model import Lesson, WrittenExercise
 from learnloop.feedback.llm import LLMClient, LLMGrading, grade_with_llm
 from learnloop.feedback.retrieval import best_sections
-from learnloop.observability.metrics import GRADING_DURATION_SECONDS, GRADING_JOBS_TOTAL
+from learnloop.observability.metrics import (
+    AI_CALL_DURATION_SECONDS,
+    AI_CALLS_TOTAL,
+    AI_TOKENS_TOTAL,
+    GRADING_DURATION_SECONDS,
+    GRADING_JOBS_TOTAL,
+)
 from learnloop.settings import Settings
 
 if TYPE_CHECKING:
@@ -83,6 +89,24 @@ def grade_response(
             GRADING_DURATION_SECONDS.labels("llm").observe(time.monotonic() - started)
             return feedback, "llm"
     started = time.monotonic()
-    feedback = grade_embedded(exercise, text, lesson)
-    GRADING_DURATION_SECONDS.labels("embedded").observe(time.monotonic() - started)
+    try:
+        feedback = grade_embedded(exercise, text, lesson)
+    except Exception:
+        AI_CALLS_TOTAL.labels("embedded", "grading", "error").inc()
+        raise
+    elapsed = time.monotonic() - started
+    GRADING_DURATION_SECONDS.labels("embedded").observe(elapsed)
+    # The same call, token and latency metrics as the LLM engine, so the two compare.
+    AI_CALLS_TOTAL.labels("embedded", "grading", "ok").inc()
+    AI_CALL_DURATION_SECONDS.labels("embedded", "grading").observe(elapsed)
+    _count_embedded_tokens(text)
     return feedback, "embedded"
+
+
+def _count_embedded_tokens(text: str) -> None:
+    try:
+        from learnloop.feedback.embedding import get_encoder
+
+        AI_TOKENS_TOTAL.labels("embedded", "prompt").inc(get_encoder().count_tokens(text))
+    except Exception:  # a metric must never fail a grading that has succeeded
+        log.debug("could not count tokens for the embedded engine", exc_info=True)

@@ -21,6 +21,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from learnloop.content.model import WrittenExercise
 
@@ -284,10 +285,13 @@ def grading_messages(exercise: WrittenExercise, answer: str) -> list[dict[str, s
     return [{"role": "system", "content": GRADING_SYSTEM}, {"role": "user", "content": user}]
 
 
+Status = Literal["covered", "partial", "missing"]
+
+
 @dataclass(frozen=True)
 class ClampedPoint:
     id: str
-    status: str  # "covered" | "partial" | "missing"
+    status: Status
     evidence: str
 
 
@@ -372,12 +376,13 @@ def clamp_points(
     result: list[ClampedPoint] = []
     for point in exercise.rubric:
         status, evidence = by_id.get(point.id, ("missing", ""))
-        if status not in ("covered", "partial") or not evidence_holds(
-            evidence, answer, point_words[point.id], exercise_text
-        ):
-            result.append(ClampedPoint(point.id, "missing", ""))
+        supported = evidence_holds(evidence, answer, point_words[point.id], exercise_text)
+        if status == "covered" and supported:
+            result.append(ClampedPoint(point.id, "covered", evidence.strip()))
+        elif status == "partial" and supported:
+            result.append(ClampedPoint(point.id, "partial", evidence.strip()))
         else:
-            result.append(ClampedPoint(point.id, status, evidence.strip()))
+            result.append(ClampedPoint(point.id, "missing", ""))
     return result
 
 
