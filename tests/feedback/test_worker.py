@@ -417,10 +417,15 @@ def graded_count(q: Queue) -> int:
         )
 
 
+# The worker as separate processes is the PostgreSQL deployment; on SQLite it runs inline.
+POSTGRES_ONLY = pytest.mark.parametrize("queue_db", ["postgresql"], indirect=True)
+
+
 @pytest.mark.slow
+@pytest.mark.postgres
+@POSTGRES_ONLY
 def test_a_crash_loses_nothing_and_grades_nothing_twice(q: Queue, tmp_path: Path) -> None:
-    if not q.is_postgres:
-        pytest.skip("the multi-process worker runs against PostgreSQL (SQLite: inline worker)")
+    assert q.is_postgres
     n = 24
     with Session(q.engine) as session, session.begin():
         for statement in AUDIT_SQL:
@@ -483,10 +488,11 @@ def test_a_crash_loses_nothing_and_grades_nothing_twice(q: Queue, tmp_path: Path
 
 
 @pytest.mark.slow
+@pytest.mark.postgres
+@POSTGRES_ONLY
 def test_sigterm_during_a_hung_grading_releases_the_job(q: Queue, tmp_path: Path) -> None:
     """Shutdown waits for the job in hand up to the grace period, then gives it back."""
-    if not q.is_postgres:
-        pytest.skip("the multi-process worker runs against PostgreSQL")
+    assert q.is_postgres
     log = tmp_path / "worker.log"
     with running_fake_llm(FakeLLM(behaviour="hang")) as (fake, llm_url):
         settings = settings_for(q, grader_engine="llm", llm_base_url=llm_url, llm_model="m")
