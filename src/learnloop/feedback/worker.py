@@ -44,8 +44,6 @@ from learnloop.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_METRICS_PORT = 9101
-
 
 class WorkerInterrupted(BaseException):
     """Raised in the main thread when shutdown cannot wait for the current job any longer.

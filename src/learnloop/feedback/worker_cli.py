@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from learnloop.feedback.worker import DEFAULT_METRICS_PORT
+# Next to the web server's port in the Helm chart; Prometheus scrapes it.
+DEFAULT_METRICS_PORT = 9101
 
 
 @click.command("worker")
@@ -22,6 +23,7 @@ def worker(metrics_port: int) -> None:
     Tuning: LEARNLOOP_WORKER_LEASE_SECONDS, _POLL_SECONDS, _MAX_ATTEMPTS,
     _BACKOFF_BASE_SECONDS, _BACKOFF_MAX_SECONDS.
     """
+    # Imported here so that `learnloop --help` does not load the grading stack.
     from learnloop.feedback.worker import WorkerConfig, run_worker_process
     from learnloop.settings import get_settings
 
