@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-# Next to the web server's port in the Helm chart; Prometheus scrapes it.
+# The worker has no web app, so it serves /metrics on a port of its own.
 DEFAULT_METRICS_PORT = 9101
 
 
