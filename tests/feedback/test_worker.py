@@ -24,7 +24,16 @@ from prometheus_client import REGISTRY
 from sqlalchemy import Engine, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from conftest import COURSES_DIR, DATABASES, drop_database, empty_database_url, free_port
+from conftest import (
+    COURSES_DIR,
+    DATABASES,
+    ServerThread,
+    drop_database,
+    empty_database_url,
+    free_port,
+)
+from conftest import settings_for as app_settings
+from factories import create_learner, written_path
 from learnloop.accounts.models import User
 from learnloop.content.loader import CourseLibrary
 from learnloop.content.model import Course, Lesson, WrittenExercise
@@ -350,6 +359,37 @@ def test_inline_worker_grades_in_the_background(q: Queue) -> None:
             handle.stop(timeout=20)
     (response,) = responses(q)
     assert (response.id, response.status) == (response_id, "graded")
+
+
+def test_api_answer_is_graded_by_the_inline_worker_of_the_app(tmp_path: Path) -> None:
+    """The single-machine setup: create_app starts the worker; the learner polls the API."""
+    from learnloop.web.app import create_app
+
+    with running_fake_llm() as (fake, llm_url):
+        settings = app_settings(
+            f"sqlite:///{tmp_path / 'inline.db'}",
+            inline_worker=True,
+            grader_engine="llm",
+            llm_base_url=llm_url,
+            llm_model="m",
+            pro_features=(),
+        )
+        with ServerThread(create_app(settings)) as url, httpx.Client(base_url=url) as http:
+            learner = create_learner(http)
+            accepted = http.post(written_path(), json={"text": ANSWER}, headers=learner.headers)
+            assert accepted.status_code == 202, accepted.text
+            assert accepted.json()["status"] == "pending"
+            location = f"/api/v1/responses/{accepted.json()['response_id']}"
+            deadline = time.monotonic() + 30
+            while (body := http.get(location, headers=learner.headers).json())[
+                "status"
+            ] == "pending" and time.monotonic() < deadline:
+                time.sleep(0.1)
+    assert body["status"] == "graded", body
+    assert body["feedback"]["engine"] == "llm"
+    assert 0 < body["score"] <= 100
+    assert {p["id"] for p in body["points"]} >= {"never-modified", "smaller-attack-surface"}
+    assert len(fake.requests) == 1
 
 
 # --- The crash test: a real `learnloop worker` process, killed mid-grading ------------------
