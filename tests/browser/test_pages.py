@@ -10,6 +10,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from playwright.sync_api import Browser, expect
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from learnloop.accounts.models import User
+from learnloop.db import make_engine, utcnow
+from learnloop.feedback.models import WrittenResponse
 
 from .conftest import Server
 from .helpers import LESSON, PASSWORD, assert_accessible, assert_no_sideways_scroll
@@ -33,14 +39,16 @@ def client(server: Server) -> Iterator[httpx.Client]:
         yield client
 
 
-def sign_up(client: httpx.Client, name: str = "Grace") -> None:
+def sign_up(client: httpx.Client, name: str = "Grace") -> str:
     token = token_from(client.get("/signup").text)
+    email = new_email()
     response = client.post(
         "/signup",
-        data={"csrf_token": token, "name": name, "email": new_email(), "password": PASSWORD},
+        data={"csrf_token": token, "name": name, "email": email, "password": PASSWORD},
     )
     assert response.status_code == 303, response.text
     assert "learnloop_session" in client.cookies
+    return email
 
 
 # ------------------------------------------------------------------------------------- CSRF
@@ -108,6 +116,80 @@ def test_learner_text_is_escaped(client: httpx.Client) -> None:
     assert name not in html
     assert "&lt;script&gt;alert(" in html
     assert "<img src=x" not in html
+
+
+def test_graded_feedback_is_rendered_and_escaped(client: httpx.Client, server: Server) -> None:
+    email = sign_up(client)
+    server.learnloop("users", "set-plan", email, "pro")
+    # Stored the way the grading worker stores a result, including hostile text in every field
+    # that comes from the learner or the model.
+    feedback = {
+        "score": 67,
+        "summary": "Good start. <script>alert('summary')</script>",
+        "points": [
+            {
+                "id": "never-modified",
+                "text": "Immutable images are never changed after being built.",
+                "status": "covered",
+                "evidence": "Images <b>never</b> change.",
+                "section_id": "introduction",
+            },
+            {
+                "id": "easy-rollback",
+                "text": "Immutability allows a rollback.",
+                "status": "missing",
+                "evidence": "",
+                "section_id": "introduction",
+            },
+            {"id": "odd", "text": "Odd <i>point</i>", "status": "partly", "section_id": "nope"},
+            "not a point",
+        ],
+        "misconceptions": ["<img src=x onerror=alert('m')>", {"text": "VMs share a kernel."}],
+    }
+    engine = make_engine(server.env["LEARNLOOP_DATABASE_URL"])
+    try:
+        with Session(engine) as db:
+            user = db.scalar(select(User).where(User.email == email))
+            assert user is not None
+            response = WrittenResponse(
+                user_id=user.id,
+                course_slug="cloud-native",
+                lesson_number=9,
+                exercise_id="check-understanding",
+                text="Images <b>never</b> change.",
+                status="graded",
+                score=67,
+                feedback=feedback,
+                graded_at=utcnow(),
+            )
+            db.add(response)
+            db.commit()
+            response_id = response.id
+    finally:
+        engine.dispose()
+
+    polled = client.get(f"/me/responses/{response_id}", headers={"accept": "application/json"})
+    assert polled.status_code == 200
+    assert polled.json()["status"] == "graded"
+    for html in (polled.json()["html"], client.get(LESSON).text):
+        assert 'class="feedback-report"' in html
+        assert ">67<" in html
+        assert "Covered" in html
+        assert "Missing" in html
+        assert "Partly covered" in html
+        assert "&lt;script&gt;alert(" in html
+        assert "<script>alert(" not in html
+        assert "&lt;b&gt;never&lt;/b&gt;" in html
+        assert "<b>never</b>" not in html
+        assert "&lt;img src=x" in html
+        assert "<img src=x" not in html
+        assert "VMs share a kernel." in html
+        # A missing point links to the section to re-read; a covered one does not need to.
+        assert html.count(f'href="{LESSON}#introduction"') == 1
+    # Another learner cannot read it.
+    with httpx.Client(base_url=server.url) as other:
+        sign_up(other)
+        assert other.get(f"/me/responses/{response_id}").status_code == 404
 
 
 # ------------------------------------------------------------------------------------- bad input
