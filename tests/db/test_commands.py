@@ -60,43 +60,41 @@ def test_codes_and_set_plan(database_url: str) -> None:
     assert "No account" in failed.stderr
 
 
-@pytest.mark.slow
-def test_serve_on_a_fresh_checkout_creates_and_migrates_sqlite(tmp_path: Path) -> None:
-    """What `make run` does: no configuration, the database file appears in the working dir."""
+def _serve(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """Start `learnloop serve` with no LEARNLOOP_* configuration except the courses; wait ready."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("LEARNLOOP_")}
     env["LEARNLOOP_COURSES_DIR"] = str(COURSES_DIR)
     env["LEARNLOOP_SHUTDOWN_GRACE_SECONDS"] = "2"
     log = tmp_path / "server.log"
+    command = [sys.executable, "-m", "learnloop", "serve", "--host", "127.0.0.1", "--port"]
     with log.open("wb") as output:
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "learnloop",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            [*command, str(port), *args],
             env=env,
             cwd=tmp_path,
             stdout=output,
             stderr=subprocess.STDOUT,
         )
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return server, port, log
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            server.wait()
+            pytest.fail(f"server not ready:\n{log.read_text()}")
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_serve_on_a_fresh_checkout_creates_and_migrates_sqlite(tmp_path: Path) -> None:
+    """What `make run` does: no configuration, the database file appears in the working dir."""
+    server, port, log = _serve(tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-                if ready.status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "server not ready within 60 s"
-            time.sleep(0.2)
         assert (tmp_path / "learnloop.db").exists()
         courses = httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()
         assert "/api/v1/courses" in courses["paths"]
@@ -107,3 +105,19 @@ def test_serve_on_a_fresh_checkout_creates_and_migrates_sqlite(tmp_path: Path) -
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
     assert server.returncode == 0, log.read_text()
+
+
+@pytest.mark.slow
+def test_serve_with_several_workers(tmp_path: Path) -> None:
+    server, port, log = _serve(tmp_path, "--workers", "2")
+    try:
+        for _ in range(10):
+            assert httpx.get(f"http://127.0.0.1:{port}/livez").status_code == 200
+        time.sleep(6)  # longer than uvicorn's default worker health-check timeout
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    output = log.read_text()
+    assert server.returncode == 0, output
+    assert "died" not in output, output
+    assert output.count("Application startup complete") == 2, output

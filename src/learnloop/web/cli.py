@@ -46,6 +46,10 @@ def serve(host: str, port: int, workers: int) -> None:
         access_log=False,
         proxy_headers=True,
         timeout_graceful_shutdown=max(1, int(grace - drain_seconds_for(grace))),
+        # A spawned worker re-imports the whole app before it can answer the supervisor's
+        # health ping; on a busy 2-core machine that takes longer than uvicorn's default 5 s,
+        # and the supervisor would kill and respawn workers in a loop.
+        timeout_worker_healthcheck=30,
     )
 
 
