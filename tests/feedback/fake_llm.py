@@ -13,6 +13,7 @@ HTTP, JSON bodies, bearer keys, server-sent events. Behaviours the tests switch 
 - ``wrong_schema``: valid JSON of the wrong shape.
 - ``error``: HTTP 500.
 - ``hang``: accepts the request and never answers (until the server stops).
+- ``trickle``: answers 200 and then sends the body one byte every 0.1 s, for a minute.
 
 ``fail_first`` makes the first N requests answer 500 before the behaviour applies; ``delay``
 sleeps before every answer (slow grading for the crash test).
@@ -196,6 +197,21 @@ class _Handler(BaseHTTPRequestHandler):
         if fake.behaviour == "hang":
             fake.stopping.wait(60)
             self.close_connection = True
+            return
+        if fake.behaviour == "trickle":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "600")
+            self.end_headers()
+            self.close_connection = True
+            for _ in range(600):
+                if fake.stopping.wait(0.1):
+                    return
+                try:
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                except OSError:  # the client gave up, as it should
+                    return
             return
         status, content = fake.reply(body)
         prompt_tokens = sum(len(m.get("content", "").split()) for m in body.get("messages", []))

@@ -155,6 +155,17 @@ def test_hanging_endpoint_is_bounded_by_the_deadline(exercise: WrittenExercise) 
     assert elapsed < 1.6
 
 
+def test_trickling_endpoint_is_bounded_per_attempt(exercise: WrittenExercise) -> None:
+    """httpx times out per read; a byte every 0.1 s must still not stretch an attempt."""
+    with running_fake_llm(FakeLLM(behaviour="trickle")) as (fake, url):
+        started = time.monotonic()
+        with client_for(url, timeout=0.5, retries=1, deadline=5) as client, pytest.raises(LLMError):
+            grade_with_llm(client, exercise, "x y z")
+        elapsed = time.monotonic() - started
+    assert len(fake.requests) == 2
+    assert elapsed < 2.5
+
+
 def test_endpoint_down_fails_fast(exercise: WrittenExercise) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -40,6 +40,9 @@ ENGINE = "llm"
 BACKOFF_BASE_SECONDS = 0.25
 BACKOFF_MAX_SECONDS = 4.0
 
+# A grading reply is a few kB; anything this large is not one (and is not read further).
+MAX_REPLY_BYTES = 1_000_000
+
 T = TypeVar("T")
 
 
@@ -213,22 +216,38 @@ class LLMClient:
             return result
         raise LLMError(f"llm endpoint gave no usable answer ({last}) within the deadline")
 
-    def _post(self, body: dict[str, Any], timeout: httpx.Timeout) -> httpx.Response:
+    def _post(self, body: dict[str, Any], timeout: httpx.Timeout) -> bytes:
+        """The reply body, read within the attempt's budget and size limit.
+
+        httpx's read timeout is per read, so an endpoint that trickles a byte at a time could
+        hold a call far past its timeout; the body is read in chunks against a clock instead.
+        """
+        budget = timeout.read if timeout.read is not None else self.timeout_seconds
+        ends = time.monotonic() + budget
         try:
-            response = self._http.post(self.url, json=body, timeout=timeout)
+            with self._http.stream("POST", self.url, json=body, timeout=timeout) as response:
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > MAX_REPLY_BYTES:
+                        raise _RetryableError("invalid", "reply larger than the limit")
+                    if time.monotonic() > ends:
+                        raise _RetryableError("timeout", "reply not complete within the timeout")
+                    chunks.append(chunk)
+                _check_status(response)
         except httpx.TimeoutException as error:
             raise _RetryableError("timeout", f"timed out: {error!r}") from error
         except httpx.TransportError as error:
             raise _RetryableError("unavailable", f"transport error: {error!r}") from error
-        _check_status(response)
-        return response
+        return b"".join(chunks)
 
     def _attempt_json(
         self, body: dict[str, Any], timeout: httpx.Timeout
     ) -> tuple[dict[str, Any], Usage]:
-        response = self._post(body, timeout)
+        raw = self._post(body, timeout)
         try:
-            payload = response.json()
+            payload = json.loads(raw)
             content = payload["choices"][0]["message"]["content"]
             parsed = json.loads(_strip_fences(content))
         except (ValueError, KeyError, IndexError, TypeError) as error:
