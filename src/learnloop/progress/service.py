@@ -139,6 +139,14 @@ def streak_days(db: Session, *, user: User, now: datetime | None = None) -> int:
     return streak
 
 
+def _completion_by_key(db: Session, user: User, key: str) -> LessonCompletion | None:
+    return db.scalar(
+        select(LessonCompletion).where(
+            LessonCompletion.user_id == user.id, LessonCompletion.idempotency_key == key
+        )
+    )
+
+
 def complete_lesson(
     db: Session,
     *,
@@ -155,12 +163,7 @@ def complete_lesson(
         LessonCompletion.lesson_number == lesson.number,
     )
     if idempotency_key:
-        replay = db.scalar(
-            select(LessonCompletion).where(
-                LessonCompletion.user_id == user.id,
-                LessonCompletion.idempotency_key == idempotency_key,
-            )
-        )
+        replay = _completion_by_key(db, user, idempotency_key)
         if replay is not None:
             if (replay.course_slug, replay.lesson_number) != (course.slug, lesson.number):
                 raise IdempotencyConflict
@@ -180,6 +183,13 @@ def complete_lesson(
                 db.flush()
         except IntegrityError:
             existing = -1  # a concurrent request completed it first
+            # If that was this request retried (same key), answer as the first try did.
+            replay = _completion_by_key(db, user, idempotency_key) if idempotency_key else None
+            if replay is not None and (replay.course_slug, replay.lesson_number) == (
+                course.slug,
+                lesson.number,
+            ):
+                return _completion(db, user, now, replay.xp_awarded, already=False)
     if existing is not None:
         logger.info(
             "complete_lesson again user_id=%s course=%s lesson=%s",
