@@ -91,6 +91,46 @@ def test_signing_in_changes_the_csrf_token(client: httpx.Client) -> None:
     assert response.status_code == 403
 
 
+def test_sign_out_sign_in_and_outline_progress(client: httpx.Client) -> None:
+    email = sign_up(client)
+    token = token_from(client.get(LESSON).text)
+    json_headers = {"accept": "application/json", "x-csrf-token": token}
+    attempt = client.post(
+        f"{LESSON}/exercises/node-failure", data={"answer": "false"}, headers=json_headers
+    )
+    assert attempt.json()["verdict"] == "correct"
+    assert client.post(f"{LESSON}/complete", headers=json_headers).json()["xp_awarded"] == 125
+    again = client.post(f"{LESSON}/complete", headers=json_headers).json()
+    assert again["xp_awarded"] == 0  # completing twice never farms XP
+    assert again["total_xp"] == 125
+
+    outline = client.get("/courses/cloud-native").text
+    assert "<strong>1</strong> of 12 lessons completed" in outline
+    row = outline[outline.index("Lesson 9: Cloud Native") :][:600]
+    assert "Completed" in row
+    assert "1/3 exercises solved" in row
+
+    first_session = client.cookies["learnloop_session"]
+    assert client.post("/signout", data={"csrf_token": token}).status_code == 303
+    assert "learnloop_session" not in client.cookies
+    assert client.get("/dashboard").headers["location"] == "/signin?next=/dashboard"
+
+    token = token_from(client.get("/signin").text)
+    wrong = client.post(
+        "/signin", data={"csrf_token": token, "email": email, "password": "wrong-password-1"}
+    )
+    assert wrong.status_code == 401
+    assert "Wrong email or password." in wrong.text
+    right = client.post(
+        "/signin",
+        data={"csrf_token": token, "email": email, "password": PASSWORD, "next": LESSON},
+    )
+    assert right.status_code == 303
+    assert right.headers["location"] == LESSON
+    assert client.cookies["learnloop_session"] != first_session
+    assert "125" in client.get("/dashboard").text
+
+
 # ------------------------------------------------------------------------------------- headers, XSS
 
 

@@ -219,6 +219,12 @@ def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
+def idempotency_key(request: Request) -> str | None:
+    """The fetch() path sends one key per submission and reuses it when it retries."""
+    key = request.headers.get("idempotency-key", "").strip()
+    return key if 0 < len(key) <= 200 else None
+
+
 def form_text(form: FormData, name: str, *, limit: int = MAX_FIELD_CHARS) -> str:
     value = form.get(name)
     return value[:limit] if isinstance(value, str) else ""
@@ -862,7 +868,13 @@ async def attempt(
     try:
         answer = answer_from_form(exercise, form)
         outcome = exercises.record_attempt(
-            db, user=user, course=course, lesson=lesson, exercise=exercise, answer=answer
+            db,
+            user=user,
+            course=course,
+            lesson=lesson,
+            exercise=exercise,
+            answer=answer,
+            idempotency_key=idempotency_key(request),
         )
     except AnswerError as error:
         if wants_json(request):
@@ -926,6 +938,7 @@ async def submit_written(
             lesson=lesson,
             exercise=exercise,
             text=text,
+            idempotency_key=idempotency_key(request),
             settings=settings,
         )
     except feedback.FeatureLocked:
@@ -1104,7 +1117,9 @@ def complete(
     if found is None:
         return _not_found(request, user, "There is no such lesson.")
     course, lesson = found
-    result = progress.complete_lesson(db, user=user, course=course, lesson=lesson)
+    result = progress.complete_lesson(
+        db, user=user, course=course, lesson=lesson, idempotency_key=idempotency_key(request)
+    )
     if not wants_json(request):
         return redirect(f"{lesson_url(course, lesson)}#complete")
     view = CompletionView(result.xp_awarded, result.total_xp, result.level, result.streak_days)

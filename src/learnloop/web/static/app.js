@@ -25,6 +25,13 @@
 
   // ---------------------------------------------------------------- fetch helpers
 
+  function newKey() {
+    if (window.crypto && window.crypto.randomUUID) {
+      return window.crypto.randomUUID();
+    }
+    return String(Date.now()) + "-" + String(Math.random()).slice(2);
+  }
+
   function postForm(form, submitter) {
     var data = new FormData(form);
     if (submitter && submitter.name) {
@@ -33,13 +40,25 @@
     return postData(form.getAttribute("action"), new URLSearchParams(data));
   }
 
+  // One Idempotency-Key per submission: if the network drops the response, the single retry
+  // reuses it, so the server never counts the attempt, answer or completion twice.
   function postData(url, body) {
-    return fetch(url, {
-      method: "POST",
-      body: body,
-      credentials: "same-origin",
-      headers: { Accept: "application/json", "X-CSRF-Token": csrfToken },
-    }).then(readJson);
+    var key = newKey();
+    function send() {
+      return fetch(url, {
+        method: "POST",
+        body: body,
+        credentials: "same-origin",
+        headers: { Accept: "application/json", "X-CSRF-Token": csrfToken, "Idempotency-Key": key },
+      });
+    }
+    return send()
+      .catch(function () {
+        return new Promise(function (resolve) {
+          window.setTimeout(resolve, 1000);
+        }).then(send);
+      })
+      .then(readJson);
   }
 
   function getJson(url) {
