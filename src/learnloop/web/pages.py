@@ -357,7 +357,11 @@ async def signin(request: Request, db: DbSession) -> Response:
     headers: dict[str, str] = {}
     try:
         user = accounts.authenticate(
-            db, email=email, password=password, client_key=client_key(request)
+            db,
+            email=email,
+            password=password,
+            client_key=client_key(request),
+            limit=_settings(request).login_attempts_per_15_minutes,
         )
     except accounts.LoginThrottled as throttled:
         retry = throttled.retry_after_seconds
