@@ -100,6 +100,8 @@ def test_learner_flow(server: Server, browser: Browser, axe_source: str) -> None
     expect(verdict).to_have_class("verdict incorrect")
     expect(verdict).to_contain_text("Not quite")
     expect(verdict).to_contain_text("No container boots a kernel")  # the chosen option's feedback
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    choice.screenshot(path=str(SCREENSHOTS / "exercise.png"))
     choice.get_by_label("It strips out shells, package managers").check()
     check_exercise(page, "distroless-images")
     expect(verdict).to_have_class("verdict correct")
@@ -173,6 +175,7 @@ def test_learner_flow(server: Server, browser: Browser, axe_source: str) -> None
         )
         report = status.locator(".feedback-report")
         expect(report).to_be_visible()
+        written.screenshot(path=str(SCREENSHOTS / "feedback.png"))
         expect(report.locator(".score-value")).to_have_text(re.compile(r"^\d{1,3}"))
         expect(report.locator(".point")).to_have_count(6)  # one per rubric point of lesson 9
     else:
@@ -195,7 +198,6 @@ def test_learner_flow(server: Server, browser: Browser, axe_source: str) -> None
     expect(result).to_contain_text("125 XP")
 
     page.evaluate("window.scrollTo(0, 0)")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "lesson.png"))
     page.locator("#ex-distroless-images").scroll_into_view_if_needed()
     assert_accessible(page, axe_source, "the lesson page (light)")

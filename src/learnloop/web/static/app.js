@@ -196,6 +196,11 @@
             return;
           }
           region.innerHTML = data.html || "";
+          // Graded (or failed): the learner may now revise and submit again.
+          var form = document.querySelector('form[data-target="' + region.id + '"]');
+          if (form) {
+            form.hidden = false;
+          }
         })
         .catch(function () {
           if (Date.now() < deadline) {
