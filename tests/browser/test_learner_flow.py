@@ -191,6 +191,15 @@ def test_learner_flow(server: Server, browser: Browser, axe_source: str) -> None
     for link in answer.locator(".citations a").all():
         assert (link.get_attribute("href") or "").startswith("/courses/cloud-native/lessons/")
 
+    # The learner's own question (pro): answered from the course, streamed into the page.
+    page.get_by_label("Ask your own question about this lesson").fill(
+        "Why do Pods get new IP addresses when they are replaced?"
+    )
+    page.get_by_role("button", name="Ask", exact=True).click()
+    own = page.locator("#tutor-own")
+    expect(own).to_have_attribute("aria-busy", "false")
+    expect(own.locator("p").first).not_to_be_empty()
+
     # --- complete the lesson ------------------------------------------------------------------
     page.get_by_role("button", name="Complete lesson").click()
     result = page.locator("#complete-result")

@@ -3,6 +3,7 @@ and accessibility of the remaining pages. Over real HTTP against `learnloop serv
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -232,6 +233,33 @@ def test_graded_feedback_is_rendered_and_escaped(client: httpx.Client, server: S
         assert other.get(f"/me/responses/{response_id}").status_code == 404
 
 
+def test_tutor_streams_server_sent_events(client: httpx.Client, server: Server) -> None:
+    email = sign_up(client)
+    server.learnloop("users", "set-plan", email, "pro")
+    token = token_from(client.get(LESSON).text)
+    headers = {"accept": "text/event-stream", "x-csrf-token": token}
+    streamed = client.post(
+        f"{LESSON}/go-deeper", data={"question": "What does a ReplicaSet do?"}, headers=headers
+    )
+    assert streamed.status_code == 200
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    events = [block.split("\n") for block in streamed.text.strip().split("\n\n")]
+    names = [lines[0].removeprefix("event: ") for lines in events]
+    assert names[0] == "citations"
+    assert names[-1] == "done"
+    assert "text" in names
+    text = "".join(
+        json.loads(lines[1].removeprefix("data: ")) for lines in events if lines[0] == "event: text"
+    )
+    assert text.strip()
+    too_short = client.post(
+        f"{LESSON}/go-deeper",
+        data={"question": "?"},
+        headers={"accept": "application/json", "x-csrf-token": token},
+    )
+    assert too_short.status_code == 422
+
+
 # ------------------------------------------------------------------------------------- bad input
 
 
@@ -260,6 +288,8 @@ def test_bad_input_gets_a_clear_4xx_never_a_500(client: httpx.Client) -> None:
         (f"{LESSON}/exercises/check-understanding", {"answer": "a"}, 404),
         (f"{LESSON}/written/check-understanding", {"text": "hi"}, 403),  # free plan
         (f"{LESSON}/go-deeper/nope", {}, 404),
+        (f"{LESSON}/go-deeper/distroless-security", {}, 403),  # free plan
+        (f"{LESSON}/go-deeper", {"question": "Why immutability?"}, 403),
         ("/me/focus-sessions", {"minutes": "abc"}, 422),
         ("/me/focus-sessions", {"minutes": "5000"}, 422),
         ("/me/focus-sessions", {"minutes": "25", "started_at": "yesterday"}, 422),

@@ -128,6 +128,12 @@
     }
     event.preventDefault();
     busy(form, true);
+    if (form.getAttribute("data-enhance") === "tutor" && window.TextDecoder && window.ReadableStream) {
+      streamTutor(form, region).then(function () {
+        busy(form, false);
+      });
+      return;
+    }
     postForm(form, event.submitter)
       .then(function (data) {
         region.innerHTML = data.html || "";
@@ -149,6 +155,99 @@
       })
       .then(function () {
         busy(form, false);
+      });
+  }
+
+  // ---------------------------------------------------------------- go deeper (streamed)
+  //
+  // The tutor's answer arrives as server-sent events over the POST response: `citations`,
+  // then `text` chunks (JSON strings, appended as text, never as HTML), then `done` with the
+  // citations the answer used. Citation links are built with the DOM, and only same-site.
+
+  function renderCitations(region, citations) {
+    var old = region.querySelector(".citations");
+    if (old) {
+      old.remove();
+    }
+    var safe = (citations || []).filter(function (c) {
+      return typeof c.url === "string" && c.url.charAt(0) === "/" && c.url.charAt(1) !== "/";
+    });
+    if (!safe.length) {
+      return;
+    }
+    var p = document.createElement("p");
+    p.className = "citations";
+    p.appendChild(document.createTextNode("Sources: "));
+    safe.forEach(function (c, i) {
+      if (i) {
+        p.appendChild(document.createTextNode(", "));
+      }
+      var a = document.createElement("a");
+      a.href = c.url;
+      a.textContent = c.title;
+      p.appendChild(a);
+    });
+    region.appendChild(p);
+  }
+
+  function streamTutor(form, region) {
+    var body = new URLSearchParams(new FormData(form));
+    region.textContent = "";
+    region.setAttribute("aria-busy", "true");
+    var answer = document.createElement("p");
+    region.appendChild(answer);
+    return fetch(form.getAttribute("action"), {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      headers: { Accept: "text/event-stream", "X-CSRF-Token": csrfToken },
+    })
+      .then(function (response) {
+        if (!response.ok || !response.body) {
+          return readJson(response);
+        }
+        var reader = response.body.getReader();
+        var decoder = new TextDecoder();
+        var buffer = "";
+        function handle(raw) {
+          var name = "message";
+          var data = "";
+          raw.split("\n").forEach(function (line) {
+            if (line.indexOf("event:") === 0) {
+              name = line.slice(6).trim();
+            } else if (line.indexOf("data:") === 0) {
+              data += line.slice(5).trim();
+            }
+          });
+          var value = data ? JSON.parse(data) : null;
+          if (name === "text" && typeof value === "string") {
+            answer.textContent += value;
+          } else if (name === "citations" || name === "done") {
+            renderCitations(region, value);
+          }
+        }
+        function pump() {
+          return reader.read().then(function (chunk) {
+            if (chunk.done) {
+              return;
+            }
+            buffer += decoder.decode(chunk.value, { stream: true });
+            var end = buffer.indexOf("\n\n");
+            while (end !== -1) {
+              handle(buffer.slice(0, end));
+              buffer = buffer.slice(end + 2);
+              end = buffer.indexOf("\n\n");
+            }
+            return pump();
+          });
+        }
+        return pump();
+      })
+      .catch(function (error) {
+        showError(region, error);
+      })
+      .then(function () {
+        region.setAttribute("aria-busy", "false");
       });
   }
 
