@@ -54,7 +54,7 @@ def test_not_ready_when_schema_behind_courses_missing_or_shutting_down(
         drop_database(url)
 
 
-def test_not_ready_when_database_unreachable(tmp_path: Path) -> None:
+def test_database_unreachable_is_not_ready_and_503(tmp_path: Path) -> None:
     # Nothing listens on port 1; the app still starts (PostgreSQL is not migrated by the app).
     settings = settings_for("postgresql+psycopg://postgres@127.0.0.1:1/none")
     with ServerThread(create_app(settings)) as base:
@@ -62,3 +62,12 @@ def test_not_ready_when_database_unreachable(tmp_path: Path) -> None:
         assert ready.status_code == 503
         assert ready.json()["checks"]["database"].startswith("unreachable")
         assert httpx.get(f"{base}/livez").status_code == 200
+        # Requests that need the database get a retryable 503, not a 500.
+        token = httpx.post(
+            f"{base}/api/v1/tokens",
+            json={"email": "a@example.com", "password": "whatever-password"},
+            timeout=30,
+        )
+        assert token.status_code == 503
+        assert token.headers["retry-after"] == "1"
+        assert "unavailable" in token.json()["detail"]

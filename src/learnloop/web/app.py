@@ -83,13 +83,22 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
     return lifespan
 
 
-def document_body_errors(app: FastAPI) -> None:
-    """Every route that reads a body can answer 400 (not UTF-8 / unparseable) and 413 (too big):
-    FastAPI and `BodyLimitMiddleware` send those before the route runs, so say so in OpenAPI."""
-    extra = error_responses(400, 413)
+def document_common_errors(app: FastAPI) -> None:
+    """Say in OpenAPI what any route may answer before or around its own code runs.
+
+    A route that reads a body can answer 400 (not UTF-8, unparseable) and 413 (too big), from
+    FastAPI and `BodyLimitMiddleware`; every API route can answer 503 when the database is down.
+    """
+    body_errors = error_responses(400, 413)
+    unavailable = error_responses(503)
     for route in app.routes:
-        if isinstance(route, APIRoute) and route.body_field is not None:
-            for status, response in extra.items():
+        if not isinstance(route, APIRoute):
+            continue
+        if route.body_field is not None:
+            for status, response in body_errors.items():
+                route.responses.setdefault(status, response)
+        if route.path.startswith(api.API_PREFIX):
+            for status, response in unavailable.items():
                 route.responses.setdefault(status, response)
 
 
@@ -113,6 +122,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(pages.router)
-    document_body_errors(app)
+    document_common_errors(app)
     install_observability(app, settings)
     return app

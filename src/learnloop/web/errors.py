@@ -7,11 +7,13 @@ documented OpenAPI schemas hold for every response.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
 
 from learnloop.accounts import service as accounts
 from learnloop.accounts.access import Forbidden
@@ -20,6 +22,8 @@ from learnloop.exercises.service import IdempotencyConflict
 from learnloop.feedback import service as feedback
 from learnloop.progress.service import InvalidFocusSession
 from learnloop.web.deps import SignInRequired
+
+logger = logging.getLogger(__name__)
 
 
 class UpgradeHint(BaseModel):
@@ -111,10 +115,22 @@ HANDLED: tuple[type[Exception], ...] = (
 )
 
 
+async def _database_unavailable(request: Request, error: Exception) -> Response:
+    # The database is down, restarting or (SQLite) locked past the busy timeout. The request's
+    # transaction was rolled back, so a retry is safe; the pool's pre-ping reconnects after.
+    logger.warning("database unavailable: %s", type(error).__name__)
+    return JSONResponse(
+        status_code=503,
+        content={"detail": "The database is unavailable; try again shortly."},
+        headers={"Retry-After": "1"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     for kind in HANDLED:
         app.add_exception_handler(kind, _handle)
     app.add_exception_handler(SignInRequired, _sign_in)
+    app.add_exception_handler(OperationalError, _database_unavailable)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -127,6 +143,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Conflicts with existing data (email taken, Idempotency-Key reused).",
         413: "Request body too large.",
         429: "Too many requests; see Retry-After.",
+        503: "The database is unavailable; retry after Retry-After seconds.",
     }
     return {
         status: {
