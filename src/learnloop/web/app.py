@@ -6,9 +6,9 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
@@ -20,7 +20,7 @@ from learnloop.observability.setup import configure_logging, install_observabili
 from learnloop.observability.tracing import instrument_engine
 from learnloop.settings import Settings, get_settings
 from learnloop.web import api, health, pages
-from learnloop.web.errors import error_responses, install_error_handlers
+from learnloop.web.errors import ErrorResponse, error_responses, install_error_handlers
 from learnloop.web.limits import BodyLimitMiddleware
 from learnloop.web.security_headers import SecurityHeadersMiddleware
 
@@ -88,18 +88,35 @@ def document_common_errors(app: FastAPI) -> None:
 
     A route that reads a body can answer 400 (not UTF-8, unparseable) and 413 (too big), from
     FastAPI and `BodyLimitMiddleware`; every API route can answer 503 when the database is down.
+    The generated document is completed once, so routes added by any feature are covered.
     """
-    body_errors = error_responses(400, 413)
-    unavailable = error_responses(503)
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            continue
-        if route.body_field is not None:
-            for status, response in body_errors.items():
-                route.responses.setdefault(status, response)
-        if route.path.startswith(api.API_PREFIX):
-            for status, response in unavailable.items():
-                route.responses.setdefault(status, response)
+    generate = app.openapi
+    descriptions = {
+        status: spec["description"] for status, spec in error_responses(400, 413, 503).items()
+    }
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        if "ErrorResponse" not in schemas:
+            schema = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(schema.pop("$defs", {}))
+            schemas["ErrorResponse"] = schema
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        for path, operations in document.get("paths", {}).items():
+            for operation in operations.values():
+                statuses = [503] if path.startswith(api.API_PREFIX) else []
+                if "requestBody" in operation:
+                    statuses += [400, 413]
+                for status in statuses:
+                    operation["responses"].setdefault(
+                        str(status), {"description": descriptions[status], "content": error}
+                    )
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override hook
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
