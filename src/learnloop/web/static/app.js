@@ -299,6 +299,10 @@
           var form = document.querySelector('form[data-target="' + region.id + '"]');
           if (form) {
             form.hidden = false;
+            var label = form.querySelector("label");
+            if (label) {
+              label.textContent = "Submit a revised answer";
+            }
           }
         })
         .catch(function () {
