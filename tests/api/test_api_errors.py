@@ -180,8 +180,8 @@ def test_oversized_body_is_413(http: httpx.Client, live_server: LiveServer) -> N
     assert streamed.status_code == 413
 
 
-def test_lying_content_length_is_cut_off(live_server: LiveServer) -> None:
-    """A client that declares a small body and sends a huge one is still stopped at the limit."""
+def test_raw_chunked_upload_is_cut_off(live_server: LiveServer) -> None:
+    """A body with no Content-Length, sent chunk by chunk, is stopped once past the limit."""
     limit = live_server.settings.max_body_bytes
     host = urlsplit(live_server.url)
     with socket.create_connection((host.hostname, host.port), timeout=10) as sock:
