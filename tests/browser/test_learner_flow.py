@@ -248,6 +248,8 @@ def test_learner_flow(server: Server, browser: Browser, axe_source: str) -> None
 
     page.set_viewport_size({"width": 360, "height": 780})
     assert_no_sideways_scroll(page, "the lesson page")
+    page.locator("#ex-distroless-images").scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "lesson-mobile-dark.png"))
     page.goto("/dashboard")
     assert_no_sideways_scroll(page, "the dashboard")
 

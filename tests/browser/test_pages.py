@@ -364,6 +364,22 @@ def test_other_pages_are_accessible_and_fit_360px(
     for path in ("/courses/cloud-native", "/upgrade"):
         page.goto(path)
         assert_accessible(page, axe_source, f"{path} (signed in)")
+
+    # An exercise answered with the keyboard alone: arrows pick, Tab moves on, Enter checks.
+    page.goto(LESSON)
+    page.locator("#ex-node-failure input[value=true]").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#ex-node-failure input[value=false]")).to_be_checked()
+    page.keyboard.press("Tab")
+    focused = page.locator(":focus")
+    expect(focused).to_have_text("Check answer")
+    # The focus ring is visible (a real outline, not the browser's removed default).
+    outline = focused.evaluate(
+        "el => getComputedStyle(el).outlineStyle + ' ' + getComputedStyle(el).outlineWidth"
+    )
+    assert outline.split()[0] != "none", outline
+    page.keyboard.press("Enter")
+    expect(page.locator("#verdict-node-failure")).to_contain_text("Correct!")
     page.set_viewport_size({"width": 360, "height": 780})
     for path in ("/", "/courses/cloud-native", "/upgrade", "/signin"):
         page.goto(path)
