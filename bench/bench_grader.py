@@ -1,0 +1,112 @@
+"""Cost of grading one 100-word answer with the embedded engine, against one MiniLM forward pass.
+
+Run: .venv/bin/python bench/bench_grader.py [--reps 60]
+
+Both are measured in the same process, interleaved, on one thread, after a warm-up, so the
+ratio is fair even on a shared machine: the grade call includes sentence splitting, the
+injection filter, embedding the learner's sentences, aligning them with the (cached) rubric
+and model answer, and writing the summary; the forward pass is one batch of the whole answer's
+word pieces. Targets (issue 5): grade <= 1.5x forward, grade < 150 ms, worker RSS < 400 MB.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One BLAS thread, set before numpy loads: the target is "one core of this machine".
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import argparse  # noqa: E402 - the thread settings above must come first
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# 100 words, the length the issue's target is stated for.
+ANSWER = (
+    "Container images should stay immutable: once built, an image is never modified; any "
+    "fix means a new image with a new tag. The exact image that passed the tests then "
+    "runs in staging and production, and rolling back just redeploys the previous image. A "
+    "minimal or distroless base leaves out the shell, package manager and unused libraries, "
+    "so an attacker finds few tools and scanners report fewer known vulnerabilities; it also "
+    "pulls faster. Because the application travels with all its dependencies in one fixed "
+    "image, development, staging and production run the same bytes, which removes the "
+    "differences between all environments."
+)
+
+
+def rss_mb() -> tuple[float, float]:
+    """(current, peak) resident set size of this process, in MB."""
+    values = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            key, value = line.split(":", 1)
+            values[key] = int(value.split()[0]) / 1024
+    return values["VmRSS"], values["VmHWM"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=60)
+    args = parser.parse_args()
+    assert len(ANSWER.split()) == 100, len(ANSWER.split())
+
+    started = time.perf_counter()
+    from learnloop.content.loader import load_course
+    from learnloop.feedback.embedding import get_encoder
+    from learnloop.feedback.grader import grade
+
+    course = load_course(ROOT / "courses" / "cloud-native")
+    lesson = course.lesson(9)  # "Cloud Native Architecture": the answer below is for its exercise
+    if lesson is None or not lesson.written:
+        raise SystemExit("lesson 9 with a written exercise is expected")
+    exercise = lesson.written[0]
+    encoder = get_encoder()
+    load_s = time.perf_counter() - started
+
+    cold = time.perf_counter()
+    feedback = grade(exercise, ANSWER, lesson=lesson)  # embeds rubric, model answer, sections
+    cold_ms = (time.perf_counter() - cold) * 1000
+
+    ids = encoder.token_ids([ANSWER])[0]
+    for _ in range(5):
+        grade(exercise, ANSWER, lesson=lesson)
+        encoder.forward_ids([ids])
+
+    grade_s, forward_s = [], []
+    for _ in range(args.reps):
+        t = time.perf_counter()
+        encoder.forward_ids([ids])
+        forward_s.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        grade(exercise, ANSWER, lesson=lesson)
+        grade_s.append(time.perf_counter() - t)
+
+    g = statistics.median(grade_s) * 1000
+    f = statistics.median(forward_s) * 1000
+    rss, peak = rss_mb()
+    heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"torch", "sklearn", "scipy"})
+    print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}; python {platform.python_version()}")
+    print(f"answer: 100 words, {len(ids)} word pieces; score {feedback.score}")
+    print(
+        f"load (course + encoder): {load_s * 1000:.0f} ms; first grade (cold caches): "
+        f"{cold_ms:.0f} ms"
+    )
+    print(f"forward pass, median of {args.reps}: {f:.1f} ms")
+    print(
+        f"grade, median of {args.reps}: {g:.1f} ms  (p90 "
+        f"{statistics.quantiles(grade_s, n=10)[-1] * 1000:.1f} ms)"
+    )
+    print(f"ratio grade / forward: {g / f:.2f}x (target <= 1.5x); absolute target < 150 ms")
+    print(f"RSS after loading + grading: {rss:.0f} MB, peak {peak:.0f} MB (target < 400 MB)")
+    print(f"heavy modules loaded: {heavy or 'none'}")
+
+
+if __name__ == "__main__":
+    main()

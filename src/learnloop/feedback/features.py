@@ -1,0 +1,255 @@
+"""Text features shared by the serving grader and the benchmark (`evaluate.py`).
+
+Keeping them in one module means the figures in `bench/grader.md` measure the same machinery that
+grades learners: sentence splitting, content-word overlap, negation and antonym cues, and the
+filter that keeps instruction-like text out of grading.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+
+# Small, fixed stop list: words that carry no subject matter. Negations are deliberately absent,
+# because they decide meaning ("is connected" vs "is not connected").
+_STOP_TEXT = """
+a an the is isn and or but if then than so as of at by for from in into on onto to with within
+about above after again against all am any are be been being both can could did do does
+doing down during each few further had has have having he her here hers him his how i
+it its itself just me more most my myself once only other our ours out over own same she
+should some such that their theirs them themselves there these they this those through
+too under until up very was we were what when where which while who whom why will would
+you your yours also because since thus therefore however e g eg ie etc one two
+"""
+STOPWORDS = frozenset(_STOP_TEXT.split())
+_NEGATION_TEXT = "not no never none nothing nobody neither nor cannot cant without nt"
+NEGATIONS = frozenset(_NEGATION_TEXT.split())
+# Pairs of words that flip the meaning of otherwise similar sentences (matched after stemming,
+# so "increased" meets "decreasing"). "never"/"none" are here and among the negations on purpose.
+_ANTONYM_TEXT = """
+increase:decrease more:less more:fewer larger:smaller bigger:smaller higher:lower open:closed
+connected:separated connected:disconnected series:parallel same:different positive:negative
+on:off true:false mutable:immutable before:after faster:slower shared:own complete:incomplete
+light:dark gain:lose add:remove inside:outside always:never all:none static:dynamic
+fixed:variable stateless:stateful root:nonroot allow:deny allow:block emulates:shares
+virtualises:shares virtualizes:shares changed:unchanged modified:immutable patched:immutable
+"""
+ANTONYMS: dict[str, frozenset[str]] = {}
+
+
+def _add_antonyms() -> None:
+    for pair in _ANTONYM_TEXT.split():
+        first, second = (stem(w) for w in pair.split(":"))
+        ANTONYMS[first] = ANTONYMS.get(first, frozenset()) | {second}
+        ANTONYMS[second] = ANTONYMS.get(second, frozenset()) | {first}
+
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n\s*\n|\n\s*(?=[-*•]|\d+[.)]\s)|\s+(?=\d+[.)]\s)")
+_INVISIBLE = dict.fromkeys(
+    [0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E]
+)
+
+
+def normalise(text: str) -> str:
+    """NFKC, no zero-width or bidi controls: what the learner sees is what gets graded."""
+    return unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences and list items of an answer, trimmed; empty pieces dropped."""
+    pieces = _SENTENCE_END.split(normalise(text).strip())
+    out = []
+    for piece in pieces:
+        cleaned = " ".join(piece.split()).lstrip("-*• ").strip()
+        # A bare list marker ("2.") split off its item is not a sentence.
+        if any(ch.isalpha() for ch in cleaned):
+            out.append(cleaned)
+    return out
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """A crude suffix stripper; it only has to map inflections of one word to one key."""
+    word = word.replace("'", "")
+    if word.endswith("n't") or (word.endswith("nt") and word in {"dont", "doesnt", "isnt", "cant"}):
+        return "nt"
+    for suffix in (
+        "ations",
+        "ation",
+        "ions",
+        "ion",
+        "ings",
+        "ing",
+        "edly",
+        "ed",
+        "ies",
+        "es",
+        "s",
+        "ly",
+        "e",
+    ):
+        if len(word) - len(suffix) >= 3 and word.endswith(suffix):
+            word = word[: -len(suffix)]
+            break
+    if len(word) > 3 and word.endswith("e"):
+        word = word[:-1]
+    return word
+
+
+_add_antonyms()
+
+
+def words(text: str) -> list[str]:
+    tokens = _WORD.findall(normalise(text).lower())
+    out = []
+    for token in tokens:
+        if token.endswith("n't"):
+            out.extend([token[:-3], "nt"])
+        else:
+            out.append(token)
+    return out
+
+
+@dataclass(frozen=True)
+class Lexical:
+    """The lexical view of one text, computed once and reused for every comparison."""
+
+    content: frozenset[str]  # stems of non-stop, non-negation words
+    negations: int
+    n_words: int
+
+    @classmethod
+    def of(cls, text: str) -> Lexical:
+        tokens = words(text)
+        negations = sum(1 for t in tokens if t in NEGATIONS or t.endswith("n't"))
+        stems = [(t, stem(t)) for t in tokens if t not in NEGATIONS]
+        # Stop words carry no subject matter, except those with an opposite ("more"/"less").
+        content = frozenset(
+            s for t, s in stems if (t not in STOPWORDS and len(t) > 1) or s in ANTONYMS
+        )
+        return cls(content, negations, len(tokens))
+
+
+def overlap(answer: Lexical, reference: Lexical) -> tuple[float, float, float]:
+    """(precision, recall, F1) of the answer's content words against the reference's."""
+    if not answer.content or not reference.content:
+        return 0.0, 0.0, 0.0
+    common = len(answer.content & reference.content)
+    precision = common / len(answer.content)
+    recall = common / len(reference.content)
+    f1 = 0.0 if common == 0 else 2 * precision * recall / (precision + recall)
+    return precision, recall, f1
+
+
+def antonym_conflicts(answer: Lexical, reference: Lexical) -> int:
+    """Words in the answer whose opposite is in the reference (and not also in the answer)."""
+    count = 0
+    for word in answer.content - reference.content:
+        opposites = ANTONYMS.get(word)
+        if opposites and (opposites & reference.content) and not (opposites & answer.content):
+            count += 1
+    return count
+
+
+def negation_mismatch(answer: Lexical, reference: Lexical) -> float:
+    """1 when exactly one side is negated (odd vs even count), the classic contradiction cue."""
+    return float((answer.negations % 2) != (reference.negations % 2))
+
+
+# Negations that deny the words right after them ("is not connected", "never changed").
+# Determiners such as "no" or "without" mostly state an absence ("no shell", "no differences")
+# that agrees with a rubric point rather than contradicting it, so they are left out here.
+VERBAL_NEGATIONS = frozenset({"not", "nt", "never", "cannot", "cant"})
+_NEGATION_SCOPE = 3  # tokens after a negation that it denies
+
+
+@lru_cache(maxsize=4096)
+def polarity(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(asserted stems, denied stems) of a text, denial scoped to a few tokens."""
+    tokens = words(text)
+    denied: set[str] = set()
+    for i, token in enumerate(tokens):
+        if token in VERBAL_NEGATIONS:
+            for follower in tokens[i + 1 : i + 1 + _NEGATION_SCOPE]:
+                if follower not in STOPWORDS and follower not in NEGATIONS:
+                    denied.add(stem(follower))
+    asserted = {stem(t) for t in tokens if t not in STOPWORDS and t not in NEGATIONS}
+    return frozenset(asserted - denied), frozenset(denied)
+
+
+def contradiction_cue(answer: str, reference: str) -> bool:
+    """One text denies a word the other asserts, or uses a word's opposite."""
+    a_pos, a_neg = polarity(answer)
+    r_pos, r_neg = polarity(reference)
+    if (a_neg & r_pos) or (r_neg & a_pos):
+        return True
+    return antonym_conflicts(Lexical.of(answer), Lexical.of(reference)) > 0
+
+
+# Names of the pair features, in order; `calibration.json` stores weights in this order.
+PAIR_FEATURES = (
+    "cosine",
+    "precision",
+    "recall",
+    "f1",
+    "negation_mismatch",
+    "antonyms",
+    "cos_x_negation",
+    "cos_x_antonyms",
+)
+
+
+def pair_features(cosine: float, answer: Lexical, reference: Lexical) -> npt.NDArray[np.float64]:
+    """Features of one (learner text, rubric point or reference answer) pair."""
+    precision, recall, f1 = overlap(answer, reference)
+    mismatch = negation_mismatch(answer, reference)
+    antonyms = float(min(antonym_conflicts(answer, reference), 2))
+    return np.array(
+        [
+            cosine,
+            precision,
+            recall,
+            f1,
+            mismatch,
+            antonyms,
+            cosine * mismatch,
+            cosine * antonyms,
+        ]
+    )
+
+
+# Instruction-like text: the learner's answer is data, never instructions to the grader. Any
+# sentence that addresses the grader, talks about marks/scores/rubrics or tries to change the
+# grader's role is removed before grading, so it can neither match a rubric point nor move the
+# score. False positives cost little: a real answer to a course question never needs them.
+_INJECTION_PATTERNS = [
+    r"\b(ignore|disregard|forget|override|bypass|skip)\b.{0,60}\b(instruction|rubric|rule|"
+    r"prompt|previous|above|criteria|guideline|grading|system|everything)",
+    r"\b(full|maximum|max|perfect|top|highest|all( the)?)\s+(mark|score|point|credit|grade)",
+    r"\b(give|award|assign|grant|set|output|return|mark|rate|score|grade)\b.{0,40}"
+    r"\b(100|hundred|full|perfect|maximum|a\+|10/10|correct|pass)",
+    r"\b(score|grade|mark|rating|points?)\s*[:=]\s*\d",
+    r"\b\d{2,3}\s*(/\s*100|%|percent|out of)",
+    r"\b(you are|you're|act as|pretend|roleplay|role-play|from now on|as an ai|as a grader|"
+    r"dear grader|dear teacher|note to (the )?grader|grader:|assistant:|system:|developer mode|"
+    r"jailbreak|new instructions?|admin override)",
+    r"\b(this|my)\s+(answer|response|submission|essay)\s+(is|was|has been|should be|"
+    r"must be|deserves|covers|meets|satisfies|addresses|fulfil+s)\b",
+    r"\b(rubric|grader|grading model|language model|llm|chatgpt|evaluator)\b",
+    r"</?\s*(system|instruction|prompt|assistant|user|im_start|im_end)\b",
+    r"\b(all|every) (rubric )?points? (are|is|were) (covered|met|satisfied)",
+    # Praise of the answer itself is the grader's language, not the learner's.
+    r"\b(excellent|great|perfect|outstanding|flawless|good)\s+(work|job|answer|response)\b",
+    r"\bwell done\b",
+]
+_INJECTION = re.compile("|".join(f"(?:{p})" for p in _INJECTION_PATTERNS), re.IGNORECASE)
+
+
+def is_instruction_like(sentence: str) -> bool:
+    return _INJECTION.search(normalise(sentence)) is not None
