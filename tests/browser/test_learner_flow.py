@@ -227,6 +227,10 @@ def test_learner_flow(server: Server, browser: Browser, axe_source: str) -> None
     assert recorded.value.status == 201
     expect(page.locator("#focus-timer")).to_have_attribute("data-mode", "break")
     expect(page.locator("#timer-announcer")).to_contain_text("Focus block complete")
+    expect(page.locator("#focus-timer .timer-display")).to_have_text(re.compile(r"^0[45]:"))
+    # The same block is never recorded twice, even if the page is reloaded again.
+    recorded_blocks = page.evaluate("JSON.parse(localStorage.getItem('learnloop.focus.recorded'))")
+    assert len(recorded_blocks) == 1
 
     # --- dashboard -----------------------------------------------------------------------------
     page.goto("/dashboard")
