@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from learnloop.accounts.models import User
 from learnloop.content.model import Course, Exercise, Lesson
+from learnloop.db import insert_or_ignore
 from learnloop.exercises.checking import AnswerError, Verdict, check
 from learnloop.exercises.models import ExerciseAttempt
 from learnloop.observability.metrics import EXERCISE_ATTEMPTS_TOTAL
@@ -96,31 +96,31 @@ def record_attempt(
         ExerciseAttempt.exercise_id == exercise.id,
     )
     is_first = db.scalar(select(ExerciseAttempt.id).where(*where).limit(1)) is None
-    attempt = ExerciseAttempt(
-        user_id=user.id,
-        course_slug=course.slug,
-        lesson_number=lesson.number,
-        exercise_id=exercise.id,
-        answer=answer,
-        verdict=verdict.verdict,
-        correct=verdict.correct,
-        feedback=verdict.feedback,
-        is_first=is_first,
-        idempotency_key=idempotency_key or None,
-    )
-    try:
-        with db.begin_nested():
-            db.add(attempt)
-            db.flush()
-    except IntegrityError:
-        # Lost a race: either the same Idempotency-Key arrived twice at once, or another
-        # request recorded the first attempt in between. Both unique indexes make this safe.
+    values: dict[str, Any] = {
+        "user_id": user.id,
+        "course_slug": course.slug,
+        "lesson_number": lesson.number,
+        "exercise_id": exercise.id,
+        "answer": answer,
+        "verdict": verdict.verdict,
+        "correct": verdict.correct,
+        "feedback": verdict.feedback,
+        "is_first": is_first,
+        "idempotency_key": idempotency_key or None,
+    }
+    # Two unique indexes keep this right under concurrency: one first attempt per learner and
+    # exercise, and one attempt per Idempotency-Key. Losing either race inserts nothing.
+    if insert_or_ignore(db, ExerciseAttempt, values) is None:
         if idempotency_key and (earlier := _by_key(db, user, idempotency_key)) is not None:
             return _replay(earlier, exercise)
-        attempt.is_first = is_first = False
-        with db.begin_nested():
-            db.add(attempt)
-            db.flush()
+        # Another request recorded the first attempt in between: this one is a retry.
+        is_first = values["is_first"] = False
+        if insert_or_ignore(db, ExerciseAttempt, values) is None:
+            # Only the Idempotency-Key can collide now: a concurrent retry stored it first.
+            earlier = _by_key(db, user, idempotency_key or "")
+            if earlier is None:
+                raise RuntimeError("attempt neither stored nor found")
+            return _replay(earlier, exercise)
     EXERCISE_ATTEMPTS_TOTAL.labels(kind=exercise.kind, verdict=verdict.verdict).inc()
     logger.info(
         "record_attempt user_id=%s course=%s lesson=%s exercise=%s verdict=%s first=%s",

@@ -14,14 +14,13 @@ from datetime import date, datetime, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from learnloop.accounts.models import User
 from learnloop.content.loader import CourseLibrary
 from learnloop.content.model import Course, Lesson
-from learnloop.db import utcnow
+from learnloop.db import insert_or_ignore, utcnow
 from learnloop.exercises.service import IdempotencyConflict
 from learnloop.observability.metrics import (
     FOCUS_MINUTES_TOTAL,
@@ -96,11 +95,8 @@ def award_xp(db: Session, *, user: User, amount: int, reason: str, ref: str) -> 
     """Add to the XP ledger once per (user, reason, ref); returns the XP actually awarded."""
     if amount <= 0:
         return 0
-    try:
-        with db.begin_nested():
-            db.add(XpEvent(user_id=user.id, amount=amount, reason=reason, ref=ref))
-            db.flush()
-    except IntegrityError:
+    values = {"user_id": user.id, "amount": amount, "reason": reason, "ref": ref}
+    if insert_or_ignore(db, XpEvent, values) is None:
         logger.info("award_xp duplicate user_id=%s reason=%s ref=%s", user.id, reason, ref)
         return 0
     XP_AWARDED_TOTAL.inc(amount)
@@ -109,16 +105,8 @@ def award_xp(db: Session, *, user: User, amount: int, reason: str, ref: str) -> 
 
 
 def _mark_active(db: Session, user: User, day: date) -> None:
-    if db.scalar(
-        select(ActivityDay.id).where(ActivityDay.user_id == user.id, ActivityDay.local_date == day)
-    ):
-        return
-    try:
-        with db.begin_nested():
-            db.add(ActivityDay(user_id=user.id, local_date=day))
-            db.flush()
-    except IntegrityError:
-        pass  # a concurrent request marked the same day: the outcome we wanted
+    # Already marked (by this or a concurrent request) is the outcome we want either way.
+    insert_or_ignore(db, ActivityDay, {"user_id": user.id, "local_date": day})
 
 
 def streak_days(db: Session, *, user: User, now: datetime | None = None) -> int:
@@ -157,40 +145,32 @@ def complete_lesson(
     idempotency_key: str | None = None,
 ) -> Completion:
     now = now or utcnow()
-    where = (
-        LessonCompletion.user_id == user.id,
-        LessonCompletion.course_slug == course.slug,
-        LessonCompletion.lesson_number == lesson.number,
-    )
     if idempotency_key:
         replay = _completion_by_key(db, user, idempotency_key)
         if replay is not None:
             if (replay.course_slug, replay.lesson_number) != (course.slug, lesson.number):
                 raise IdempotencyConflict
             return _completion(db, user, now, replay.xp_awarded, already=False)
-    existing = db.scalar(select(LessonCompletion.id).where(*where))
-    if existing is None:
-        row = LessonCompletion(
-            user_id=user.id,
-            course_slug=course.slug,
-            lesson_number=lesson.number,
-            xp_awarded=0,
-            idempotency_key=idempotency_key or None,
-        )
-        try:
-            with db.begin_nested():
-                db.add(row)
-                db.flush()
-        except IntegrityError:
-            existing = -1  # a concurrent request completed it first
-            # If that was this request retried (same key), answer as the first try did.
-            replay = _completion_by_key(db, user, idempotency_key) if idempotency_key else None
-            if replay is not None and (replay.course_slug, replay.lesson_number) == (
-                course.slug,
-                lesson.number,
-            ):
-                return _completion(db, user, now, replay.xp_awarded, already=False)
-    if existing is not None:
+    completion_id = insert_or_ignore(
+        db,
+        LessonCompletion,
+        {
+            "user_id": user.id,
+            "course_slug": course.slug,
+            "lesson_number": lesson.number,
+            "xp_awarded": lesson.xp,
+            "idempotency_key": idempotency_key or None,
+        },
+    )
+    if completion_id is None:
+        # Completed before (or by a concurrent request): the unique constraint said so.
+        # If that was this request retried (same key), answer as the first try did.
+        replay = _completion_by_key(db, user, idempotency_key) if idempotency_key else None
+        if replay is not None and (replay.course_slug, replay.lesson_number) == (
+            course.slug,
+            lesson.number,
+        ):
+            return _completion(db, user, now, replay.xp_awarded, already=False)
         logger.info(
             "complete_lesson again user_id=%s course=%s lesson=%s",
             user.id,
@@ -199,20 +179,25 @@ def complete_lesson(
         )
         return _completion(db, user, now, 0, already=True)
     # The ledger's unique (user, reason, ref) is the real guard: XP for a lesson is paid once.
-    row.xp_awarded = award_xp(
+    awarded = award_xp(
         db, user=user, amount=lesson.xp, reason="lesson", ref=f"{course.slug}/{lesson.number}"
     )
+    if awarded != lesson.xp:
+        db.execute(
+            update(LessonCompletion)
+            .where(LessonCompletion.id == completion_id)
+            .values(xp_awarded=awarded)
+        )
     _mark_active(db, user, local_today(user, now))
-    db.flush()
     LESSONS_COMPLETED_TOTAL.inc()
     logger.info(
         "complete_lesson user_id=%s course=%s lesson=%s xp=%s",
         user.id,
         course.slug,
         lesson.number,
-        row.xp_awarded,
+        awarded,
     )
-    return _completion(db, user, now, row.xp_awarded, already=False)
+    return _completion(db, user, now, awarded, already=False)
 
 
 def _completion(
