@@ -238,7 +238,7 @@ class LLMClient:
                 _check_status(response)
         except httpx.TimeoutException as error:
             raise _RetryableError("timeout", f"timed out: {error!r}") from error
-        except httpx.TransportError as error:
+        except httpx.HTTPError as error:
             raise _RetryableError("unavailable", f"transport error: {error!r}") from error
         return b"".join(chunks)
 
@@ -293,7 +293,7 @@ class LLMClient:
                 AI_CALLS_TOTAL.labels(ENGINE, purpose, "ok").inc()
                 AI_CALL_DURATION_SECONDS.labels(ENGINE, purpose).observe(time.monotonic() - started)
                 return
-            except (httpx.TimeoutException, httpx.TransportError, _RetryableError) as error:
+            except (httpx.HTTPError, _RetryableError) as error:
                 outcome = error.outcome if isinstance(error, _RetryableError) else "unavailable"
                 if isinstance(error, httpx.TimeoutException):
                     outcome = "timeout"

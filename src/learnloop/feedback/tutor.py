@@ -170,18 +170,16 @@ def stream_answer(
     messages = tutor_messages(text, [(h.passage.section_title, h.passage.text) for h in hits])
 
     def generate() -> Iterator[str]:
-        client = LLMClient.from_settings(settings)
         started = False
         try:
-            for chunk in client.stream_text(messages, purpose="tutor"):
-                started = True
-                yield chunk
+            with LLMClient.from_settings(settings) as client:
+                for chunk in client.stream_text(messages, purpose="tutor"):
+                    started = True
+                    yield chunk
         except LLMError as error:
             log.warning("tutor: llm failed, answering in embedded mode: %s", error)
             AI_CALLS_TOTAL.labels("llm", "tutor", "fallback").inc()
             if not started:
                 yield _embedded(course, text, author_answer, hits).answer
-        finally:
-            client.close()
 
     return numbered, generate()
