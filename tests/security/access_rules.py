@@ -1,0 +1,186 @@
+"""Who may call which route, and what each kind of person gets back.
+
+Every (method, path template) in the app's route table needs a rule here: `test_authorization`
+builds its matrix from `app.routes`, so a new route without a rule fails that test. HEAD is left
+out: Starlette answers it with the GET handler.
+
+Outcomes are exact: a status code, and for a redirect the start of its Location. The people:
+
+- ``anonymous``: no session cookie, no bearer token.
+- ``learner``: free plan; owns the written response the others try to read.
+- ``other``: another learner, pro plan, so only ownership stands between them and the learner's
+  data (and the pro features succeed for them).
+- ``author``, ``admin``: staff roles on the free plan. No route is staff-only yet; the rules say
+  so explicitly (staff see no learner's data).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from factories import CHOICE_ID, COURSE, LESSON, WRITTEN_ID
+
+PEOPLE = ("anonymous", "learner", "other", "author", "admin")
+
+OK = "200"
+CREATED = "201"
+ACCEPTED = "202"
+TO_SIGNIN = "303 /signin?next="
+TO_UPGRADE = "303 /upgrade?next="
+TO_LESSON = f"303 /courses/{COURSE}/lessons/{LESSON}"
+TO_DASHBOARD = "303 /dashboard"
+TO_HOME = "303 /"
+UNAUTHORIZED = "401"
+FORBIDDEN = "403"
+NOT_FOUND = "404"
+INVALID = "422"
+BAD = "400"
+
+_emails = itertools.count(1)
+
+
+def fresh_account() -> dict[str, str]:
+    email = f"matrix-{os.getpid()}-{next(_emails)}@example.com"
+    return {"email": email, "password": "matrix-passphrase-1", "name": "Matrix", "timezone": "UTC"}
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the matrix sends: `json` or `form` give the body (a callable makes a fresh one;
+    "{email}"/"{password}" are the caller's own credentials, the learner's for anonymous)."""
+
+    json: dict[str, Any] | Callable[[], dict[str, Any]] | None = None
+    form: dict[str, Any] | Callable[[], dict[str, Any]] | None = None
+    exercise_id: str = CHOICE_ID
+
+
+@dataclass(frozen=True)
+class Rule:
+    anonymous: str
+    learner: str
+    other: str | None = None  # default: as the learner
+    author: str | None = None  # default: as the learner
+    admin: str | None = None  # default: as the author
+    request: Request = field(default_factory=Request)
+
+    def expected(self, person: str) -> str:
+        if person == "anonymous":
+            return self.anonymous
+        if person == "learner":
+            return self.learner
+        if person == "other":
+            return self.other or self.learner
+        author = self.author or self.learner
+        return author if person == "author" else (self.admin or author)
+
+
+def everyone(outcome: str, request: Request | None = None) -> Rule:
+    return Rule(outcome, outcome, request=request or Request())
+
+
+def api_learner(outcome: str, request: Request | None = None) -> Rule:
+    """Any signed-in person (bearer token); 401 without one."""
+    return Rule(UNAUTHORIZED, outcome, request=request or Request())
+
+
+def page_learner(outcome: str, request: Request | None = None) -> Rule:
+    """Any signed-in person (session cookie); anonymous is sent to sign in."""
+    return Rule(TO_SIGNIN, outcome, request=request or Request())
+
+
+def own_only(anonymous: str, owner: str) -> Rule:
+    """Only the owner of the resource; to anyone else it does not exist."""
+    return Rule(anonymous, owner, other=NOT_FOUND, author=NOT_FOUND)
+
+
+def pro_only(anonymous: str, free: str, pro: str, request: Request) -> Rule:
+    """Signed in and on the pro plan ("other" is the pro learner)."""
+    return Rule(anonymous, free, other=pro, author=free, request=request)
+
+
+SIGN_IN = Request(form={"email": "{email}", "password": "{password}"})
+WRITTEN_TEXT = "Immutable images never change; minimal images have fewer packages."
+V1 = "/api/v1"
+LESSON_PAGE = "/courses/{slug}/lessons/{number}"
+API_LESSON = f"{V1}/courses/{{slug}}/lessons/{{number}}"
+
+RULES: dict[tuple[str, str], Rule] = {
+    # Framework and operations routes. /metrics holds no learner data; restrict it at the
+    # ingress if you must (deploy/README.md).
+    ("GET", "/openapi.json"): everyone(OK),
+    ("GET", "/api/docs"): everyone(OK),
+    ("GET", "/docs/oauth2-redirect"): everyone(OK),
+    ("GET", "/metrics"): everyone(OK),
+    ("GET", "/livez"): everyone(OK),
+    ("GET", "/readyz"): everyone(OK),
+    # JSON API (bearer tokens).
+    ("POST", f"{V1}/accounts"): everyone(CREATED, Request(json=fresh_account)),
+    ("POST", f"{V1}/tokens"): everyone(
+        CREATED, Request(json={"email": "{email}", "password": "{password}"})
+    ),
+    ("GET", f"{V1}/me"): api_learner(OK),
+    ("POST", f"{V1}/me/upgrade"): api_learner(INVALID, Request(json={"code": "NOT-A-CODE"})),
+    ("GET", f"{V1}/courses"): api_learner(OK),
+    ("GET", API_LESSON): api_learner(OK),
+    ("POST", f"{API_LESSON}/exercises/{{exercise_id}}/attempts"): api_learner(
+        OK, Request(json={"answer": "a"})
+    ),
+    ("POST", f"{API_LESSON}/complete"): api_learner(OK),
+    ("POST", f"{V1}/me/focus-sessions"): api_learner(CREATED, Request(json={"minutes": 25})),
+    ("GET", f"{V1}/me/progress"): api_learner(OK),
+    ("POST", f"{API_LESSON}/written/{{exercise_id}}"): pro_only(
+        UNAUTHORIZED,
+        FORBIDDEN,
+        ACCEPTED,
+        Request(json={"text": WRITTEN_TEXT}, exercise_id=WRITTEN_ID),
+    ),
+    ("GET", f"{V1}/responses/{{response_id}}"): own_only(UNAUTHORIZED, OK),
+    ("POST", f"{API_LESSON}/go-deeper"): pro_only(
+        UNAUTHORIZED, FORBIDDEN, OK, Request(json={"question_id": "distroless-security"})
+    ),
+    # Pages (session cookie + CSRF token).
+    ("GET", "/static/{name}"): everyone(OK),
+    ("GET", "/signup"): Rule(OK, TO_HOME),
+    ("POST", "/signup"): everyone(TO_HOME, Request(form=fresh_account)),
+    ("GET", "/signin"): Rule(OK, TO_DASHBOARD),
+    ("POST", "/signin"): everyone(TO_DASHBOARD, SIGN_IN),
+    ("POST", "/signout"): everyone(TO_HOME),
+    ("GET", "/upgrade"): page_learner(OK),
+    ("POST", "/upgrade"): page_learner(BAD, Request(form={"code": "NOT-A-CODE"})),
+    ("GET", "/"): everyone(OK),
+    ("GET", "/courses/{slug}"): everyone(OK),
+    ("GET", LESSON_PAGE): page_learner(OK),
+    ("POST", f"{LESSON_PAGE}/exercises/{{exercise_id}}"): page_learner(
+        TO_LESSON, Request(form={"answer": "a"})
+    ),
+    ("POST", f"{LESSON_PAGE}/written/{{exercise_id}}"): pro_only(
+        TO_SIGNIN,
+        TO_UPGRADE,
+        TO_LESSON,
+        Request(form={"text": WRITTEN_TEXT}, exercise_id=WRITTEN_ID),
+    ),
+    ("GET", "/me/responses/{response_id}"): own_only(TO_SIGNIN, OK),
+    ("POST", f"{LESSON_PAGE}/go-deeper/{{question_id}}"): pro_only(
+        TO_SIGNIN, TO_UPGRADE, OK, Request()
+    ),
+    ("POST", f"{LESSON_PAGE}/go-deeper"): pro_only(
+        TO_SIGNIN, TO_UPGRADE, OK, Request(form={"question": "Why are distroless images safer?"})
+    ),
+    ("POST", f"{LESSON_PAGE}/complete"): page_learner(TO_LESSON),
+    ("POST", "/me/focus-sessions"): page_learner(TO_DASHBOARD, Request(form={"minutes": "25"})),
+    ("GET", "/dashboard"): page_learner(OK),
+}
+
+
+def route_keys(routes: list[Any]) -> list[tuple[str, str]]:
+    """(method, path template) of every route that answers HTTP, HEAD left out."""
+    keys = []
+    for route in routes:
+        for method in sorted(getattr(route, "methods", None) or ()):
+            if method != "HEAD":
+                keys.append((method, str(route.path)))
+    return keys
