@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -46,6 +46,17 @@ def _postgres_admin() -> Engine:
 _database_counter = 0
 
 
+def _drop_orphaned_databases(connection: Connection) -> None:
+    """Drop test databases left by runs that were killed (their process no longer exists)."""
+    names = connection.execute(
+        text("SELECT datname FROM pg_database WHERE datname LIKE 'learnloop_test_%'")
+    ).scalars()
+    for name in names:
+        pid = name.removeprefix("learnloop_test_").split("_")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 def create_postgres_database() -> str:
     """A fresh, empty PostgreSQL database; returns its URL. Fails in CI, skips elsewhere."""
     global _database_counter
@@ -54,6 +65,7 @@ def create_postgres_database() -> str:
     admin = _postgres_admin()
     try:
         with admin.connect() as connection:
+            _drop_orphaned_databases(connection)
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
             connection.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as error:
