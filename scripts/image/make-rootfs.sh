@@ -17,7 +17,8 @@ SECURITY_MIRROR="${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-0}"
 
 # What the image is for. Dependencies come along and are pruned below.
-INCLUDE=python3.11-minimal,libpython3.11-stdlib,python3.11,ca-certificates,tzdata,netbase,base-files
+# libstdc++6: manylinux wheels (numpy, greenlet) link it from the system.
+INCLUDE=python3.11-minimal,libpython3.11-stdlib,python3.11,ca-certificates,tzdata,netbase,base-files,libstdc++6
 # Pulled in only for their maintainer scripts or tools: removed file by file from the tree.
 DROP_PACKAGES=(dpkg tar debconf mawk perl-base libselinux1 libpcre2-8-0 libacl1 libmd0
     readline-common libreadline8 libncursesw6 libtinfo6 libdb5.3
@@ -119,7 +120,7 @@ mkdir -p "$ROOTFS/var/lib/dpkg/status.d"
 for deb in "$OUT"/debs/*.deb; do
     name="$(dpkg-deb -f "$deb" Package)"
     {
-        dpkg-deb -f "$deb" Package
+        echo "Package: $name"
         echo "Status: install ok installed"
         dpkg-deb -f "$deb" | grep -v '^Package:'
     } > "$ROOTFS/var/lib/dpkg/status.d/$name"
