@@ -38,7 +38,11 @@ class SignInRequired(Exception):  # noqa: N818 - named in docs/web-contract.md
         return f"/signin?next={quote(self.next_path, safe='/')}"
 
 
-def get_settings_dep(request: Request) -> Settings:
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in the
+# thread pool, and that hand-off costs far more than the dependency itself (bench/README.md).
+
+
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -64,7 +68,7 @@ def get_db(request: Request) -> Iterator[Session]:
         db.close()
 
 
-def get_library(request: Request) -> CourseLibrary:
+async def get_library(request: Request) -> CourseLibrary:
     library: CourseLibrary = request.app.state.library
     return library
 
@@ -88,7 +92,7 @@ def current_user(request: Request, db: DbSession) -> User | None:
 OptionalUser = Annotated[User | None, Depends(current_user)]
 
 
-def require_page_user(request: Request, user: OptionalUser) -> User:
+async def require_page_user(request: Request, user: OptionalUser) -> User:
     if user is None:
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequired(path)
@@ -148,7 +152,8 @@ def exercise_or_404(lesson: Lesson, exercise_id: str) -> Exercise:
 def cookie_is_secure(request: Request, settings: Settings) -> bool:
     if settings.cookie_secure is not None:
         return settings.cookie_secure
-    return request.url.scheme == "https"
+    # The scope's scheme, which uvicorn sets from X-Forwarded-Proto behind a trusted proxy.
+    return request.scope.get("scheme") == "https"
 
 
 def set_session_cookie(
