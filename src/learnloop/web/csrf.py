@@ -20,10 +20,11 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
+from learnloop.web.deps import SESSION_COOKIE
+
 CSRF_COOKIE = "learnloop_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
-SESSION_COOKIE = "learnloop_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # A seed is random 32 bytes in URL-safe base64 (43 characters); anything else is not ours.
 _SEED_LENGTH = 43

@@ -9,42 +9,30 @@ Every unsafe request to this router passes the CSRF check in `CsrfProtectedRoute
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import logging
-import mimetypes
-import random
 import re
-from collections.abc import Callable, Coroutine, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import (
-    HTMLResponse,
     JSONResponse,
-    RedirectResponse,
     Response,
     StreamingResponse,
 )
 from fastapi.routing import APIRoute
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData
 
 from learnloop.accounts import service as accounts
 from learnloop.accounts.models import User
 from learnloop.content.model import (
     ChoiceExercise,
-    ChoiceOption,
     Course,
-    Exercise,
     FillBlankExercise,
     GoDeeperQuestion,
     Lesson,
@@ -52,7 +40,7 @@ from learnloop.content.model import (
     WrittenExercise,
 )
 from learnloop.exercises import service as exercises
-from learnloop.exercises.checking import AnswerError, Verdict, check
+from learnloop.exercises.checking import AnswerError
 from learnloop.feedback import service as feedback
 from learnloop.progress import service as progress
 from learnloop.settings import Settings
@@ -65,180 +53,34 @@ from learnloop.web.deps import (
     PageUser,
     clear_session_cookie,
     client_key,
-    cookie_is_secure,
     set_session_cookie,
+)
+from learnloop.web.lesson_view import (
+    OWN_QUESTION_ID,
+    Citation,
+    CompletionView,
+    TutorAnswerView,
+    answer_from_form,
+    lesson_url,
+    render_lesson,
+    response_view,
+    verdict_view,
+)
+from learnloop.web.rendering import (
+    STATIC_FILES,
+    error_page,
+    form_text,
+    fragment,
+    idempotency_key,
+    redirect,
+    render,
+    safe_next,
+    secret_of,
+    settings_of,
+    wants_json,
 )
 
 logger = logging.getLogger(__name__)
-
-WEB_DIR = Path(__file__).resolve().parent
-TEMPLATES_DIR = WEB_DIR / "templates"
-STATIC_DIR = WEB_DIR / "static"
-
-FOCUS_SECONDS = 25 * 60
-BREAK_SECONDS = 5 * 60
-
-# Limits on what a form may carry, so odd input gets a clear 4xx instead of work or a 500.
-MAX_FIELD_CHARS = 1000
-MAX_ANSWER_VALUES = 50
-
-KIND_LABELS = {
-    "choice": "Multiple choice",
-    "true-false": "True or false",
-    "fill-blank": "Fill in the blank",
-}
-VERDICT_TITLES = {
-    "correct": "Correct!",
-    "incorrect": "Not quite.",
-    "close": "Close: check your spelling.",
-}
-POINT_STATUS = {
-    "covered": "covered",
-    "partly": "partly",
-    "partial": "partly",
-    "partly_covered": "partly",
-    "partly-covered": "partly",
-    "missing": "missing",
-    "not_covered": "missing",
-}
-POINT_LABELS = {"covered": "Covered", "partly": "Partly covered", "missing": "Missing"}
-BLANK_RE = re.compile(r"_{3,}")
-
-
-# ---------------------------------------------------------------------------------- static
-
-
-@dataclass(frozen=True)
-class StaticFile:
-    body: bytes
-    media_type: str
-    version: str
-
-
-def _load_static() -> dict[str, StaticFile]:
-    # Loaded once at import: the files are part of the release and never change while running.
-    files: dict[str, StaticFile] = {}
-    for path in sorted(STATIC_DIR.iterdir()):
-        if path.is_file():
-            body = path.read_bytes()
-            media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            files[path.name] = StaticFile(body, media_type, hashlib.sha256(body).hexdigest()[:12])
-    return files
-
-
-STATIC_FILES = _load_static()
-
-
-def static_url(name: str) -> str:
-    # The content hash in the URL lets browsers cache forever and still see new releases.
-    return f"/static/{name}?v={STATIC_FILES[name].version}"
-
-
-# ---------------------------------------------------------------------------------- rendering
-
-templates = Environment(
-    loader=FileSystemLoader(TEMPLATES_DIR),
-    autoescape=select_autoescape(["html"]),
-    undefined=StrictUndefined,
-    trim_blocks=False,
-)
-templates.globals["static_url"] = static_url
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _secret(request: Request) -> str:
-    return _settings(request).secret_key.get_secret_value()
-
-
-def render(
-    request: Request,
-    template: str,
-    *,
-    user: User | None,
-    status_code: int = 200,
-    headers: Mapping[str, str] | None = None,
-    **context: Any,
-) -> HTMLResponse:
-    token = csrf.token_for(request, _secret(request))
-    html = templates.get_template(template).render(
-        csrf_token=token,
-        user=user,
-        nav=context.pop("nav", None),
-        focus_seconds=FOCUS_SECONDS,
-        break_seconds=BREAK_SECONDS,
-        **context,
-    )
-    response = HTMLResponse(html, status_code=status_code, headers=headers)
-    csrf.set_seed_cookie(request, response, secure=cookie_is_secure(request, _settings(request)))
-    # Pages carry per-learner data and a CSRF token: never store them in shared caches.
-    response.headers["cache-control"] = "no-store"
-    return response
-
-
-def fragment(macro: str, *args: Any) -> str:
-    module = templates.get_template("_fragments.html").module
-    result: Markup = getattr(module, macro)(*args)
-    return str(result)
-
-
-def wants_json(request: Request) -> bool:
-    return "application/json" in request.headers.get("accept", "")
-
-
-def error_page(
-    request: Request,
-    user: User | None,
-    status_code: int,
-    heading: str,
-    message: str,
-    *,
-    back_url: str = "/",
-    back_label: str = "Back to the courses",
-) -> Response:
-    if wants_json(request):
-        return JSONResponse({"detail": message}, status_code=status_code)
-    return render(
-        request,
-        "error.html",
-        user=user,
-        status_code=status_code,
-        heading=heading,
-        message=message,
-        back_url=back_url,
-        back_label=back_label,
-    )
-
-
-def safe_next(value: object, default: str = "/dashboard") -> str:
-    """Only same-site paths: an open redirect would let phishing links borrow our domain."""
-    if not isinstance(value, str) or not value.startswith("/") or value.startswith("//"):
-        return default
-    if "\\" in value or any(ord(c) < 32 for c in value) or len(value) > 500:
-        return default
-    return value
-
-
-def redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
-def idempotency_key(request: Request) -> str | None:
-    """The fetch() path sends one key per submission and reuses it when it retries."""
-    key = request.headers.get("idempotency-key", "").strip()
-    return key if 0 < len(key) <= 200 else None
-
-
-def form_text(form: FormData, name: str, *, limit: int = MAX_FIELD_CHARS) -> str:
-    value = form.get(name)
-    return value[:limit] if isinstance(value, str) else ""
-
-
-def form_list(form: FormData, name: str) -> list[str]:
-    return [value for value in form.getlist(name) if isinstance(value, str)]
 
 
 # ---------------------------------------------------------------------------------- CSRF route
@@ -253,7 +95,7 @@ class CsrfProtectedRoute(APIRoute):
         async def checked(request: Request) -> Response:
             if request.method not in csrf.SAFE_METHODS:
                 submitted = await csrf.submitted_token(request)
-                if not csrf.is_valid(request, _secret(request), submitted):
+                if not csrf.is_valid(request, secret_of(request), submitted):
                     return error_page(
                         request, None, 403, "Request not accepted", csrf.REJECTED_MESSAGE
                     )
@@ -281,7 +123,7 @@ def static_file(name: str, request: Request) -> Response:
 def _start_session(request: Request, db: Session, user: User, next_url: str) -> Response:
     token = accounts.open_session(db, user, replacing=request.cookies.get(SESSION_COOKIE))
     response = redirect(next_url)
-    set_session_cookie(response, request, _settings(request), token)
+    set_session_cookie(response, request, settings_of(request), token)
     return response
 
 
@@ -368,7 +210,7 @@ async def signin(request: Request, db: DbSession) -> Response:
             email=email,
             password=password,
             client_key=client_key(request),
-            limit=_settings(request).login_attempts_per_15_minutes,
+            limit=settings_of(request).login_attempts_per_15_minutes,
         )
     except accounts.LoginThrottled as throttled:
         retry = throttled.retry_after_seconds
@@ -397,7 +239,7 @@ def signout(request: Request, db: DbSession) -> Response:
     if token:
         accounts.close_session(db, token)
     response = redirect("/")
-    clear_session_cookie(response, request, _settings(request))
+    clear_session_cookie(response, request, settings_of(request))
     return response
 
 
@@ -507,320 +349,6 @@ def outline(
     )
 
 
-# ---------------------------------------------------------------------------------- lesson views
-
-
-@dataclass(frozen=True)
-class VerdictView:
-    status: str
-    title: str
-    feedback: list[str]
-    explanation: str
-
-
-@dataclass(frozen=True)
-class BlankPart:
-    text: str
-    blank: int | None
-
-
-@dataclass
-class ExerciseView:
-    exercise: ChoiceExercise | TrueFalseExercise | FillBlankExercise
-    number: int
-    kind_label: str
-    options: list[ChoiceOption] = field(default_factory=list)
-    chosen: set[str] = field(default_factory=set)
-    parts: list[BlankPart] = field(default_factory=list)
-    blank_count: int = 0
-    blank_values: list[str] = field(default_factory=list)
-    attempts: int = 0
-    solved: bool = False
-    verdict: VerdictView | None = None
-
-
-@dataclass(frozen=True)
-class PointView:
-    status: str
-    status_label: str
-    text: str
-    evidence: str
-    section_url: str
-    section_title: str
-
-
-@dataclass(frozen=True)
-class FeedbackView:
-    score: int | None
-    summary: str
-    points: list[PointView]
-    misconceptions: list[str]
-
-
-@dataclass(frozen=True)
-class ResponseView:
-    id: int
-    status: str
-    text: str
-    word_count: int
-    submitted_label: str
-    status_url: str
-    feedback: FeedbackView | None
-
-
-@dataclass
-class WrittenView:
-    locked: bool
-    response: ResponseView | None
-    draft: str = ""
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class Citation:
-    url: str
-    title: str
-
-
-@dataclass(frozen=True)
-class TutorAnswerView:
-    answer: str
-    citations: list[Citation]
-
-
-@dataclass(frozen=True)
-class CompletionView:
-    xp_awarded: int
-    total_xp: int
-    level: int
-    streak_days: int
-
-
-def lesson_url(course: Course, lesson: Lesson) -> str:
-    return f"/courses/{quote(course.slug)}/lessons/{lesson.number}"
-
-
-def verdict_view(verdict: Verdict, exercise: Exercise) -> VerdictView:
-    lines = []
-    if verdict.feedback and verdict.feedback not in (
-        "Correct.",
-        "Not quite.",
-    ):
-        lines.append(verdict.feedback)
-    if isinstance(exercise, FillBlankExercise) and len(exercise.blanks) > 1 and verdict.blanks:
-        wrong = [str(i + 1) for i, v in enumerate(verdict.blanks) if v != "correct"]
-        if wrong and verdict.verdict != "correct":
-            lines.append(f"Check blank {', '.join(wrong)}.")
-    return VerdictView(
-        verdict.verdict,
-        VERDICT_TITLES.get(verdict.verdict, verdict.verdict),
-        lines,
-        verdict.explanation,
-    )
-
-
-def _shuffled(exercise: ChoiceExercise, seed: str) -> list[ChoiceOption]:
-    options = list(exercise.options)
-    if exercise.shuffle:
-        # Not security: a stable per-learner order, so a reload does not move the options.
-        random.Random(seed).shuffle(options)  # noqa: S311
-    return options
-
-
-def _chosen(answer: object) -> set[str]:
-    if isinstance(answer, bool):
-        return {"true" if answer else "false"}
-    if isinstance(answer, str):
-        return {answer}
-    if isinstance(answer, list):
-        return {item for item in answer if isinstance(item, str)}
-    return set()
-
-
-def exercise_view(
-    exercise: ChoiceExercise | TrueFalseExercise | FillBlankExercise,
-    number: int,
-    user: User,
-    state: exercises.ExerciseState | None,
-) -> ExerciseView:
-    view = ExerciseView(exercise, number, KIND_LABELS[exercise.kind])
-    if isinstance(exercise, ChoiceExercise):
-        view.options = _shuffled(exercise, f"{user.id}:{exercise.id}")
-    if isinstance(exercise, FillBlankExercise):
-        pieces = BLANK_RE.split(exercise.prompt)
-        for index, text in enumerate(pieces):
-            if text:
-                view.parts.append(BlankPart(text, None))
-            if index < len(pieces) - 1:
-                view.parts.append(BlankPart("", index))
-        view.blank_count = len(pieces) - 1
-        view.blank_values = [""] * view.blank_count
-    if state is not None:
-        view.attempts = state.attempts
-        view.solved = state.solved
-        view.chosen = _chosen(state.last_answer)
-        if isinstance(exercise, FillBlankExercise) and isinstance(state.last_answer, list):
-            values = [str(v) for v in state.last_answer][: view.blank_count]
-            view.blank_values = values + [""] * (view.blank_count - len(values))
-        try:
-            # Checking is pure, so re-checking the stored answer shows the same verdict again.
-            view.verdict = verdict_view(check(exercise, state.last_answer), exercise)
-        except AnswerError:
-            view.verdict = None
-    return view
-
-
-def _word_count(text: str) -> int:
-    return len(text.split())
-
-
-def _local_time(user: User, moment: datetime | None) -> str:
-    if moment is None:
-        return ""
-    try:
-        zone = ZoneInfo(user.timezone)
-    except (KeyError, ValueError):
-        zone = ZoneInfo("UTC")
-    return moment.astimezone(zone).strftime("submitted %d %b %Y, %H:%M")
-
-
-def _text(value: object) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        for key in ("text", "message", "description", "claim", "summary"):
-            if isinstance(value.get(key), str):
-                return str(value[key])
-    return ""
-
-
-def feedback_view(
-    raw: object, score: int | None, course: Course, lesson: Lesson
-) -> FeedbackView | None:
-    """Whatever the grader stored, as something safe to render; unknown shapes are ignored."""
-    if not isinstance(raw, Mapping):
-        return None
-    raw_score = raw.get("score", score)
-    shown_score = (
-        max(0, min(100, round(raw_score)))
-        if isinstance(raw_score, int | float) and not isinstance(raw_score, bool)
-        else None
-    )
-    sections = {section.id: section.title for section in lesson.sections}
-    points = []
-    raw_points = raw.get("points")
-    for item in raw_points if isinstance(raw_points, list) else []:
-        if not isinstance(item, Mapping):
-            continue
-        status = POINT_STATUS.get(str(item.get("status", "")).lower(), "missing")
-        section_id = item.get("section_id")
-        has_section = isinstance(section_id, str) and section_id in sections
-        points.append(
-            PointView(
-                status=status,
-                status_label=POINT_LABELS[status],
-                text=_text(item.get("text")) or _text(item.get("point")),
-                evidence=_text(item.get("evidence")),
-                section_url=f"{lesson_url(course, lesson)}#{section_id}" if has_section else "",
-                section_title=sections[str(section_id)] if has_section else "",
-            )
-        )
-    raw_misconceptions = raw.get("misconceptions")
-    misconceptions = [
-        text
-        for text in (
-            _text(m) for m in (raw_misconceptions if isinstance(raw_misconceptions, list) else [])
-        )
-        if text
-    ]
-    summary = _text(raw.get("summary")) or _text(raw.get("feedback"))
-    return FeedbackView(shown_score, summary, points, misconceptions)
-
-
-def response_view(
-    response: feedback.WrittenResponse, user: User, course: Course, lesson: Lesson
-) -> ResponseView:
-    return ResponseView(
-        id=response.id,
-        status=response.status if response.status in ("pending", "graded", "failed") else "pending",
-        text=response.text,
-        word_count=_word_count(response.text),
-        submitted_label=_local_time(user, response.created_at),
-        status_url=f"/me/responses/{response.id}",
-        feedback=feedback_view(response.feedback, response.score, course, lesson)
-        if response.status == "graded"
-        else None,
-    )
-
-
-def _completion_view(db: Session, user: User) -> CompletionView:
-    xp = progress.total_xp(db, user=user)
-    return CompletionView(0, xp, progress.level_for(xp), progress.streak_days(db, user=user))
-
-
-def render_lesson(
-    request: Request,
-    db: Session,
-    user: User,
-    course: Course,
-    lesson: Lesson,
-    *,
-    status_code: int = 200,
-    tutor_answers: Mapping[str, TutorAnswerView] | None = None,
-    own_question: str = "",
-    exercise_errors: Mapping[str, str] | None = None,
-    written_errors: Mapping[str, tuple[str, str]] | None = None,
-) -> Response:
-    settings = _settings(request)
-    states = exercises.exercise_states(
-        db, user=user, course_slug=course.slug, lesson_number=lesson.number
-    )
-    exercise_views = {}
-    for number, exercise in enumerate(lesson.auto_checked, start=1):
-        view = exercise_view(exercise, number, user, states.get(exercise.id))
-        if exercise_errors and exercise.id in exercise_errors:
-            view.verdict = VerdictView("incorrect", exercise_errors[exercise.id], [], "")
-        exercise_views[exercise.id] = view
-    written_locked = not accounts.has_feature(settings, user, "written_feedback")
-    written_views = {}
-    for written in lesson.written:
-        latest = feedback.latest_response(
-            db,
-            user=user,
-            course_slug=course.slug,
-            lesson_number=lesson.number,
-            exercise_id=written.id,
-        )
-        view_w = WrittenView(
-            written_locked, response_view(latest, user, course, lesson) if latest else None
-        )
-        if written_errors and written.id in written_errors:
-            view_w.error, view_w.draft = written_errors[written.id]
-        written_views[written.id] = view_w
-    completed = lesson.number in progress.completed_numbers(db, user=user, course_slug=course.slug)
-    return render(
-        request,
-        "lesson.html",
-        user=user,
-        nav="courses",
-        status_code=status_code,
-        course=course,
-        lesson=lesson,
-        lesson_url=lesson_url(course, lesson),
-        exercise_views=exercise_views,
-        written_views=written_views,
-        go_deeper_locked=not accounts.has_feature(settings, user, "go_deeper"),
-        own_question_allowed=accounts.has_feature(settings, user, "own_question"),
-        own_question=own_question,
-        own_question_id=OWN_QUESTION_ID,
-        tutor_answers=tutor_answers or {},
-        completed=completed,
-        completion_view=_completion_view(db, user) if completed else None,
-        next_lesson=course.next_lesson(lesson.number),
-        max_answer_chars=settings.max_answer_chars,
-    )
-
-
 def _find_lesson(library: Library, slug: str, number: str) -> tuple[Course, Lesson] | None:
     course = library.get(slug)
     if course is None or not number.isdigit() or len(number) > 6:
@@ -840,26 +368,6 @@ def lesson_page(
 
 
 # ---------------------------------------------------------------------------------- exercises
-
-
-def answer_from_form(
-    exercise: ChoiceExercise | TrueFalseExercise | FillBlankExercise, form: FormData
-) -> object:
-    """The form's fields as the answer shape `record_attempt` takes (see docs/architecture.md)."""
-    values = form_list(form, "blank" if isinstance(exercise, FillBlankExercise) else "answer")
-    if len(values) > MAX_ANSWER_VALUES or any(len(v) > MAX_FIELD_CHARS for v in values):
-        raise AnswerError("That answer is too long.")
-    if isinstance(exercise, ChoiceExercise):
-        if not values:
-            raise AnswerError("Choose an option first.")
-        return values if exercise.multiple else values[0]
-    if isinstance(exercise, TrueFalseExercise):
-        if not values or values[0] not in ("true", "false"):
-            raise AnswerError("Choose true or false first.")
-        return values[0] == "true"
-    if not any(value.strip() for value in values):
-        raise AnswerError("Fill in the blank first.")
-    return values
 
 
 @router.post("/courses/{slug}/lessons/{number}/exercises/{exercise_id}")
@@ -940,7 +448,7 @@ async def submit_written(
     if found is None or not isinstance(exercise, WrittenExercise):
         return _not_found(request, user, "There is no such question.")
     course, lesson = found
-    settings = _settings(request)
+    settings = settings_of(request)
     form = await request.form()
     raw_text = form.get("text")
     text = raw_text if isinstance(raw_text, str) else ""
@@ -1030,7 +538,6 @@ def _words(text: str) -> set[str]:
     return {word for word in re.findall(r"[a-z0-9]+", text.lower()) if len(word) > 3}
 
 
-OWN_QUESTION_ID = "own"
 MAX_QUESTION_CHARS = 500
 
 
@@ -1166,7 +673,7 @@ async def _ask(
     if found is None or block is None:
         return _not_found(request, user, "There is no such question.")
     course, lesson = found
-    settings = _settings(request)
+    settings = settings_of(request)
     question = next((q for q in block.questions if q.id == question_id), None)
     own_question: str | None = None
     if question_id is not None and question is None:
