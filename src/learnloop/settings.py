@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     grader_engine: Literal["embedded", "llm"] = "embedded"
     # Run the feedback worker inside the web process (single-machine mode).
     inline_worker: bool = True
+    # The feedback worker's queue handling (docs/feedback.md). The lease must outlast the
+    # slowest grading: the LLM's whole deadline plus the embedded fallback.
+    worker_lease_seconds: float = Field(default=180.0, gt=0)
+    worker_poll_seconds: float | None = Field(default=None, gt=0)  # None: 1 s, inline 0.5 s
+    worker_max_attempts: int = Field(default=5, ge=1)
+    worker_backoff_base_seconds: float = Field(default=5.0, ge=0)
+    worker_backoff_max_seconds: float = Field(default=300.0, ge=0)
+    worker_metrics_port: int = 9101  # `learnloop worker` serves /metrics here; -1: off
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None

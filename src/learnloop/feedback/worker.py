@@ -54,8 +54,7 @@ class WorkerInterrupted(BaseException):
 
 @dataclass
 class WorkerConfig:
-    # A claimed job is presumed abandoned (its worker died) once this has passed. Longer than
-    # the slowest grading: the LLM's whole deadline plus the embedded fallback.
+    # A claimed job is presumed abandoned (its worker died) once this has passed.
     lease_seconds: float = 180.0
     poll_seconds: float = 1.0
     max_attempts: int = 5
@@ -66,23 +65,17 @@ class WorkerConfig:
     )
 
     @classmethod
-    def from_env(cls) -> WorkerConfig:
-        """``LEARNLOOP_WORKER_*`` variables; anything unset keeps its default."""
-        env = os.environ
-        config = cls()
-        for name in (
-            "lease_seconds",
-            "poll_seconds",
-            "backoff_base_seconds",
-            "backoff_max_seconds",
-        ):
-            value = env.get(f"LEARNLOOP_WORKER_{name.upper()}")
-            if value:
-                setattr(config, name, float(value))
-        attempts = env.get("LEARNLOOP_WORKER_MAX_ATTEMPTS")
-        if attempts:
-            config.max_attempts = int(attempts)
-        return config
+    def from_settings(cls, settings: Settings, *, inline: bool = False) -> WorkerConfig:
+        """From the ``LEARNLOOP_WORKER_*`` settings; inline, the queue is polled more often
+        by default, because in one process the learner is waiting on the page."""
+        poll = settings.worker_poll_seconds or (0.5 if inline else 1.0)
+        return cls(
+            lease_seconds=settings.worker_lease_seconds,
+            poll_seconds=poll,
+            max_attempts=settings.worker_max_attempts,
+            backoff_base_seconds=settings.worker_backoff_base_seconds,
+            backoff_max_seconds=settings.worker_backoff_max_seconds,
+        )
 
 
 class Worker:
@@ -247,10 +240,7 @@ def start_inline_worker(
     config: WorkerConfig | None = None,
 ) -> InlineWorker:
     """Start grading in a background thread of this process; call ``.stop()`` on shutdown."""
-    config = config or WorkerConfig.from_env()
-    if "LEARNLOOP_WORKER_POLL_SECONDS" not in os.environ:
-        # In one process the learner is waiting on the page: look for work more often.
-        config.poll_seconds = 0.5
+    config = config or WorkerConfig.from_settings(settings, inline=True)
     return InlineWorker(Worker(engine, library, settings, config)).start()
 
 

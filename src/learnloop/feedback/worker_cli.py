@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import click
 
-# The worker has no web app, so it serves /metrics on a port of its own.
-DEFAULT_METRICS_PORT = 9101
-
 
 @click.command("worker")
 @click.option(
     "--metrics-port",
     type=int,
-    envvar="LEARNLOOP_WORKER_METRICS_PORT",
-    default=DEFAULT_METRICS_PORT,
-    show_default=True,
-    help="Port for /metrics, /livez and /readyz; -1 turns the server off.",
+    default=None,
+    help="Port for /metrics, /livez and /readyz; -1 turns the server off. "
+    "Default: LEARNLOOP_WORKER_METRICS_PORT, else 9101.",
 )
-def worker(metrics_port: int) -> None:
+def worker(metrics_port: int | None) -> None:
     """Grade written answers from the database queue until SIGTERM.
 
     Tuning: LEARNLOOP_WORKER_LEASE_SECONDS, _POLL_SECONDS, _MAX_ATTEMPTS,
@@ -27,8 +23,10 @@ def worker(metrics_port: int) -> None:
     from learnloop.feedback.worker import WorkerConfig, run_worker_process
     from learnloop.settings import get_settings
 
+    settings = get_settings()
+    port = settings.worker_metrics_port if metrics_port is None else metrics_port
     run_worker_process(
-        get_settings(),
-        config=WorkerConfig.from_env(),
-        metrics_port=None if metrics_port < 0 else metrics_port,
+        settings,
+        config=WorkerConfig.from_settings(settings),
+        metrics_port=None if port < 0 else port,
     )
