@@ -109,6 +109,13 @@ class Run:
     p99: float = 0.0
     unmatched: int = 0
     note: str = ""
+    cpu_ms: float = 0.0  # server CPU time (all its processes) per response, in ms
+
+    @property
+    def responses(self) -> int:
+        if self.kinds:
+            return sum(k.count for k in self.kinds.values())
+        return round(self.total_rps * self.duration)
 
     def kind(self, name: str) -> KindStats:
         return self.kinds.get(name, KindStats())
@@ -236,7 +243,10 @@ def server_pids(server: Server) -> list[int]:
 def _children(pid: int) -> list[int]:
     out: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        out += [int(p) for p in task.read_text().split()]
+        try:
+            out += [int(p) for p in task.read_text().split()]
+        except OSError:
+            continue  # a thread that just ended
     return out
 
 
@@ -253,6 +263,21 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and all its descendants (workers)."""
+    total = 0.0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        stack += _children(current)
+    return total
 
 
 def learnloop_env(database_url: str) -> dict[str, str]:
@@ -451,9 +476,11 @@ def run_mix(
                 timeout=opts.warmup + 60,
             )
         command = wrk_command(opts, server.url, opts.duration, cpu, True)
+        cpu_before = tree_cpu_seconds(server.proc.pid)
         subprocess.run(
             command, env=full_env, check=True, capture_output=True, timeout=opts.duration + 60
         )
+        cpu_used = tree_cpu_seconds(server.proc.pid) - cpu_before
         kinds, unmatched, socket_errors, duration = parse_lua_out(out, opts.duration)
         restarted = pg_before and seed.postmaster_started() != pg_before
     total = sum(k.count for k in kinds.values()) / duration
@@ -469,6 +496,7 @@ def run_mix(
         unmatched=unmatched,
         note="PostgreSQL was restarted during this run (by another session)" if restarted else "",
     )
+    run.cpu_ms = 1000 * cpu_used / max(1, run.responses)
     log(f"  {name}: {describe(run)}")
     return run
 
@@ -483,9 +511,11 @@ def run_plain(opts: Options, name: str, server: Server, cpu: str | None) -> Run:
             timeout=opts.warmup + 60,
         )
     command = wrk_command(opts, url, opts.duration, cpu, False)
+    cpu_before = tree_cpu_seconds(server.proc.pid)
     done = subprocess.run(
         command, check=True, capture_output=True, text=True, timeout=opts.duration + 60
     )
+    cpu_used = tree_cpu_seconds(server.proc.pid) - cpu_before
     rps, p50, p99, errors = parse_plain_wrk(done.stdout)
     run = Run(
         name,
@@ -499,7 +529,11 @@ def run_plain(opts: Options, name: str, server: Server, cpu: str | None) -> Run:
         p50=p50,
         p99=p99,
     )
-    log(f"  {name}: {rps:,.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, errors {errors}")
+    run.cpu_ms = 1000 * cpu_used / max(1, run.responses)
+    log(
+        f"  {name}: {rps:,.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, errors {errors}, "
+        f"server CPU {run.cpu_ms:.3f} ms/response"
+    )
     return run
 
 
@@ -511,6 +545,7 @@ def describe(run: Run) -> str:
         parts.append(f"socket errors {run.socket_errors}, unmatched {run.unmatched}")
     if run.note:
         parts.append(run.note)
+    parts.append(f"server CPU {run.cpu_ms:.2f} ms/response")
     return "; ".join(parts)
 
 
@@ -701,6 +736,10 @@ def fmt_ms(value: float) -> str:
     return f"{value:.1f}" if value >= 1 else f"{value:.2f}"
 
 
+def ratio_text(numerator: float, denominator: float) -> str:
+    return f"{numerator / denominator:.2f}" if denominator else "-"
+
+
 def verdict(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
@@ -787,9 +826,10 @@ def render(results: dict[str, Any], opts: Options, command: str) -> str:
             "cookie, the learner's own lessons):",
             "",
             "| server | req/s (median) | runs | p50 ms | p99 ms | errors | vs nginx "
-            "| vs bare Starlette |",
-            "|---|---:|---|---:|---:|---:|---:|---:|",
+            "| vs bare Starlette | server CPU ms/response | Starlette CPU / ours |",
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
+        cpu = {k: median([r.cpu_ms for r in v]) for k, v in sat.items()}
         for key, label in (
             ("nginx", "nginx, static file"),
             ("starlette", "bare Starlette, from memory"),
@@ -805,9 +845,16 @@ def render(results: dict[str, Any], opts: Options, command: str) -> str:
             out.append(
                 f"| {label} | {rps[key]:,.0f} | {each} | {fmt_ms(p50)} | {fmt_ms(p99)} | "
                 f"{errors} | {rps[key] / rps['nginx']:.3f} | "
-                f"{rps[key] / rps['starlette']:.2f} |"
+                f"{rps[key] / rps['starlette']:.2f} | {cpu[key]:.3f} | "
+                f"{ratio_text(cpu['starlette'], cpu[key])} |"
             )
-        out.append("")
+        out += [
+            "",
+            "Server CPU per response (user + system time of every server process over the run, "
+            "divided by responses; PostgreSQL's own processes not included) is the less noisy "
+            "figure on a shared machine: a request waiting for a core costs no CPU.",
+            "",
+        ]
         for db in ("sqlite", "postgres"):
             mix = _run(dict(phase["mix"][db]))
             half = _run(dict(phase["lesson_half"][db]))
@@ -828,7 +875,9 @@ def render(results: dict[str, Any], opts: Options, command: str) -> str:
             verdicts.append(
                 f"| lesson page ≥ 50% of bare Starlette, p99 < 20 ms at half saturation "
                 f"({db}, {workers} worker{'s' if workers != '1' else ''}) | "
-                f"{ratio:.2f} of Starlette; p99 {fmt_ms(lesson.p99)} ms | "
+                f"{ratio:.2f} of Starlette by req/s "
+                f"({ratio_text(cpu['starlette'], cpu[db])} by CPU per response); "
+                f"p99 {fmt_ms(lesson.p99)} ms | "
                 f"ratio {verdict(ok_ratio)}; p99 {verdict(ok_p99)} |"
             )
         if "attempts" in phase:
