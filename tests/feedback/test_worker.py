@@ -38,7 +38,7 @@ from learnloop.accounts.models import User
 from learnloop.content.loader import CourseLibrary
 from learnloop.content.model import Course, Lesson, WrittenExercise
 from learnloop.db import make_engine, upgrade_to_head, utcnow
-from learnloop.feedback.engines import grade_response
+from learnloop.feedback.engines import grade_embedded, grade_response
 from learnloop.feedback.models import AiUsage, GradingJob, WrittenResponse
 from learnloop.feedback.queue import claim_job, complete_job, queue_depth, write_engine
 from learnloop.feedback.service import submit_written_answer
@@ -227,6 +227,31 @@ def test_llm_failure_falls_back_to_embedded(q: Queue) -> None:
         "learnloop_grading_jobs_total", {"engine": "llm", "outcome": "fallback"}
     )
     assert (after or 0) == (before or 0) + 1
+
+
+@pytest.mark.parametrize("behaviour", ["hang", "error", "garbage"])
+def test_llm_outage_still_grades_every_answer_in_bounded_time(q: Queue, behaviour: str) -> None:
+    with running_fake_llm(FakeLLM(behaviour=behaviour)) as (_fake, llm_url):
+        settings = settings_for(
+            q,
+            grader_engine="llm",
+            llm_base_url=llm_url,
+            llm_model="m",
+            llm_timeout_seconds=0.5,
+            llm_max_retries=1,
+        )
+        submit(q, [ANSWER, ANSWER], settings)
+        worker = Worker(q.engine, q.library, settings)
+        grade_embedded(q.exercise, ANSWER, q.lesson)  # load the model outside the timing
+        started = time.monotonic()
+        assert drain(worker) == 2
+        elapsed = time.monotonic() - started
+    # Per answer: the LLM deadline (2 attempts of 0.5 s, backoff, 1 s slack) plus grading.
+    assert elapsed < 2 * 2.5 + 10
+    for response in responses(q):
+        assert response.status == "graded"
+        assert isinstance(response.feedback, dict)
+        assert response.feedback["engine"] == "embedded"
 
 
 def _orphan(q: Queue) -> int:
