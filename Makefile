@@ -43,7 +43,16 @@ lint: $(BIN)/.dev ## ruff and mypy --strict
 check-course: $(BIN)/.runtime ## Validate the bundled sample course
 	$(BIN)/learnloop check courses/cloud-native
 
+image: $(BIN)/.dev ## Build the web and worker OCI images (no Docker daemon; needs root)
+	bash scripts/install-deploy-tools.sh
+	bash scripts/build-image.sh
+
+bench: $(BIN)/.dev ## Run every benchmark and write the figures to bench/README.md
+	$(BIN)/python bench/bench_course_load.py
+	$(BIN)/python bench/bench_grader.py
+	$(BIN)/python bench/load/run.py
+
 lock: ## Re-pin requirements*.lock from pyproject.toml (needs network)
 	bash scripts/lock.sh
 
-.PHONY: help install run test lint check-course lock
+.PHONY: help install run test lint check-course image bench lock
