@@ -316,7 +316,8 @@ def test_lesson_works_without_javascript(server: Server, browser: Browser) -> No
     page = context.new_page()
     page.goto("/signup")
     page.get_by_label("Name").fill("No Script")
-    page.get_by_label("Email").fill(new_email())
+    email = new_email()
+    page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("main").get_by_role("button", name="Sign up").click()
     page.goto(LESSON)
@@ -336,6 +337,14 @@ def test_lesson_works_without_javascript(server: Server, browser: Browser) -> No
     expect(page.locator("#complete-result")).to_contain_text("Lesson completed")
     expect(page.locator("#complete-result")).to_contain_text("125 XP")
     expect(page.get_by_role("button", name="Complete lesson")).to_have_count(0)
+
+    # A written answer without JavaScript: posted, stored, shown as submitted on the page.
+    server.learnloop("users", "set-plan", email, "pro")
+    page.goto(LESSON)
+    page.get_by_label("Your answer").fill("Immutable images never change once built.")
+    page.get_by_role("button", name="Submit answer").click()
+    expect(page.locator("#written-check-understanding")).to_contain_text("Submitted")
+    expect(page.locator("#written-check-understanding")).to_contain_text("never change once")
     context.close()
 
 
