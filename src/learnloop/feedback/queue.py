@@ -58,10 +58,18 @@ def claim_job(
 ) -> ClaimedJob | None:
     """Claim the oldest runnable job, or return None; commits its own short transaction."""
     now = now or utcnow()
+    # A plain read first: an idle worker polls often, and on SQLite a claim takes the database
+    # write lock, which web requests would have to wait for.
+    with engine.connect() as connection:
+        waiting = connection.scalar(select(GradingJob.id).where(_claimable(now)).limit(1))
+    if waiting is None:
+        return None
     pick = (
-        select(GradingJob.id).where(_claimable(now)).order_by(GradingJob.run_after, GradingJob.id)
+        select(GradingJob.id)
+        .where(_claimable(now))
+        .order_by(GradingJob.run_after, GradingJob.id)
+        .limit(1)
     )
-    pick = pick.limit(1)
     if engine.dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     statement = (

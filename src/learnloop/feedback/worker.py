@@ -45,6 +45,10 @@ from learnloop.settings import Settings
 log = logging.getLogger(__name__)
 
 
+# How often an idle worker refreshes the queue-depth gauge (a COUNT over the queue).
+DEPTH_EVERY_SECONDS = 5.0
+
+
 class WorkerInterrupted(BaseException):
     """Raised in the main thread when shutdown cannot wait for the current job any longer.
 
@@ -204,7 +208,7 @@ class Worker:
                     log.exception("feedback worker loop error")
                     worked = False
                 now = time.monotonic()
-                if not worked or now - last_depth > 5:
+                if worked or now - last_depth > DEPTH_EVERY_SECONDS:
                     self.update_queue_depth()
                     last_depth = now
                 if not worked:
