@@ -85,6 +85,7 @@ def test_learner_flow(server: Server, browser: Browser, axe_source: str) -> None
     page.reload()
     expect(timer.locator(".timer-display")).not_to_have_text("25:00")
     expect(timer.get_by_role("button", name="Pause the focus timer")).to_be_visible()
+    expect(page).to_have_title(re.compile(r"^2[45]:\d\d Focus · Lesson 9"))
     timer.get_by_role("button", name="Pause the focus timer").click()
     paused_at = timer_text(page)
     page.wait_for_timeout(2_500)
@@ -205,6 +206,7 @@ def test_learner_flow(server: Server, browser: Browser, axe_source: str) -> None
     result = page.locator("#complete-result")
     expect(result.locator(".xp-gain")).to_have_text("+125 XP")
     expect(result).to_contain_text("125 XP")
+    expect(page.locator(".lesson-header .chip-done")).to_have_text("✓ Completed")
 
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(SCREENSHOTS / "lesson.png"))

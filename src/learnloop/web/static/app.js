@@ -148,6 +148,13 @@
         if (kind === "complete") {
           form.hidden = true;
           region.focus();
+          var chips = document.querySelector(".lesson-header .chips");
+          if (chips && !chips.querySelector(".chip-done")) {
+            var chip = document.createElement("li");
+            chip.className = "chip chip-done";
+            chip.textContent = "\u2713 Completed";
+            chips.appendChild(chip);
+          }
         }
       })
       .catch(function (error) {
@@ -492,10 +499,17 @@
       }
     }
 
+    var baseTitle = document.title;
+
     function render() {
       var now = Date.now();
       advance(now);
-      display.textContent = format(remaining(now));
+      var shown = format(remaining(now));
+      display.textContent = shown;
+      // The countdown in the tab title, so it stays in sight while reading another tab.
+      document.title = state.running
+        ? shown + " " + (state.mode === "focus" ? "Focus" : "Break") + " \u00b7 " + baseTitle
+        : baseTitle;
       root.setAttribute("data-mode", state.mode);
       root.setAttribute("data-running", state.running ? "true" : "false");
       modeLabel.textContent = state.mode === "focus" ? "Focus" : "Break";
