@@ -152,6 +152,7 @@ def test_own_question_is_answered_from_the_passages(course: Course, lesson: Less
         for s in (course.lesson(n) or lesson).sections
         if any(c.section_id == s.id for c in result.citations)
     )
+    cited_text = " ".join(cited_text.split())
     for sentence in re.split(r"(?<=[.!?])\s+", result.answer.removeprefix("From the course: ")):
         assert sentence.strip() in cited_text
 

@@ -279,14 +279,25 @@ def best_sections(lesson: Lesson, texts: Sequence[str]) -> list[str | None]:
     return out
 
 
+def _is_prose(sentence: str) -> bool:
+    """A sentence a reader can take on its own: not a code block, a table row or a fragment."""
+    words = sentence.split()
+    if len(words) < 4 or sentence.count("|") > 1 or sentence.endswith(":"):
+        return False
+    plain = sum(1 for w in words if w.strip(".,;:!?()\"'").isalpha())
+    return plain >= 0.7 * len(words)
+
+
 def sentences_for(query: str, hits: Sequence[Hit], limit: int = 3) -> list[tuple[Hit, str]]:
     """The passages' sentences that share most terms with the query (an extractive summary)."""
     wanted = set(tokens(query))
     scored: list[tuple[float, int, int, Hit, str]] = []
     for h, hit in enumerate(hits):
-        for s, sentence in enumerate(re.split(r"(?<=[.!?])\s+", hit.passage.text)):
-            sentence = sentence.strip()
-            if len(sentence.split()) < 4:
+        # Colons split too: "run this:" is usually followed by a command, not prose.
+        for s, sentence in enumerate(re.split(r"(?<=[.!?:])\s+", hit.passage.text)):
+            # Source lines wrap inside paragraphs; the answer reads as one line.
+            sentence = " ".join(sentence.split())
+            if not _is_prose(sentence):
                 continue
             overlap = len(wanted & set(tokens(sentence)))
             if overlap:
