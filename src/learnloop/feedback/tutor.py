@@ -15,7 +15,12 @@ from dataclasses import dataclass
 
 from learnloop.content.model import Course, GoDeeperQuestion, Lesson
 from learnloop.feedback.llm import LLMClient, LLMError
-from learnloop.feedback.prompts import cited_numbers, tutor_messages
+from learnloop.feedback.prompts import (
+    cited_numbers,
+    is_instruction_like,
+    split_sentences,
+    tutor_messages,
+)
 from learnloop.feedback.retrieval import Hit, index_for, sentences_for
 from learnloop.observability.metrics import AI_CALL_DURATION_SECONDS, AI_CALLS_TOTAL
 from learnloop.settings import Settings
@@ -83,7 +88,10 @@ def _resolve(
         return found.question, found.answer
     if not question or not question.strip():
         raise ValueError("Give a question_id or a question.")
-    return question.strip(), None
+    # Sentences aimed at the tutor ("ignore the passages above") are neither searched for nor
+    # sent to the model; the rest of the question is.
+    kept = [s for s in split_sentences(question) if not is_instruction_like(s)]
+    return (" ".join(kept) or question).strip(), None
 
 
 def _embedded(
