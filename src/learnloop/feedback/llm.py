@@ -293,6 +293,9 @@ class LLMClient:
                 AI_CALLS_TOTAL.labels(ENGINE, purpose, "ok").inc()
                 AI_CALL_DURATION_SECONDS.labels(ENGINE, purpose).observe(time.monotonic() - started)
                 return
+            except LLMError:
+                AI_CALLS_TOTAL.labels(ENGINE, purpose, "error").inc()
+                raise
             except (httpx.HTTPError, _RetryableError) as error:
                 outcome = error.outcome if isinstance(error, _RetryableError) else "unavailable"
                 if isinstance(error, httpx.TimeoutException):
