@@ -85,6 +85,9 @@ fi
 rm -rf "$SITE/bin"
 find "$SITE" -name direct_url.json -delete
 find "$SITE" -path '*.dist-info/INSTALLER' -delete
+# ...nor the RECORD lines of what was just removed (the scripts' hashes vary with the path).
+find "$SITE" -path '*.dist-info/RECORD' -exec \
+    sed -i -e '/^\.\.\/\.\.\/bin\//d' -e '/direct_url\.json,/d' -e '/INSTALLER,/d' {} +
 # Test suites and C headers of third-party packages are never imported at run time.
 find "$SITE" -depth -type d -name tests -path '*/numpy/*' -exec rm -rf {} +
 rm -rf "$SITE/numpy/_core/include" "$SITE/numpy/f2py" "$SITE/numpy/_pyinstaller"
