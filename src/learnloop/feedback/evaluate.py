@@ -659,17 +659,32 @@ def run(
 
 
 def cross_validate(data_dir: Path, cache_dir: Path, corpus: str) -> dict[str, float]:
-    """Question-grouped 5-fold CV on a training split: the only place settings were chosen."""
+    """Question-grouped 5-fold CV of the unseen-question model on a training split.
+
+    This is where settings may be tuned honestly: it never reads a test split.
+    """
     from sklearn.model_selection import GroupKFold
 
     split = CORPORA[corpus](data_dir)[0]
     cache = EmbeddingCache(cache_dir)
     cache.fill(texts_of(split))
     r = cached_rows(split, cache)
+    scalars, elementwise = split_columns(r.base)
     y = np.array(r.labels)
+    groups = np.array(r.groups)
     preds = np.empty(len(y), dtype=object)
-    for train_idx, test_idx in GroupKFold(n_splits=5).split(r.base, y, r.groups):
-        preds[test_idx] = fit_predict(r.base[train_idx], y[train_idx].tolist(), r.base[test_idx])
+    for fit_idx, held_idx in GroupKFold(n_splits=5).split(r.base, y, r.groups):
+        oof, (held_probs,) = stacked_elementwise(
+            elementwise[fit_idx],
+            y[fit_idx].tolist(),
+            groups[fit_idx].tolist(),
+            [elementwise[held_idx]],
+        )
+        preds[held_idx] = fit_predict(
+            np.hstack([scalars[fit_idx], oof]),
+            y[fit_idx].tolist(),
+            np.hstack([scalars[held_idx], held_probs]),
+        )
     s = scores(y.tolist(), preds.tolist(), split.labels)
     return {"accuracy": s.accuracy, "macro_f1": s.macro_f1, "weighted_f1": s.weighted_f1}
 
