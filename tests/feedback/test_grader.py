@@ -61,7 +61,8 @@ def test_partial_answer_lands_in_between_and_names_what_to_add() -> None:
     assert statuses["never-modified"] == "covered"
     assert statuses["smaller-attack-surface"] == "missing"
     # The summary names what is missing and where to re-read it.
-    assert "attack surface" in feedback.summary
+    assert "To strengthen it, add that" in feedback.summary
+    assert "that minimal base images leave out shells" in feedback.summary
     assert "re-read" in feedback.summary
 
 
@@ -93,6 +94,31 @@ def test_negated_statement_is_a_misconception() -> None:
     assert wrong.points[0].status == "missing"
     assert wrong.misconceptions
     assert wrong.score < right.score
+
+
+def test_virtualising_the_hardware_contradicts_a_shared_kernel() -> None:
+    exercise = WrittenExercise(
+        id="lightweight-vm",
+        prompt="Is a container just a lightweight VM?",
+        model_answer="Containers share the host kernel, while each VM runs its own guest kernel.",
+        rubric=(
+            RubricPoint(
+                "shared-kernel",
+                "Containers share the host kernel, while each VM runs its own guest kernel.",
+                2,
+            ),
+            RubricPoint("namespaces-cgroups", "Containers are built from namespaces and cgroups."),
+        ),
+    )
+    feedback = grade(
+        exercise,
+        "Containers virtualise the hardware, just like a VM does. They are built from "
+        "namespaces and cgroups.",
+    )
+    statuses = {p.id: p.status for p in feedback.points}
+    assert statuses == {"shared-kernel": "missing", "namespaces-cgroups": "covered"}
+    assert any("virtualise the hardware" in m for m in feedback.misconceptions)
+    assert "says the opposite" in feedback.summary
 
 
 def test_missing_points_link_to_the_section_that_teaches_them() -> None:

@@ -342,11 +342,7 @@ def _summary(
     if covered and not missing and not partial:
         parts.append("Excellent: your answer covers every point the rubric asks for.")
     elif covered:
-        parts.append(
-            "Good work: you explained that "
-            + _join([_lower_first(p.text) for p in covered], "that ")
-            + "."
-        )
+        parts.append("Good work: you explained " + _join([_clause(p.text) for p in covered]) + ".")
     elif partial:
         parts.append("You are on the right track, and some of the key ideas are there.")
     else:
@@ -357,15 +353,11 @@ def _summary(
     if partial:
         parts.append(
             "You touched on "
-            + _join([_lower_first(p.text) for p in partial])
+            + _join([_clause(p.text) for p in partial])
             + ", but say it more explicitly."
         )
     if missing:
-        parts.append(
-            "To strengthen it, add that "
-            + _join([_lower_first(p.text) for p in missing], "that ")
-            + "."
-        )
+        parts.append("To strengthen it, add " + _join([_clause(p.text) for p in missing]) + ".")
         where = list(dict.fromkeys(titles[p.section_id] for p in missing if p.section_id in titles))
         if where:
             parts.append(
@@ -395,7 +387,19 @@ def _join_and(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _join(items: Sequence[str], lead: str = "") -> str:
+# Rubric points are usually statements ("Containers share the host kernel"), but some describe
+# what the answer should do ("Names a valid case for a VM"); those read as "a sentence that ...".
+_ANSWER_VERB_TEXT = "names mentions explains states gives describes identifies lists compares notes"
+_ANSWER_VERBS = frozenset(_ANSWER_VERB_TEXT.split())
+
+
+def _clause(point_text: str) -> str:
+    text = _lower_first(point_text)
+    first = text.split(" ", 1)[0]
+    return f"a sentence that {text}" if first in _ANSWER_VERBS else f"that {text}"
+
+
+def _join(items: Sequence[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
-    return f"; {lead}".join(items[:-1]) + f"; and {lead}" + items[-1]
+    return "; ".join(items[:-1]) + "; and " + items[-1]
