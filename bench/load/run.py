@@ -32,6 +32,7 @@ import platform
 import shlex
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -209,6 +210,19 @@ def pin(cpu: str | None) -> list[str]:
     return ["taskset", "-c", cpu] if cpu is not None else []
 
 
+def free_port(start: int) -> int:
+    """The first port from `start` that nothing listens on: a server left over from an
+    interrupted run must not answer in place of the one being measured."""
+    for port in range(start, start + 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port from {start}")
+
+
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -216,7 +230,7 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> 
             raise RuntimeError(f"server for {url} exited with {proc.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
+                if response.status == 200 and proc.poll() is None:
                     return
         except OSError:
             time.sleep(0.3)
@@ -624,7 +638,7 @@ def measure(opts: Options, course: Course) -> dict[str, Any]:
                 run_name = f"{db}-{workers}w-{learners}"
                 url = seed.fresh_copy(seeded, run_name)
                 stack.callback(seed.drop_copy, seeded, run_name)
-                port += 1
+                port = free_port(port + 1)
                 server = start_learnloop(run_name, url, workers, port, server_cpu)
                 stack.callback(stop, server)
                 data = CACHE / f"{run_name}.lua"
@@ -638,10 +652,12 @@ def measure(opts: Options, course: Course) -> dict[str, Any]:
                 )
                 results["reference_lesson"] = number
                 results["reference_bytes"] = page.stat().st_size
-            port += 1
+            port = free_port(port + 1)
             nginx = start_nginx(page, workers, port, server_cpu)
-            port += 1
+            stack.callback(stop, nginx)
+            port = free_port(port + 1)
             bare = start_bare(page, workers, port, server_cpu)
+            stack.callback(stop, bare)
             refs = {"nginx": nginx, "starlette": bare}
             # Saturation, interleaved so every repetition sees the same machine.
             sat: dict[str, list[Run]] = {}
