@@ -231,21 +231,31 @@ def pair_features(cosine: float, answer: Lexical, reference: Lexical) -> npt.NDA
 _INJECTION_PATTERNS = [
     r"\b(ignore|disregard|forget|override|bypass|skip)\b.{0,60}\b(instruction|rubric|rule|"
     r"prompt|previous|above|criteria|guideline|grading|system|everything)",
-    r"\b(full|maximum|max|perfect|top|highest|all( the)?)\s+(mark|score|point|credit|grade)",
-    r"\b(give|award|assign|grant|set|output|return|mark|rate|score|grade)\b.{0,40}"
-    r"\b(100|hundred|full|perfect|maximum|a\+|10/10|correct|pass)",
+    r"\b(full|maximum|max|perfect)\s+(marks?|score|points|credit|grade)",
+    r"\b(top|highest)\s+(marks|score|grade)",
+    r"\b(give|award|assign|grant)\b.{0,40}\b(100|hundred|(full|perfect|maximum|max|all)\s+"
+    r"(marks?|credit|score|points)|a\+|as correct)",
+    r"\b(rate|score|grade|mark)\s+(this|my|the)\s+(answer|response|submission)",
+    r"\b(set|output|return|print)\b.{0,30}\b(score|grade|marks?)\b",
     r"\b(score|grade|mark|rating|points?)\s*[:=]\s*\d",
-    r"\b\d{2,3}\s*(/\s*100|%|percent|out of)",
-    r"\b(you are|you're|act as|pretend|roleplay|role-play|from now on|as an ai|as a grader|"
-    r"dear grader|dear teacher|note to (the )?grader|grader:|assistant:|system:|developer mode|"
-    r"jailbreak|new instructions?|admin override)",
-    r"\b(this|my)\s+(answer|response|submission|essay)\s+(is|was|has been|should be|"
-    r"must be|deserves|covers|meets|satisfies|addresses|fulfil+s)\b",
+    r"\b(10\s*/\s*10|100\s*/\s*100)\b",
+    r"\b(you are|you're) (now |an? |the )*(grader|teacher|assistant|ai|model|bot|examiner|"
+    r"evaluator|scorebot|chatbot|language model|llm)",
+    r"\b(pretend (to be|you are)|roleplay|role-play|from now on,? you|as an ai|as a grader|"
+    r"dear grader|dear teacher|dear examiner|note to (the )?(grader|teacher|examiner)|"
+    r"developer mode|jailbreak|new instructions?|admin override)",
+    r"\bact as (an? |the )?(grader|teacher|examiner|assistant|ai|model|evaluator|judge)",
+    r"^\W*(system|assistant|user|developer|grader)\s*:",
+    r"\b(this|my)\s+(answer|response|submission|essay)\s+(is|was|should be|must be|deserves)"
+    r"\s+(correct|right|perfect|complete|excellent|worth|full|the best)",
+    r"\b(this|my)\s+(answer|response|submission|essay)\s+(covers|meets|satisfies|addresses|"
+    r"fulfil+s|deserves|earns)\b",
     r"\b(rubric|grader|grading model|language model|llm|chatgpt|evaluator)\b",
     r"</?\s*(system|instruction|prompt|assistant|user|im_start|im_end)\b",
     r"\b(all|every) (rubric )?points? (are|is|were) (covered|met|satisfied)",
     # Praise of the answer itself is the grader's language, not the learner's.
-    r"\b(excellent|great|perfect|outstanding|flawless|good)\s+(work|job|answer|response)\b",
+    r"\b(excellent|great|perfect|outstanding|flawless)\s+(work|answer|response)\b",
+    r"\bgood (answer|response)\b",
     r"\bwell done\b",
 ]
 _INJECTION = re.compile("|".join(f"(?:{p})" for p in _INJECTION_PATTERNS), re.IGNORECASE)
