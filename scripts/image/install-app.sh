@@ -65,7 +65,7 @@ if [[ "$TARGET" == worker ]]; then
         --target "$SITE" "$MODEL_PACKAGE"
     if [[ "$WORKER_WEIGHTS" == fp16 ]]; then
         # numpy and safetensors from the tree being built: the versions the image runs.
-        "$PYTHON" -S - "$SITE" <<'PYTHON'
+        "$PYTHON" -S -B - "$SITE" <<'PYTHON'
 import sys
 from pathlib import Path
 
@@ -102,7 +102,7 @@ find "$SITE" -type f \( -name '*.cpython-311-*.so' -o -name '*.abi3.so' \) ! -pa
 # compile_imported.py for why third-party code is compiled at first start instead.
 import_modules=(uvicorn.lifespan.on uvicorn.protocols.http.httptools_impl uvicorn.loops.uvloop)
 [[ "$TARGET" == worker ]] && import_modules+=(numpy tokenizers safetensors.numpy)
-"$PYTHON" -S "$ROOT/scripts/image/compile_imported.py" "$SITE" /app/site-packages \
+"$PYTHON" -S -B "$ROOT/scripts/image/compile_imported.py" "$SITE" /app/site-packages \
     --compile learnloop --import "${import_modules[@]}"
 
 mkdir -p "$OUT/app/courses"
