@@ -338,12 +338,18 @@ def render_lesson(
     written_locked = not accounts.has_feature(settings, user, "written_feedback")
     written_views = {}
     for written in lesson.written:
-        latest = feedback.latest_response(
-            db,
-            user=user,
-            course_slug=course.slug,
-            lesson_number=lesson.number,
-            exercise_id=written.id,
+        # A locked exercise shows only the upgrade prompt: its responses are not looked up
+        # (one query per written exercise on every page view of a free learner).
+        latest = (
+            None
+            if written_locked
+            else feedback.latest_response(
+                db,
+                user=user,
+                course_slug=course.slug,
+                lesson_number=lesson.number,
+                exercise_id=written.id,
+            )
         )
         view_w = WrittenView(
             written_locked, response_view(latest, user, course, lesson) if latest else None

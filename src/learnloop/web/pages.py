@@ -16,10 +16,10 @@ import re
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import (
     JSONResponse,
     Response,
@@ -27,6 +27,7 @@ from fastapi.responses import (
 )
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from learnloop.accounts import service as accounts
 from learnloop.accounts.models import User
@@ -107,6 +108,16 @@ class CsrfProtectedRoute(APIRoute):
 router = APIRouter(route_class=CsrfProtectedRoute, include_in_schema=False)
 
 
+async def posted_form(request: Request) -> FormData:
+    """The posted form, read on the event loop so the routes that take it can be plain `def`:
+    FastAPI runs those in the thread pool, where their database work (and argon2 on sign-in)
+    no longer blocks every other request of the worker. Parsed once; cached on the request."""
+    return await request.form()
+
+
+PostedForm = Annotated[FormData, Depends(posted_form)]
+
+
 @router.get("/static/{name}")
 def static_file(name: str, request: Request) -> Response:
     item = STATIC_FILES.get(name)
@@ -146,8 +157,7 @@ def signup_form(request: Request, user: OptionalUser) -> Response:
 
 
 @router.post("/signup")
-async def signup(request: Request, db: DbSession, user: OptionalUser) -> Response:
-    form = await request.form()
+def signup(request: Request, db: DbSession, user: OptionalUser, form: PostedForm) -> Response:
     next_url = safe_next(form.get("next"), "/")
     name = form_text(form, "name", limit=200).strip()
     email = form_text(form, "email", limit=320).strip()
@@ -198,8 +208,7 @@ def signin_form(request: Request, user: OptionalUser) -> Response:
 
 
 @router.post("/signin")
-async def signin(request: Request, db: DbSession) -> Response:
-    form = await request.form()
+def signin(request: Request, db: DbSession, form: PostedForm) -> Response:
     next_url = safe_next(form.get("next"))
     email = form_text(form, "email", limit=320).strip()
     password = form_text(form, "password", limit=accounts.MAX_PASSWORD_LENGTH + 1)
@@ -252,8 +261,7 @@ def upgrade_form(request: Request, user: PageUser) -> Response:
 
 
 @router.post("/upgrade")
-async def upgrade(request: Request, db: DbSession, user: PageUser) -> Response:
-    form = await request.form()
+def upgrade(request: Request, db: DbSession, user: PageUser, form: PostedForm) -> Response:
     next_url = safe_next(form.get("next"), "")
     code = form_text(form, "code", limit=200).strip()
     try:
@@ -371,7 +379,7 @@ def lesson_page(
 
 
 @router.post("/courses/{slug}/lessons/{number}/exercises/{exercise_id}")
-async def attempt(
+def attempt(
     slug: str,
     number: str,
     exercise_id: str,
@@ -379,6 +387,7 @@ async def attempt(
     db: DbSession,
     library: Library,
     user: PageUser,
+    form: PostedForm,
 ) -> Response:
     found = _find_lesson(library, slug, number)
     exercise = found[1].exercise(exercise_id) if found else None
@@ -387,7 +396,6 @@ async def attempt(
     ):
         return _not_found(request, user, "There is no such exercise.")
     course, lesson = found
-    form = await request.form()
     try:
         answer = answer_from_form(exercise, form)
         outcome = exercises.record_attempt(
@@ -434,7 +442,7 @@ def _upgrade_url(course: Course, lesson: Lesson) -> str:
 
 
 @router.post("/courses/{slug}/lessons/{number}/written/{exercise_id}")
-async def submit_written(
+def submit_written(
     slug: str,
     number: str,
     exercise_id: str,
@@ -442,6 +450,7 @@ async def submit_written(
     db: DbSession,
     library: Library,
     user: PageUser,
+    form: PostedForm,
 ) -> Response:
     found = _find_lesson(library, slug, number)
     exercise = found[1].exercise(exercise_id) if found else None
@@ -449,7 +458,6 @@ async def submit_written(
         return _not_found(request, user, "There is no such question.")
     course, lesson = found
     settings = settings_of(request)
-    form = await request.form()
     raw_text = form.get("text")
     text = raw_text if isinstance(raw_text, str) else ""
     status_code, message = 422, ""
@@ -793,8 +801,7 @@ def _parse_started_at(value: str) -> datetime | None:
 
 
 @router.post("/me/focus-sessions")
-async def focus_session(request: Request, db: DbSession, user: PageUser) -> Response:
-    form = await request.form()
+def focus_session(request: Request, db: DbSession, user: PageUser, form: PostedForm) -> Response:
     minutes_text = form_text(form, "minutes", limit=6)
     try:
         if not minutes_text.isdigit():

@@ -72,6 +72,8 @@ templates = Environment(
     autoescape=select_autoescape(["html"]),
     undefined=StrictUndefined,
     trim_blocks=False,
+    # Templates ship with the release: do not stat every template file on every render.
+    auto_reload=False,
 )
 templates.globals["static_url"] = static_url
 
