@@ -112,8 +112,6 @@ RULES: dict[tuple[str, str], Rule] = {
     # Framework and operations routes. /metrics holds no learner data; restrict it at the
     # ingress if you must (deploy/README.md).
     ("GET", "/openapi.json"): everyone(OK),
-    ("GET", "/api/docs"): everyone(OK),
-    ("GET", "/docs/oauth2-redirect"): everyone(OK),
     ("GET", "/metrics"): everyone(OK),
     ("GET", "/livez"): everyone(OK),
     ("GET", "/readyz"): everyone(OK),

@@ -132,9 +132,12 @@ def static_file(name: str, request: Request) -> Response:
 
 
 def _start_session(request: Request, db: Session, user: User, next_url: str) -> Response:
-    token = accounts.open_session(db, user, replacing=request.cookies.get(SESSION_COOKIE))
+    settings = settings_of(request)
+    token = accounts.open_session(
+        db, user, replacing=request.cookies.get(SESSION_COOKIE), days=settings.session_days
+    )
     response = redirect(next_url)
-    set_session_cookie(response, request, settings_of(request), token)
+    set_session_cookie(response, request, settings, token)
     return response
 
 
