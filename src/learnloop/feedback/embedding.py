@@ -178,7 +178,11 @@ class MiniLM:
         from tokenizers import Tokenizer
 
         path = path or model_dir()
-        weights: dict[str, Array] = load_file(str(path / "model.safetensors"))
+        # The worker image stores the weights as fp16 to halve its size; compute is always fp32.
+        weights: dict[str, Array] = {
+            name: tensor.astype(np.float32, copy=False)
+            for name, tensor in load_file(str(path / "model.safetensors")).items()
+        }
         config = json.loads((path / "config.json").read_text())
         if config["hidden_size"] != DIM or config["num_attention_heads"] != _HEADS:
             raise ValueError(f"unexpected model shape in {path}")
