@@ -80,6 +80,7 @@ class Options:
     connections: int
     threads: int
     quick: bool
+    before: str | None = None  # a source tree (with src/learnloop) to compare against
 
 
 # ---------------------------------------------------------------------------------- results
@@ -308,9 +309,18 @@ def learnloop_env(database_url: str) -> dict[str, str]:
 
 
 def start_learnloop(
-    name: str, database_url: str, workers: int, port: int, cpu: str | None
+    name: str,
+    database_url: str,
+    workers: int,
+    port: int,
+    cpu: str | None,
+    source: str | None = None,
 ) -> Server:
     log = CACHE / f"server-{name}.log"
+    env = learnloop_env(database_url)
+    if source is not None:
+        # Another checkout's package, imported ahead of the editable install of this one.
+        env["PYTHONPATH"] = str(Path(source).resolve() / "src")
     command = [
         *pin(cpu),
         str(VENV_BIN / "learnloop"),
@@ -323,9 +333,7 @@ def start_learnloop(
         str(workers),
     ]
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            command, env=learnloop_env(database_url), stdout=out, stderr=subprocess.STDOUT
-        )
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     server = Server(name, port, proc, cpu is not None, log)
     wait_ready(f"{server.url}/readyz", proc)
     return server
@@ -679,6 +687,29 @@ def measure(opts: Options, course: Course) -> dict[str, Any]:
             stop(nginx)
             stop(bare)
             phase["saturation"] = {k: [asdict(r) for r in v] for k, v in sat.items()}
+            if opts.before:
+                db = "sqlite" if workers == 1 else "postgres"
+                mixes = {"lesson": "lesson=100", "attempt": "attempt=100"}
+                if workers == 2:
+                    del mixes["lesson"]
+                now = next(c for c in big if c.db == db)
+                name = f"{db}-{workers}w-100000-before"
+                url = seed.fresh_copy(datasets[(db, 100_000)], name)
+                stack.callback(seed.drop_copy, datasets[(db, 100_000)], name)
+                port = free_port(port + 1)
+                old = start_learnloop(name, url, workers, port, server_cpu, source=opts.before)
+                stack.callback(stop, old)
+                compared: dict[str, dict[str, list[dict[str, Any]]]] = {}
+                for rep in range(opts.repeat):
+                    log(f"{workers} worker(s): before/after round {rep + 1}/{opts.repeat}")
+                    for kind, mix in mixes.items():
+                        for label, server in (("before", old), ("after", now.server)):
+                            run = run_mix(
+                                opts, f"{db} {kind} {label}", server, now.data, mix, cpu=wrk_cpu
+                            )
+                            compared.setdefault(kind, {}).setdefault(label, []).append(asdict(run))
+                stop(old)
+                phase["before_after"] = {"db": db, "source": opts.before, "runs": compared}
             # Per database: the mix at saturation, lesson pages at half of their saturation.
             mix_sat: dict[str, Run] = {}
             for c in big:
@@ -923,6 +954,8 @@ def render(results: dict[str, Any], opts: Options, command: str) -> str:
                 f"{a_sat.rps:,.0f}/s at saturation; at 600/s: {a_paced.rps:,.0f}/s served, "
                 f"p99 {fmt_ms(a_paced.p99)} ms | {verdict(ok)} |"
             )
+        if "before_after" in phase:
+            out += before_after_table(phase["before_after"], workers)
         out += [
             "Scaling: the mix paced at half of its saturation rate on 100,000 learners, "
             "on 1,000 and 100,000 learners (medians of the repetitions):",
@@ -969,6 +1002,34 @@ def render(results: dict[str, Any], opts: Options, command: str) -> str:
         END_MARK,
     ]
     return "\n".join(out)
+
+
+def before_after_table(data: dict[str, Any], workers: str) -> list[str]:
+    lines = [
+        f"Before and after the fixes, {data['db']}, {workers} worker"
+        f"{'s' if workers != '1' else ''}, 100,000 learners, saturation, interleaved in this "
+        f"run (before = `{data['source']}`; medians of the repetitions):",
+        "",
+        "| request | before req/s | after req/s | before server CPU ms/response "
+        "| after server CPU ms/response | before p99 ms | after p99 ms | errors before/after |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for kind, by_label in data["runs"].items():
+        row: dict[str, tuple[float, float, float, int]] = {}
+        for label in ("before", "after"):
+            runs = [_run(dict(r)) for r in by_label[label]]
+            row[label] = (
+                median([r.kind(kind).rps for r in runs]),
+                median([r.cpu_ms for r in runs]),
+                median([r.kind(kind).p99 for r in runs]),
+                sum(r.socket_errors + r.kind(kind).errors for r in runs),
+            )
+        b, a = row["before"], row["after"]
+        lines.append(
+            f"| {kind} | {b[0]:,.0f} | {a[0]:,.0f} | {b[1]:.2f} | {a[1]:.2f} | "
+            f"{fmt_ms(b[2])} | {fmt_ms(a[2])} | {b[3]} / {a[3]} |"
+        )
+    return [*lines, ""]
 
 
 def _notes(value: Any) -> Iterator[str]:
@@ -1024,9 +1085,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="5 s runs, 1 s warm-up, 1 repeat")
     parser.add_argument("--render", type=Path, help="only re-render README from a results file")
     parser.add_argument("--no-readme", action="store_true", help="do not touch bench/README.md")
+    parser.add_argument(
+        "--before",
+        help="also run this source tree (a folder holding src/learnloop), interleaved with the "
+        "current one: lesson pages and attempts, before/after a change",
+    )
     args = parser.parse_args()
     opts = Options(
-        args.duration, args.warmup, args.repeat, args.connections, args.threads, args.quick
+        args.duration,
+        args.warmup,
+        args.repeat,
+        args.connections,
+        args.threads,
+        args.quick,
+        args.before,
     )
     if args.quick:
         opts.duration, opts.warmup, opts.repeat = 5, 1, 1
