@@ -31,8 +31,10 @@ run: $(BIN)/.runtime ## Serve learnloop at http://127.0.0.1:8000 on SQLite
 	@echo "learnloop: open http://127.0.0.1:8000"
 	$(BIN)/learnloop serve --host 127.0.0.1 --port 8000
 
-test: $(BIN)/.dev ## Install test tools and services, then run every test
+test: $(BIN)/.dev ## Install test tools and services, lint, then run every test
 	bash scripts/test-deps.sh
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(BIN)/.dev ## ruff and mypy --strict
