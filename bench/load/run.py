@@ -1022,14 +1022,17 @@ def before_after_table(data: dict[str, Any], workers: str) -> list[str]:
         f"{'s' if workers != '1' else ''}, 100,000 learners, saturation, interleaved in this "
         f"run (before = `{data['source']}`; medians of the repetitions):",
         "",
-        "| request | before req/s | after req/s | before server CPU ms/response "
-        "| after server CPU ms/response | before p99 ms | after p99 ms | errors before/after |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| request | before req/s (each run) | after req/s (each run) | before server CPU "
+        "ms/response | after server CPU ms/response | before p99 ms | after p99 ms "
+        "| errors before/after |",
+        "|---|---|---|---:|---:|---:|---:|---|",
     ]
     for kind, by_label in data["runs"].items():
         row: dict[str, tuple[float, float, float, int]] = {}
+        each: dict[str, str] = {}
         for label in ("before", "after"):
             runs = [_run(dict(r)) for r in by_label[label]]
+            each[label] = ", ".join(f"{r.kind(kind).rps:,.0f}" for r in runs)
             row[label] = (
                 median([r.kind(kind).rps for r in runs]),
                 median([r.cpu_ms for r in runs]),
@@ -1038,7 +1041,8 @@ def before_after_table(data: dict[str, Any], workers: str) -> list[str]:
             )
         b, a = row["before"], row["after"]
         lines.append(
-            f"| {kind} | {b[0]:,.0f} | {a[0]:,.0f} | {b[1]:.2f} | {a[1]:.2f} | "
+            f"| {kind} | {b[0]:,.0f} ({each['before']}) | {a[0]:,.0f} ({each['after']}) | "
+            f"{b[1]:.2f} | {a[1]:.2f} | "
             f"{fmt_ms(b[2])} | {fmt_ms(a[2])} | {b[3]} / {a[3]} |"
         )
     return [*lines, ""]
