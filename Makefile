@@ -52,6 +52,9 @@ image: $(BIN)/.dev ## Build the web and worker OCI images (no Docker daemon; nee
 bench: $(BIN)/.dev ## Run every benchmark and write the figures to bench/README.md
 	$(BIN)/python bench/bench_course_load.py
 	$(BIN)/python bench/bench_grader.py
+	# The load benchmark drives the server with wrk and compares it with nginx (Debian packages).
+	command -v wrk >/dev/null && command -v nginx >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light)
 	$(BIN)/python bench/load/run.py
 
 lock: ## Re-pin requirements*.lock from pyproject.toml (needs network)
