@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     # Progress: focus minutes counted per learner per local day, so a script cannot farm them.
     focus_minutes_per_day_cap: int = Field(default=8 * 60, ge=1)
 
+    # Serve signed-in learners' lesson pages through the lean path (learnloop.web.lesson_pages);
+    # false sends them through the full FastAPI route, which renders the same page.
+    lesson_hot_path: bool = True
+
     log_level: str = "INFO"
     log_json: bool = True
     shutdown_grace_seconds: float = 20.0

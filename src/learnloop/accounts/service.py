@@ -363,6 +363,10 @@ def set_plan(db: Session, *, email: str, plan: str) -> User:
 
 
 def has_feature(settings: Settings, user: User, feature: str) -> bool:
+    return plan_has_feature(settings, user.plan, feature)
+
+
+def plan_has_feature(settings: Settings, plan: str, feature: str) -> bool:
     if feature not in settings.pro_features:
         return True
-    return user.plan == "pro"
+    return plan == "pro"

@@ -79,6 +79,14 @@ class PoolCollector(Collector):
         yield GaugeMetricFamily(self.name, "Database pool connections by state.", labels=["state"])
 
 
+LESSON_PAGES_TOTAL = Counter(
+    "learnloop_lesson_pages_total",
+    "Signed-in lesson page views, by the path that served them (hot, full).",
+    ["path"],
+)
+LESSON_PAGES_HOT = LESSON_PAGES_TOTAL.labels("hot")
+LESSON_PAGES_FULL = LESSON_PAGES_TOTAL.labels("full")
+
 # Database connection pool.
 DB_POOL_CONNECTIONS = PoolCollector()
 REGISTRY.register(DB_POOL_CONNECTIONS)

@@ -21,6 +21,7 @@ from learnloop.observability.tracing import instrument_engine
 from learnloop.settings import Settings, get_settings
 from learnloop.web import api, health, pages
 from learnloop.web.errors import ErrorResponse, error_responses, install_error_handlers
+from learnloop.web.lesson_pages import LessonHotPath, LessonPages, queries_for
 from learnloop.web.limits import BodyLimitMiddleware
 from learnloop.web.security_headers import SecurityHeadersMiddleware
 
@@ -58,6 +59,10 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         )
         app.state.head_revisions = head_revisions()
         app.state.library = CourseLibrary(settings.courses_dir, reload=settings.reload_courses)
+        queries = queries_for(engine, settings) if settings.lesson_hot_path else None
+        app.state.lesson_pages = (
+            LessonPages(settings, app.state.library, queries) if queries is not None else None
+        )
         # Single-machine mode grades in a thread here; at scale `learnloop worker` does it.
         app.state.worker = (
             start_inline_worker(engine, app.state.library, settings)
@@ -77,6 +82,8 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
             if app.state.worker is not None:
                 # Lets the job in hand finish; an unfinished one is picked up after its lease.
                 app.state.worker.stop(timeout=settings.shutdown_grace_seconds)
+            if app.state.lesson_pages is not None:
+                await app.state.lesson_pages.queries.close()
             engine.dispose()
             logger.info("learnloop stopped")
 
@@ -135,6 +142,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.shutting_down = False
+    # Innermost: the lesson hot path's pages pass the body limit, headers and observability.
+    app.add_middleware(LessonHotPath)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)

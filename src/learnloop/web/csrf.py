@@ -49,6 +49,27 @@ def _sign(secret: str, seed: str, session: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def token_for_cookies(secret: str, seed: str | None, session: str) -> tuple[str, str | None]:
+    """The token for a browser with these cookies, and the new seed to send when it has none."""
+    if _valid_seed(seed):
+        assert seed is not None  # checked by _valid_seed
+        return _sign(secret, seed, session), None
+    new_seed = secrets.token_urlsafe(32)
+    return _sign(secret, new_seed, session), new_seed
+
+
+def seed_cookie_header(seed: str, *, secure: bool) -> tuple[bytes, bytes]:
+    """The Set-Cookie header giving a browser its seed, exactly as `set_seed_cookie` sends it."""
+    response = Response()
+    _set_seed(response, seed, secure=secure)
+    return response.raw_headers[-1]
+
+
+def _set_seed(response: Response, seed: str, *, secure: bool) -> None:
+    # HttpOnly: scripts read the token from the page's meta tag, never the seed.
+    response.set_cookie(CSRF_COOKIE, seed, httponly=True, samesite="lax", secure=secure, path="/")
+
+
 def token_for(request: Request, secret: str) -> str:
     """The token for this request's forms; creates the browser's seed on first use.
 
@@ -65,10 +86,7 @@ def token_for(request: Request, secret: str) -> str:
 def set_seed_cookie(request: Request, response: Response, *, secure: bool) -> None:
     seed = getattr(request.state, "csrf_new_seed", None)
     if seed:
-        # HttpOnly: scripts read the token from the page's meta tag, never the seed.
-        response.set_cookie(
-            CSRF_COOKIE, seed, httponly=True, samesite="lax", secure=secure, path="/"
-        )
+        _set_seed(response, seed, secure=secure)
 
 
 def is_valid(request: Request, secret: str, submitted: str | None) -> bool:

@@ -9,11 +9,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import Response
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -32,7 +34,16 @@ from learnloop.exercises import service as exercises
 from learnloop.exercises.checking import AnswerError, Verdict, check
 from learnloop.feedback import service as feedback
 from learnloop.progress import service as progress
-from learnloop.web.rendering import MAX_FIELD_CHARS, form_list, render, settings_of
+from learnloop.settings import Settings
+from learnloop.web import csrf
+from learnloop.web.rendering import (
+    MAX_FIELD_CHARS,
+    form_list,
+    render,
+    secret_of,
+    settings_of,
+    templates,
+)
 
 MAX_ANSWER_VALUES = 50
 # The go-deeper slot for the learner's own question (pro), next to the author's question ids.
@@ -191,15 +202,23 @@ def _chosen(answer: object) -> set[str]:
     return set()
 
 
+def option_order(exercise: ChoiceExercise, user_id: int) -> list[ChoiceOption]:
+    """The options as this learner sees them (shuffled per learner when the author asks)."""
+    return _shuffled(exercise, f"{user_id}:{exercise.id}")
+
+
 def exercise_view(
     exercise: ChoiceExercise | TrueFalseExercise | FillBlankExercise,
     number: int,
-    user: User,
+    user_id: int,
     state: exercises.ExerciseState | None,
+    *,
+    options: list[ChoiceOption] | None = None,
 ) -> ExerciseView:
+    """`options`: the learner's option order when the caller has it already."""
     view = ExerciseView(exercise, number, KIND_LABELS[exercise.kind])
     if isinstance(exercise, ChoiceExercise):
-        view.options = _shuffled(exercise, f"{user.id}:{exercise.id}")
+        view.options = options if options is not None else option_order(exercise, user_id)
     if isinstance(exercise, FillBlankExercise):
         pieces = BLANK_RE.split(exercise.prompt)
         for index, text in enumerate(pieces):
@@ -222,6 +241,14 @@ def exercise_view(
         except AnswerError:
             view.verdict = None
     return view
+
+
+def exercise_card(view: ExerciseView, url: str, csrf_token: str) -> Markup:
+    """One exercise's card, as lesson.html shows it (the same macro for both lesson paths)."""
+    card: Markup = templates.get_template("_lesson_parts.html").module.exercise_card(  # type: ignore[attr-defined]  # Jinja macros are dynamic attributes
+        view, url, csrf_token
+    )
+    return card
 
 
 def _word_count(text: str) -> int:
@@ -329,12 +356,14 @@ def render_lesson(
     states = exercises.exercise_states(
         db, user=user, course_slug=course.slug, lesson_number=lesson.number
     )
-    exercise_views = {}
+    url = lesson_url(course, lesson)
+    token = csrf.token_for(request, secret_of(request))
+    exercise_cards = {}
     for number, exercise in enumerate(lesson.auto_checked, start=1):
-        view = exercise_view(exercise, number, user, states.get(exercise.id))
+        view = exercise_view(exercise, number, user.id, states.get(exercise.id))
         if exercise_errors and exercise.id in exercise_errors:
             view.verdict = VerdictView("incorrect", exercise_errors[exercise.id], [], "")
-        exercise_views[exercise.id] = view
+        exercise_cards[exercise.id] = exercise_card(view, url, token)
     written_locked = not accounts.has_feature(settings, user, "written_feedback")
     written_views = {}
     for written in lesson.written:
@@ -364,21 +393,51 @@ def render_lesson(
         user=user,
         nav="courses",
         status_code=status_code,
-        course=course,
-        lesson=lesson,
-        lesson_url=lesson_url(course, lesson),
-        exercise_views=exercise_views,
-        written_views=written_views,
-        go_deeper_locked=not accounts.has_feature(settings, user, "go_deeper"),
-        own_question_allowed=accounts.has_feature(settings, user, "own_question"),
-        own_question=own_question,
-        own_question_id=OWN_QUESTION_ID,
-        tutor_answers=tutor_answers or {},
-        completed=completed,
-        completion_view=_completion_view(db, user) if completed else None,
-        next_lesson=course.next_lesson(lesson.number),
-        max_answer_chars=settings.max_answer_chars,
+        **lesson_context(
+            settings,
+            course,
+            lesson,
+            user.plan,
+            exercise_cards=exercise_cards,
+            written_views=written_views,
+            completed=completed,
+            completion_view=_completion_view(db, user) if completed else None,
+            tutor_answers=tutor_answers or {},
+            own_question=own_question,
+        ),
     )
+
+
+def lesson_context(
+    settings: Settings,
+    course: Course,
+    lesson: Lesson,
+    plan: str,
+    *,
+    exercise_cards: Mapping[str, Markup],
+    written_views: Mapping[str, WrittenView],
+    completed: bool,
+    completion_view: object,
+    tutor_answers: Mapping[str, TutorAnswerView],
+    own_question: str,
+) -> dict[str, Any]:
+    """lesson.html's context besides the page basics; the lesson hot path renders with it too."""
+    return {
+        "course": course,
+        "lesson": lesson,
+        "lesson_url": lesson_url(course, lesson),
+        "exercise_cards": exercise_cards,
+        "written_views": written_views,
+        "go_deeper_locked": not accounts.plan_has_feature(settings, plan, "go_deeper"),
+        "own_question_allowed": accounts.plan_has_feature(settings, plan, "own_question"),
+        "own_question": own_question,
+        "own_question_id": OWN_QUESTION_ID,
+        "tutor_answers": tutor_answers,
+        "completed": completed,
+        "completion_view": completion_view,
+        "next_lesson": course.next_lesson(lesson.number),
+        "max_answer_chars": settings.max_answer_chars,
+    }
 
 
 def answer_from_form(

@@ -40,9 +40,11 @@ from learnloop.content.model import (
     TrueFalseExercise,
     WrittenExercise,
 )
+from learnloop.db import writes_late
 from learnloop.exercises import service as exercises
 from learnloop.exercises.checking import AnswerError
 from learnloop.feedback import service as feedback
+from learnloop.observability.metrics import LESSON_PAGES_FULL
 from learnloop.progress import service as progress
 from learnloop.settings import Settings
 from learnloop.web import csrf
@@ -375,6 +377,7 @@ def lesson_page(
     found = _find_lesson(library, slug, number)
     if found is None:
         return _not_found(request, user, "There is no such lesson.")
+    LESSON_PAGES_FULL.inc()
     return render_lesson(request, db, user, *found)
 
 
@@ -382,6 +385,7 @@ def lesson_page(
 
 
 @router.post("/courses/{slug}/lessons/{number}/exercises/{exercise_id}")
+@writes_late  # record_attempt takes the write lock itself, right before it writes
 def attempt(
     slug: str,
     number: str,
@@ -769,6 +773,7 @@ async def go_deeper_own_question(
 
 
 @router.post("/courses/{slug}/lessons/{number}/complete")
+@writes_late  # complete_lesson takes the write lock itself, right before it writes
 def complete(
     slug: str, number: str, request: Request, db: DbSession, library: Library, user: PageUser
 ) -> Response:

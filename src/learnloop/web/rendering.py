@@ -12,7 +12,7 @@ import mimetypes
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -87,6 +87,22 @@ def secret_of(request: Request) -> str:
     return settings_of(request).secret_key.get_secret_value()
 
 
+class HasPlan(Protocol):
+    @property
+    def plan(self) -> str: ...
+
+
+def page_context(csrf_token: str, user: HasPlan | None, nav: str | None) -> dict[str, Any]:
+    """What base.html needs on every page (the lesson hot path renders with it too)."""
+    return {
+        "csrf_token": csrf_token,
+        "user": user,
+        "nav": nav,
+        "focus_seconds": FOCUS_SECONDS,
+        "break_seconds": BREAK_SECONDS,
+    }
+
+
 def render(
     request: Request,
     template: str,
@@ -98,12 +114,7 @@ def render(
 ) -> HTMLResponse:
     token = csrf.token_for(request, secret_of(request))
     html = templates.get_template(template).render(
-        csrf_token=token,
-        user=user,
-        nav=context.pop("nav", None),
-        focus_seconds=FOCUS_SECONDS,
-        break_seconds=BREAK_SECONDS,
-        **context,
+        **page_context(token, user, context.pop("nav", None)), **context
     )
     response = HTMLResponse(html, status_code=status_code, headers=headers)
     csrf.set_seed_cookie(request, response, secure=cookie_is_secure(request, settings_of(request)))

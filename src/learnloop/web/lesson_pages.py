@@ -1,0 +1,492 @@
+"""The lesson page's hot path: a signed-in learner's `GET /courses/{slug}/lessons/{number}`.
+
+The page is almost all course content, which never changes for a given course version. So:
+
+- the page is rendered from lesson.html once per (course content hash, lesson, plan, completed),
+  with markers where the per-learner parts go, and kept as byte segments (`Skeleton`);
+- per request, one lean query checks the session cookie and reads the learner's plan, time zone,
+  XP and whether the lesson is completed; one more reads the learner's attempts in this lesson
+  (plus the activity days for the streak when the lesson is completed); all on a raw DBAPI
+  connection, with no ORM objects, no SQLAlchemy events and no thread hand-off;
+- the exercise cards come from the same macro the full route uses, cached by everything they
+  depend on (exercise, the learner's option order, attempts, solved, last answer), so a card is
+  a pure function of its key and one learner's card can never show another learner's data;
+- the CSRF token, XP, level and streak are spliced in as text.
+
+Nothing is cached about a learner: the session is checked against the database on every
+request, so a sign-out, a rotated session or a plan change shows on the next request in every
+process. Whatever this path does not cover (no valid session, an unknown lesson, a learner with
+written answers in the lesson, a database error, a database that is not SQLite in WAL mode or
+PostgreSQL) is passed to the full FastAPI route, which answers as it always did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import secrets
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from markupsafe import Markup
+from sqlalchemy import Engine
+from starlette.requests import cookie_parser
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from learnloop.accounts.service import plan_has_feature
+from learnloop.content.loader import CourseLibrary
+from learnloop.content.model import ChoiceExercise, Course, Lesson
+from learnloop.exercises.service import ExerciseState
+from learnloop.observability.metrics import LESSON_PAGES_HOT
+from learnloop.progress.service import level_for
+from learnloop.settings import Settings
+from learnloop.web import csrf
+from learnloop.web.deps import SESSION_COOKIE
+from learnloop.web.lesson_view import (
+    WrittenView,
+    exercise_card,
+    exercise_view,
+    lesson_context,
+    lesson_url,
+    option_order,
+)
+from learnloop.web.rendering import page_context, templates
+
+logger = logging.getLogger(__name__)
+
+LESSON_ROUTE = "/courses/{slug}/lessons/{number}"
+_LESSON_PATH = re.compile(r"/courses/([^/]+)/lessons/([^/]+)")
+
+# Markers for the per-learner parts, random per process so course text cannot contain one.
+_MARK = "ll" + secrets.token_hex(8)
+_SLOT = re.compile(re.escape(_MARK) + r":(\w+):")
+# Exercise cards kept per process; a card is 1-3 KB, so this bounds the cache to a few MB.
+CARD_CACHE_SIZE = 4096
+
+
+def _mark(name: str) -> str:
+    return f"{_MARK}:{name}:"
+
+
+# ---------------------------------------------------------------------------------- queries
+
+# The session check and everything else keyed by the learner, in one statement. `expires_at >`
+# and the join are the same rule as accounts.user_for_session.
+_LEARNER_SQL = """
+SELECT u.id, u.plan, u.timezone,
+       EXISTS (SELECT 1 FROM lesson_completions c
+               WHERE c.user_id = u.id AND c.course_slug = ? AND c.lesson_number = ?),
+       (SELECT COALESCE(SUM(x.amount), 0) FROM xp_events x WHERE x.user_id = u.id)
+FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.token_hash = ? AND s.expires_at > ?
+"""
+# As exercises.exercise_states: every attempt of the learner in the lesson, oldest first.
+_ATTEMPTS_SQL = """
+SELECT exercise_id, {answer}, correct, is_first FROM exercise_attempts
+WHERE user_id = ? AND course_slug = ? AND lesson_number = ? ORDER BY id
+"""
+# As progress.streak_days.
+_DAYS_SQL = """
+SELECT local_date FROM activity_days WHERE user_id = ? AND local_date <= ?
+ORDER BY local_date DESC LIMIT 3660
+"""
+_HAS_WRITTEN_SQL = """
+SELECT 1 FROM written_responses WHERE user_id = ? AND course_slug = ? AND lesson_number = ?
+LIMIT 1
+"""
+
+
+class Queries(Protocol):
+    """Runs the statements above on one database; `?` placeholders, answers as JSON text."""
+
+    async def fetch(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]: ...
+
+    def timestamp(self, moment: datetime) -> object: ...
+
+    def day(self, value: date) -> object: ...
+
+    def to_date(self, value: object) -> date: ...
+
+    async def close(self) -> None: ...
+
+
+class SqliteQueries:
+    """One connection of the engine's pool, used only from the event loop.
+
+    In WAL mode a read never waits for a writer and takes microseconds, so it runs right on
+    the event loop; a thread hand-off would cost far more than the query. The connection is in
+    autocommit mode (learnloop.db), so each statement reads the latest committed data.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._pooled = engine.raw_connection()
+        connection = self._pooled.driver_connection
+        assert connection is not None  # a freshly checked-out connection is always open
+        self._connection: Any = connection
+        mode = self._connection.execute("PRAGMA journal_mode").fetchone()[0]
+        self.usable = str(mode).lower() == "wal"
+        self.attempts_sql = _ATTEMPTS_SQL.format(answer="answer")
+
+    async def fetch(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = self._connection.execute(sql, params).fetchall()
+        return rows
+
+    def timestamp(self, moment: datetime) -> object:
+        # How SQLAlchemy stores DATETIME on SQLite (learnloop.db.UTCDateTime), so the text
+        # comparison in SQL orders like the times do.
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def day(self, value: date) -> object:
+        return value.isoformat()
+
+    def to_date(self, value: object) -> date:
+        return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+    def release(self) -> None:
+        self._pooled.close()  # back to the engine's pool
+
+    async def close(self) -> None:
+        self.release()
+
+
+class PostgresQueries:
+    """A few psycopg async connections in autocommit mode, awaited on the event loop (the
+    round trip does not block other requests, and no thread hand-off is paid)."""
+
+    def __init__(self, engine: Engine, size: int) -> None:
+        self._conninfo = engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        self._idle: list[Any] = []
+        self._slots = asyncio.Semaphore(size)
+        self.usable = True
+        self.attempts_sql = _ATTEMPTS_SQL.format(answer="answer::text").replace("?", "%s")
+
+    async def fetch(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        import psycopg  # only PostgreSQL deployments need the driver
+
+        async with self._slots:
+            connection = (
+                self._idle.pop()
+                if self._idle
+                else await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+            )
+            try:
+                cursor = await connection.execute(sql.replace("?", "%s"), params)
+                rows: list[tuple[Any, ...]] = await cursor.fetchall()
+            except BaseException:
+                # A broken connection (server restart) is dropped; the next request opens one.
+                await connection.close()
+                raise
+            self._idle.append(connection)
+            return rows
+
+    def timestamp(self, moment: datetime) -> object:
+        return moment
+
+    def day(self, value: date) -> object:
+        return value
+
+    def to_date(self, value: object) -> date:
+        return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+    async def close(self) -> None:
+        while self._idle:
+            await self._idle.pop().close()
+
+
+def queries_for(engine: Engine, settings: Settings) -> SqliteQueries | PostgresQueries | None:
+    backend = engine.url.get_backend_name()
+    if backend == "sqlite":
+        if engine.url.database in (None, "", ":memory:"):
+            return None  # an in-memory database is private to each connection
+        sqlite = SqliteQueries(engine)
+        if not sqlite.usable:
+            # Outside WAL a reader can wait for a writer, which must not stall the event loop.
+            logger.info("lesson hot path off: SQLite is not in WAL mode")
+            sqlite.release()
+            return None
+        return sqlite
+    if backend == "postgresql":
+        return PostgresQueries(engine, size=max(1, min(4, settings.db_pool_size)))
+    return None
+
+
+# ---------------------------------------------------------------------------------- rendering
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What base.html and the lesson variant read of the user: the plan."""
+
+    plan: str
+
+
+@dataclass(frozen=True)
+class _CompletionSlots:
+    """Stands in for a CompletionView while the skeleton is rendered."""
+
+    xp_awarded: int
+    total_xp: str
+    level: str
+    streak_days: str
+
+
+Segment = bytes | str  # bytes: page text; str: the name of a per-learner slot
+
+
+def _segments(html: str) -> list[Segment]:
+    pieces = _SLOT.split(html)
+    # re.split with one group alternates text and slot names: text, name, text, ...
+    return [piece.encode() if index % 2 == 0 else piece for index, piece in enumerate(pieces)]
+
+
+@dataclass
+class LearnerLesson:
+    user_id: int
+    plan: str
+    timezone: str
+    completed: bool
+    total_xp: int
+
+
+class LessonPages:
+    """Builds lesson pages for signed-in learners; owned by the app's lifespan."""
+
+    def __init__(
+        self, settings: Settings, library: CourseLibrary, queries: SqliteQueries | PostgresQueries
+    ) -> None:
+        self.settings = settings
+        self.library = library
+        self.queries = queries
+        self._secret = settings.secret_key.get_secret_value()
+        self._skeletons: dict[tuple[str, int, str, bool], list[Segment]] = {}
+        self._cards: OrderedDict[tuple[object, ...], list[Segment]] = OrderedDict()
+
+    def _skeleton(
+        self, course: Course, lesson: Lesson, plan: str, completed: bool
+    ) -> list[Segment]:
+        key = (course.content_hash, lesson.number, plan, completed)
+        skeleton = self._skeletons.get(key)
+        if skeleton is None:
+            settings = self.settings
+            written_locked = not plan_has_feature(settings, plan, "written_feedback")
+            html = templates.get_template("lesson.html").render(
+                **page_context(_mark("csrf"), _Plan(plan), "courses"),
+                **lesson_context(
+                    settings,
+                    course,
+                    lesson,
+                    plan,
+                    exercise_cards={
+                        # A marker of our own (hex and colons), not content: nothing to escape.
+                        exercise.id: Markup(_mark(f"ex{index}"))  # noqa: S704
+                        for index, exercise in enumerate(lesson.auto_checked)
+                    },
+                    # A learner with written answers here is served by the full route.
+                    written_views={w.id: WrittenView(written_locked, None) for w in lesson.written},
+                    completed=completed,
+                    completion_view=_CompletionSlots(
+                        0, _mark("xp"), _mark("level"), _mark("streak")
+                    )
+                    if completed
+                    else None,
+                    tutor_answers={},
+                    own_question="",
+                ),
+            )
+            skeleton = self._skeletons[key] = _segments(html)
+        return skeleton
+
+    def _card(
+        self,
+        course: Course,
+        lesson: Lesson,
+        index: int,
+        user_id: int,
+        attempts: list[tuple[Any, ...]] | None,
+    ) -> list[Segment]:
+        exercise = lesson.auto_checked[index]
+        options = option_order(exercise, user_id) if isinstance(exercise, ChoiceExercise) else None
+        order = tuple(option.id for option in options) if options is not None else ()
+        if attempts:
+            # As exercises.exercise_states: the view shows the count, solved, the last answer.
+            solved = any(row[2] for row in attempts)
+            key: tuple[object, ...] = (
+                course.content_hash,
+                lesson.number,
+                index,
+                order,
+                len(attempts),
+                solved,
+                attempts[-1][1],
+            )
+        else:
+            key = (course.content_hash, lesson.number, index, order)
+        card = self._cards.get(key)
+        if card is not None:
+            self._cards.move_to_end(key)
+            return card
+        state = None
+        if attempts:
+            first = next((row for row in attempts if row[3]), attempts[0])
+            state = ExerciseState(
+                attempts=len(attempts),
+                first_correct=bool(first[2]),
+                solved=any(row[2] for row in attempts),
+                last_answer=json.loads(attempts[-1][1]),
+                last_verdict=None,
+            )
+        view = exercise_view(exercise, index + 1, user_id, state, options=options)
+        card = _segments(str(exercise_card(view, lesson_url(course, lesson), _mark("csrf"))))
+        self._cards[key] = card
+        if len(self._cards) > CARD_CACHE_SIZE:
+            self._cards.popitem(last=False)
+        return card
+
+    async def _streak(self, learner: LearnerLesson, now: datetime) -> int:
+        # As progress.streak_days: live while today or yesterday (learner's time) was active.
+        today = now.astimezone(ZoneInfo(learner.timezone)).date()
+        queries = self.queries
+        rows = await queries.fetch(_DAYS_SQL, (learner.user_id, queries.day(today)))
+        days = [queries.to_date(row[0]) for row in rows]
+        if not days or days[0] < today - timedelta(days=1):
+            return 0
+        streak = 1
+        for newer, older in pairwise(days):
+            if newer - older != timedelta(days=1):
+                break
+            streak += 1
+        return streak
+
+    async def page(
+        self, course: Course, lesson: Lesson, session_token: str, csrf_seed: str | None
+    ) -> tuple[bytes, str | None] | None:
+        """The page and the new CSRF seed to set (if any); None: let the full route answer."""
+        queries = self.queries
+        now = datetime.now(UTC)
+        token_hash = hashlib.sha256(session_token.encode()).hexdigest()
+        rows = await queries.fetch(
+            _LEARNER_SQL, (course.slug, lesson.number, token_hash, queries.timestamp(now))
+        )
+        if not rows:
+            return None  # no such session, or expired: the full route redirects to sign-in
+        user_id, plan, timezone, completed, total_xp = rows[0]
+        learner = LearnerLesson(int(user_id), str(plan), str(timezone), bool(completed), total_xp)
+        if lesson.written and plan_has_feature(self.settings, learner.plan, "written_feedback"):
+            params = (learner.user_id, course.slug, lesson.number)
+            if await queries.fetch(_HAS_WRITTEN_SQL, params):
+                return None  # written answers and their feedback: the full route shows them
+        attempts: dict[str, list[tuple[Any, ...]]] = {}
+        if lesson.auto_checked:
+            params = (learner.user_id, course.slug, lesson.number)
+            for row in await queries.fetch(queries.attempts_sql, params):
+                attempts.setdefault(row[0], []).append(row)
+        values: dict[str, bytes] = {}
+        if learner.completed:
+            xp = int(learner.total_xp)
+            values["xp"] = str(xp).encode()
+            values["level"] = str(level_for(xp)).encode()
+            values["streak"] = str(await self._streak(learner, now)).encode()
+        csrf_token, new_seed = csrf.token_for_cookies(self._secret, csrf_seed, session_token)
+        values["csrf"] = csrf_token.encode()
+        parts: list[bytes] = []
+        for segment in self._skeleton(course, lesson, learner.plan, learner.completed):
+            if isinstance(segment, bytes):
+                parts.append(segment)
+            elif segment.startswith("ex"):
+                index = int(segment[2:])
+                exercise = lesson.auto_checked[index]
+                card = self._card(course, lesson, index, learner.user_id, attempts.get(exercise.id))
+                for piece in card:
+                    parts.append(piece if isinstance(piece, bytes) else values[piece])
+            else:
+                parts.append(values[segment])
+        return b"".join(parts), new_seed
+
+
+# ---------------------------------------------------------------------------------- ASGI
+
+
+def _lesson_route(routes: Sequence[BaseRoute]) -> BaseRoute | None:
+    for route in routes:
+        if getattr(route, "path", None) == LESSON_ROUTE and "GET" in (
+            getattr(route, "methods", None) or ()
+        ):
+            return route
+    return None
+
+
+class LessonHotPath:
+    """Answers a signed-in learner's lesson page from `app.state.lesson_pages`; passes every
+    other request (and anything the hot path does not cover) to the app unchanged.
+
+    It sits inside the observability, security-header and body-limit middleware, so the page
+    gets the request id, the RED metrics under the lesson route's template, the access log line
+    and the security headers like any other response.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._route: BaseRoute | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
+            match = _LESSON_PATH.fullmatch(scope["path"])
+            if match is not None and await self._serve(scope, send, *match.groups()):
+                return
+        await self.app(scope, receive, send)
+
+    async def _serve(self, scope: Scope, send: Send, slug: str, number: str) -> bool:
+        state = scope["app"].state
+        pages: LessonPages | None = getattr(state, "lesson_pages", None)
+        if pages is None:
+            return False
+        cookie_header = next((value for name, value in scope["headers"] if name == b"cookie"), None)
+        if cookie_header is None:
+            return False
+        cookies = cookie_parser(cookie_header.decode("latin-1"))
+        session_token = cookies.get(SESSION_COOKIE)
+        if not session_token or not number.isdigit() or len(number) > 6:
+            return False
+        course = pages.library.get(slug)
+        lesson = course.lesson(int(number)) if course is not None else None
+        if course is None or lesson is None:
+            return False
+        try:
+            built = await pages.page(course, lesson, session_token, cookies.get(csrf.CSRF_COOKIE))
+        except Exception:
+            # The full route answers instead (a 503 when the database is down, say).
+            logger.warning("lesson hot path failed; the full route answers", exc_info=True)
+            return False
+        if built is None:
+            return False
+        body, new_seed = built
+        if self._route is None:
+            self._route = _lesson_route(scope["app"].router.routes)
+        # The metrics and the access log name the route by its template, as for FastAPI routes.
+        scope["route"] = self._route
+        headers = [
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"text/html; charset=utf-8"),
+        ]
+        if new_seed is not None:
+            secure = pages.settings.cookie_secure
+            if secure is None:
+                secure = scope.get("scheme") == "https"
+            headers.append(csrf.seed_cookie_header(new_seed, secure=secure))
+        # Pages carry per-learner data and a CSRF token: never store them in shared caches.
+        headers.append((b"cache-control", b"no-store"))
+        LESSON_PAGES_HOT.inc()
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return True
