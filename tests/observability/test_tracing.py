@@ -268,3 +268,37 @@ def test_sdk_disabled_means_no_provider() -> None:
         check=True,
     )
     assert result.stdout.strip() == "disabled"
+
+
+UNLISTENED_SCRIPT = """
+import sys
+sys.path.insert(0, "tests")
+from opentelemetry import trace
+from observability.apps import AppClient, build_app
+from learnloop.observability.tracing import get_tracer, tracing_listened
+
+client = AppClient(build_app())
+caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+carrier = client.get("/enqueue", headers={"traceparent": caller, "X-Request-ID": "r-1"}).json()
+assert not tracing_listened()
+# No span of our own: the caller's context travels on unchanged to the queued job.
+assert carrier == {"traceparent": caller, "request_id": "r-1"}, carrier
+assert "traceparent" not in client.get("/enqueue").json()
+with get_tracer("t").start_as_current_span("nobody listens") as span:
+    assert not span.is_recording()
+print("unlistened")
+"""
+
+
+def test_without_a_listener_no_span_is_recorded_but_the_callers_context_travels() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    result = subprocess.run(
+        [sys.executable, "-c", UNLISTENED_SCRIPT],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "unlistened"

@@ -12,8 +12,9 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI
-from opentelemetry import trace
-from starlette.types import ASGIApp
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from learnloop.observability.context import current_request_id
 from learnloop.observability.exposition import metrics_endpoint, start_metrics_server
@@ -26,6 +27,7 @@ from learnloop.observability.tracing import (
     inject_trace_context,
     instrument_engine,
     job_span,
+    tracing_listened,
 )
 from learnloop.settings import Settings
 
@@ -57,6 +59,37 @@ def _tag_server_span(span: trace.Span, scope: dict[str, Any]) -> None:
             span.set_attribute("learnloop.request_id", request_id)
 
 
+class TraceWhileListened:
+    """Sends a request through the OpenTelemetry server-span middleware only while spans are
+    recorded. Otherwise the caller's `traceparent`, if any, is made current for the request, so
+    log lines and queued grading jobs still carry the caller's trace."""
+
+    def __init__(self, traced: ASGIApp, plain: ASGIApp) -> None:
+        self.traced = traced
+        self.plain = plain
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if tracing_listened():
+            await self.traced(scope, receive, send)
+            return
+        carrier = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope.get("headers", ())
+            if name in _TRACE_CONTEXT_HEADERS
+        }
+        if "traceparent" not in carrier:
+            await self.plain(scope, receive, send)
+            return
+        token = otel_context.attach(propagate.extract(carrier))
+        try:
+            await self.plain(scope, receive, send)
+        finally:
+            otel_context.detach(token)
+
+
+_TRACE_CONTEXT_HEADERS = frozenset({b"traceparent", b"tracestate"})
+
+
 def install_observability(
     app: FastAPI, settings: Settings, *, service_name: str = WEB_SERVICE_NAME
 ) -> None:
@@ -66,6 +99,7 @@ def install_observability(
         return
     app.state.observability_installed = True
 
+    build_plain_stack = app.build_middleware_stack
     provider = configure_tracing(settings, service_name)
     if provider is not None:
         # Imported here: a process with the SDK disabled never loads the instrumentation.
@@ -88,7 +122,12 @@ def install_observability(
     build_inner_stack = app.build_middleware_stack
 
     def build_middleware_stack() -> ASGIApp:
-        return ObservabilityMiddleware(build_inner_stack(), app.router.routes)
+        inner = build_inner_stack()
+        if provider is not None:
+            # Both stacks are built once; each request takes the traced one only while spans
+            # are recorded (an exporter is configured), see learnloop.observability.tracing.
+            inner = TraceWhileListened(inner, build_plain_stack())
+        return ObservabilityMiddleware(inner, app.router.routes)
 
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]  # see above
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)

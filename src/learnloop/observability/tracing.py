@@ -1,9 +1,11 @@
 """OpenTelemetry tracing: one provider per process, exporters chosen by the standard OTEL_* vars.
 
-Spans are always recorded (when the SDK is not disabled) so that log lines carry trace and span
-ids and the trace context can travel with a grading job; they only leave the process when an
-exporter is asked for. Unlike the OpenTelemetry default, no exporter is the default: a
-self-hosted install with no collector must not log export errors forever.
+Spans are recorded only while something listens: an exporter the environment asked for, or a
+span processor a test added. Without one, no span is made that nobody would read (that cost a
+sixth of a page view): the sampler drops them, and the web app skips its server-span
+middleware, keeping only the caller's trace context (`traceparent`) so that log lines and the
+grading jobs a request queues still carry it. Unlike the OpenTelemetry default, no exporter is
+the default: a self-hosted install with no collector must not log export errors forever.
 
 - ``OTEL_SDK_DISABLED=true``: no SDK at all (the API's no-op tracer).
 - ``OTEL_TRACES_EXPORTER``: ``otlp`` (OTLP over HTTP/protobuf), ``console``, ``none``; a
@@ -20,19 +22,24 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.metrics import get_meter
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
     SpanExporter,
 )
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace.span import TraceState
+from opentelemetry.util.types import Attributes
 from sqlalchemy import Engine
 
 from learnloop.observability.context import (
@@ -48,8 +55,62 @@ logger = logging.getLogger(__name__)
 # Key under which the correlation id travels in a job's trace carrier, next to traceparent.
 REQUEST_ID_KEY = "request_id"
 
+
+class WhileListenedSampler(Sampler):
+    """Drops every span until a span processor is added, then samples like `delegate`."""
+
+    def __init__(self, delegate: Sampler) -> None:
+        self.delegate = delegate
+        self.listening = False
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        if not self.listening:
+            parent = trace.get_current_span(parent_context).get_span_context()
+            return SamplingResult(Decision.DROP, trace_state=parent.trace_state)
+        return self.delegate.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"WhileListened{{{self.delegate.get_description()}}}"
+
+
+class ListenedTracerProvider(TracerProvider):
+    """A TracerProvider that records spans only once a span processor has been added."""
+
+    def __init__(self, resource: Resource) -> None:
+        # The sampler OTEL_TRACES_SAMPLER asks for (parent-based always-on by default).
+        self._gate = WhileListenedSampler(sampling_from_env())
+        super().__init__(resource=resource, sampler=self._gate)
+
+    @property
+    def listening(self) -> bool:
+        return self._gate.listening
+
+    def add_span_processor(self, span_processor: SpanProcessor) -> None:
+        super().add_span_processor(span_processor)
+        self._gate.listening = True
+
+
+def sampling_from_env() -> Sampler:
+    from opentelemetry.sdk.trace import sampling
+
+    # What TracerProvider() itself uses when given no sampler.
+    sampler: Sampler = sampling._get_from_env_or_default()
+    return sampler
+
+
 _lock = threading.Lock()
-_provider: TracerProvider | None = None
+_provider: ListenedTracerProvider | None = None
 _configured = False
 _httpx_instrumented = False
 _instrumented_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -99,7 +160,7 @@ def exporters_from_env(environ: Mapping[str, str] = os.environ) -> list[SpanExpo
     return exporters
 
 
-def configure_tracing(settings: Settings, service_name: str) -> TracerProvider | None:
+def configure_tracing(settings: Settings, service_name: str) -> ListenedTracerProvider | None:
     """Install the process-wide TracerProvider (once; later calls return the same provider).
 
     Returns None when ``OTEL_SDK_DISABLED=true``. Tests add their own span processor (an
@@ -119,7 +180,7 @@ def configure_tracing(settings: Settings, service_name: str) -> TracerProvider |
                 "deployment.environment.name": settings.env,
             }
         )
-        provider = TracerProvider(resource=resource)
+        provider = ListenedTracerProvider(resource)
         exporters = exporters_from_env()
         for exporter in exporters:
             provider.add_span_processor(BatchSpanProcessor(exporter))
@@ -135,6 +196,11 @@ def configure_tracing(settings: Settings, service_name: str) -> TracerProvider |
 
 def tracer_provider() -> TracerProvider | None:
     return _provider
+
+
+def tracing_listened() -> bool:
+    """Whether spans are being recorded now (see the module docstring)."""
+    return _provider is not None and _provider.listening
 
 
 def get_tracer(name: str) -> trace.Tracer:
