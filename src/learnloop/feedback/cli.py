@@ -53,6 +53,12 @@ from learnloop.feedback.worker_cli import worker
     help="Write the serving grader's calibration JSON here.",
 )
 @click.option(
+    "--export-answer-model",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the served answer-level model JSON here (needs both SemEval corpora).",
+)
+@click.option(
     "--cv",
     is_flag=True,
     help="Only run question-grouped 5-fold CV on the training splits, and stop.",
@@ -64,12 +70,13 @@ def eval_grader(
     cache_dir: Path,
     output: Path | None,
     export_calibration: Path | None,
+    export_answer_model: Path | None,
     cv: bool,
 ) -> None:
     """Score the embedded grader on SemEval-2013 Task 7 and SAF (train splits only for fitting)."""
     # Imported here so `learnloop --help` does not pay for numpy and the dataset code.
     from learnloop.feedback.asag import find_data_dir
-    from learnloop.feedback.evaluate import CORPORA, cross_validate, render, run
+    from learnloop.feedback.evaluate import CORPORA, cross_validate, digest, render, run
 
     root = find_data_dir(data_dir)
     selected = list(corpora) or list(CORPORA)
@@ -80,10 +87,13 @@ def eval_grader(
             )
         return
     started = time.perf_counter()
-    results, calibration = run(root, cache_dir, selected, reps, None)
+    results, calibration, answer_model = run(root, cache_dir, selected, reps, None)
+    if answer_model is None and export_answer_model is not None:
+        raise click.UsageError("--export-answer-model needs the beetle and sciEntsBank corpora")
     seconds = time.perf_counter() - started
     command = "learnloop " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    table = render(results, command, seconds)
+    model_digest = digest(answer_model) if answer_model is not None else "none"
+    table = render(results, command, seconds, model_digest)
     click.echo(table)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -92,6 +102,10 @@ def eval_grader(
     if export_calibration is not None:
         export_calibration.write_text(json.dumps(calibration, indent=1) + "\n")
         click.echo(f"wrote {export_calibration}")
+    if export_answer_model is not None and answer_model is not None:
+        # Compact: thousands of tree nodes; indentation would triple the file.
+        export_answer_model.write_text(json.dumps(answer_model, separators=(",", ":")) + "\n")
+        click.echo(f"wrote {export_answer_model}")
 
 
 commands: list[click.Command] = [eval_grader, worker]

@@ -16,7 +16,16 @@ How an answer is graded:
 4. A sentence about the same thing as a point (or a model-answer sentence) that denies the
    point's own words ("do not share the kernel") or uses an opposite ("virtualise" against
    "share") is a misconception, and that point earns nothing.
-5. The score is the rubric-weighted share of covered points (partial counts half).
+5. The answer as a whole is classified as correct, contradictory or incorrect by the
+   answer-level model (`answer_model.py`, fitted on the SemEval-2013 training data only,
+   `answer_model.json`), from the kept sentences, the exercise's model answer and rubric (as
+   reference answers) and its prompt (as the question).
+6. The score is the rubric-weighted share of covered points (partial counts half), scaled by
+   the answer model's judgement: half of that credit is kept whatever it says, the other half
+   in proportion to P(correct). The answer model can take credit away from an answer that hits
+   the rubric's words but reads as wrong, never add credit that no rubric point supports, so
+   text that slips past the injection filter cannot raise a score through it.
+   See docs/feedback.md.
 
 This module needs numpy, tokenizers and safetensors only: no PyTorch, no scikit-learn.
 """
@@ -37,6 +46,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from learnloop.content.model import Lesson, WrittenExercise
+from learnloop.feedback.answer_model import AnswerContext, answer_model, answer_row, build_context
 from learnloop.feedback.embedding import DIM, get_encoder
 from learnloop.feedback.features import (
     Lexical,
@@ -61,7 +71,11 @@ CONTRADICTION_MIN_COSINE = 0.5
 SHORT_SENTENCE_WORDS = 25
 # Credit per status, for the score.
 CREDIT: dict[str, float] = {"covered": 1.0, "partial": 0.5, "missing": 0.0}
+# Share of the rubric credit that depends on the answer model's P(correct). Half: rubric
+# evidence always keeps half its worth, and a confident "correct" keeps all of it.
+ANSWER_MODEL_SHARE = 0.5
 ENGINE = "embedded"
+Verdict = Literal["correct", "contradictory", "incorrect"]
 
 
 class PointFeedback(BaseModel):
@@ -84,6 +98,10 @@ class Feedback(BaseModel):
     misconceptions: tuple[str, ...]
     summary: str
     ignored_sentences: int = 0  # instruction-like sentences left out of grading
+    # The answer model's label for the whole answer and its class probabilities; None for
+    # engines without one (older stored feedback, the LLM engine).
+    verdict: Verdict | None = None
+    verdict_probabilities: dict[str, float] | None = None
 
     def to_json(self) -> str:
         return self.model_dump_json()
@@ -157,12 +175,23 @@ _cache_lock = threading.Lock()
 
 
 @lru_cache(maxsize=512)
-def _exercise_refs(exercise: WrittenExercise) -> tuple[_Reference, _Reference]:
+def _exercise_refs(exercise: WrittenExercise) -> tuple[_Reference, _Reference, AnswerContext]:
     # Keyed by the frozen exercise itself, so its id and every word of its content: an edited
     # rubric is a different key and is embedded afresh.
     points = _reference([p.text for p in exercise.rubric])
     model = _reference(split_sentences(exercise.model_answer))
-    return points, model
+    return points, model, answer_context(exercise)
+
+
+def answer_context(exercise: WrittenExercise) -> AnswerContext:
+    """The answer model's view of an exercise: the prompt is the question; the model answer
+    and the rubric points read as one answer are the two reference answers."""
+    references = [
+        text
+        for text in (exercise.model_answer, " ".join(p.text for p in exercise.rubric))
+        if text.strip()
+    ]
+    return build_context(exercise.prompt, references, get_encoder().encode)
 
 
 @lru_cache(maxsize=64)
@@ -270,14 +299,24 @@ def grade(exercise: WrittenExercise, answer: str, *, lesson: Lesson | None = Non
     ignored = len(sentences) - len(kept)
 
     with _cache_lock:
-        points_ref, model_ref = _exercise_refs(exercise)
+        points_ref, model_ref, context = _exercise_refs(exercise)
     sections = _section_for(lesson, points_ref.embeddings)
 
+    verdict: Verdict = "incorrect"
+    p_verdict = {"correct": 0.0, "contradictory": 0.0, "incorrect": 1.0}
     if kept:
-        windows = candidate_windows(kept, get_encoder().encode(kept))
+        sentence_emb = get_encoder().encode(kept)
+        windows = candidate_windows(kept, sentence_emb)
         window_lex = [Lexical.of(w[0]) for w in windows]
         point_matches = _match(cal, windows, len(kept), window_lex, points_ref)
         model_matches = _match(cal, windows, len(kept), window_lex, model_ref)
+        # Only the kept sentences reach the answer model, as they reach everything else.
+        model = answer_model()
+        probs = model.probabilities(answer_row(kept, sentence_emb, context))[0]
+        p_verdict = {
+            label: round(float(p), 4) for label, p in zip(model.classes, probs, strict=True)
+        }
+        verdict = _as_verdict(model.classes[int(np.argmax(probs))])
     else:
         windows, point_matches, model_matches = [], [], []
 
@@ -322,14 +361,32 @@ def grade(exercise: WrittenExercise, answer: str, *, lesson: Lesson | None = Non
     earned = sum(
         point.weight * CREDIT[fb.status] for point, fb in zip(exercise.rubric, points, strict=True)
     )
-    score = round(100 * earned / total)
+    rubric_share = earned / total
+    judged = (1 - ANSWER_MODEL_SHARE) + ANSWER_MODEL_SHARE * p_verdict["correct"]
+    score = round(100 * rubric_share * judged)
+    summary = _summary(exercise, points, misconceptions, ignored, len(text.split()), lesson)
+    if verdict == "contradictory" and not misconceptions:
+        summary += (
+            " Read your answer again: as a whole it reads as contradicting the model answer, "
+            "even where it uses the right words."
+        )
     return Feedback(
         score=score,
         points=tuple(points),
         misconceptions=tuple(misconceptions),
-        summary=_summary(exercise, points, misconceptions, ignored, len(text.split()), lesson),
+        summary=summary,
         ignored_sentences=ignored,
+        verdict=verdict,
+        verdict_probabilities=p_verdict,
     )
+
+
+def _as_verdict(label: str) -> Verdict:
+    if label == "correct":
+        return "correct"
+    if label == "contradictory":
+        return "contradictory"
+    return "incorrect"
 
 
 def _summary(
