@@ -8,11 +8,14 @@ N+1 query in waiting) fails loudly instead of silently querying.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
@@ -152,9 +155,44 @@ def _insert_or_ignore_statement(
 relationship = functools.partial(_orm.relationship, lazy="raise")
 
 
+class _WriterGate:
+    """One SQLite writer at a time within this process, queued on a Python lock.
+
+    SQLite's busy handler polls for the write lock, sleeping up to 100 ms between tries, so
+    under contention a writer waits far longer than the lock is held and newcomers overtake
+    writers already waiting (attempt p99 of seconds, bench/README.md). Waiting here instead
+    hands the lock to the next writer the moment the previous one commits. Between processes
+    (several workers, the CLI) busy_timeout still arbitrates.
+    """
+
+    def __init__(self, timeout_seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._holder: sqlite3.Connection | None = None
+        self._timeout = timeout_seconds
+
+    def enter(self, raw: sqlite3.Connection) -> None:
+        if self._holder is raw:
+            return
+        # Past the timeout, go on without the gate: SQLite's busy timeout then decides.
+        if self._lock.acquire(timeout=self._timeout):
+            self._holder = raw
+
+    def leave(self, connection: Any) -> None:
+        """After the transaction of `connection` (a driver connection or the pool's proxy)."""
+        raw = getattr(connection, "dbapi_connection", connection)
+        if raw is not None and self._holder is raw:
+            self._holder = None
+            self._lock.release()
+
+
+_WRITER_GATE = "learnloop_writer_gate"
+
+
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    gate = _WriterGate(busy_timeout_ms / 1000)
+
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin, so that
         # SAVEPOINTs work (the pysqlite driver's own transaction handling breaks them).
         dbapi_connection.isolation_level = None
@@ -164,14 +202,118 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        record.info[_WRITER_GATE] = gate
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         # A request that will write takes the write lock up front (BEGIN IMMEDIATE) and so
         # waits on busy_timeout; a deferred transaction that reads and then writes can fail
-        # at once with SQLITE_BUSY when another writer got in between.
-        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}")
+        # at once with SQLITE_BUSY when another writer got in between. Actions that can do
+        # their reads without the lock call `take_write_lock` instead (see there).
+        immediate = connection.get_execution_options().get("sqlite_begin") == "IMMEDIATE"
+        raw = _sqlite_driver_connection(connection)
+        if immediate:
+            gate.enter(raw)
+        # Straight to the driver: this runs once per transaction, and SQLAlchemy's execution
+        # path (events, tracing) around a bare BEGIN costs more than the BEGIN itself.
+        raw.execute("BEGIN IMMEDIATE" if immediate else "BEGIN DEFERRED")
+        connection.info[_SQLITE_TRANSACTION] = _SqliteTransaction(
+            write_lock=immediate, changes_at_begin=raw.total_changes
+        )
+
+    # The gate opens only once the transaction has ended in SQLite: wrapping the dialect's
+    # commit and rollback (which the pool's reset on return also uses) covers every way out;
+    # a connection closed or invalidated instead lets go of it too.
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_connection: Any) -> None:
+        try:
+            commit(dbapi_connection)
+        finally:
+            gate.leave(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        try:
+            rollback(dbapi_connection)
+        finally:
+            gate.leave(dbapi_connection)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign] # per engine, see above
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign] # per engine, see above
+
+    @event.listens_for(engine, "close")
+    @event.listens_for(engine, "invalidate")
+    def _on_gone(dbapi_connection: Any, *_: Any) -> None:
+        gate.leave(dbapi_connection)
+
+
+@dataclass
+class _SqliteTransaction:
+    write_lock: bool  # this transaction holds SQLite's write lock (or asked for it at BEGIN)
+    changes_at_begin: int  # the connection's total_changes when it began
+
+
+_SQLITE_TRANSACTION = "learnloop_sqlite_transaction"
+
+
+def _sqlite_driver_connection(connection: Connection) -> sqlite3.Connection:
+    raw = connection.connection.dbapi_connection
+    if not isinstance(raw, sqlite3.Connection):  # pragma: no cover - only ever pysqlite here
+        raise TypeError(f"not a sqlite3 connection: {raw!r}")
+    return raw
+
+
+def take_write_lock(db: Session) -> None:
+    """Take SQLite's write lock now, for an action whose writes come next (no-op elsewhere).
+
+    For actions whose reads need not share a snapshot with their writes: every write is a
+    single statement kept right by a unique constraint (``insert_or_ignore``) or computed
+    inside the statement. Such a request reads in a deferred transaction (many readers at once
+    in WAL mode) and queues for the one write lock only here, right before its writes, instead
+    of from its first query (the session lookup) to its commit.
+
+    A read transaction cannot simply start writing: SQLite answers SQLITE_BUSY at once, without
+    the busy timeout, when another writer holds the lock or has committed since the read began.
+    So the read-only transaction ends here and ``BEGIN IMMEDIATE`` starts the one that writes,
+    waiting up to the busy timeout like any writer; the request commits it as usual. A
+    transaction that already wrote or took the lock, or that runs inside a savepoint, is left
+    as it is.
+    """
+    connection = db.connection()
+    if connection.dialect.name != "sqlite" or connection.in_nested_transaction():
+        return
+    state = connection.info.get(_SQLITE_TRANSACTION)
+    if not isinstance(state, _SqliteTransaction) or state.write_lock:
+        return
+    raw = _sqlite_driver_connection(connection)
+    state.write_lock = True
+    if raw.total_changes != state.changes_at_begin:
+        return  # it wrote already, so it holds the lock
+    if raw.in_transaction:
+        raw.execute("COMMIT")  # ends a transaction that only read: nothing to lose
+    gate = connection.info.get(_WRITER_GATE)
+    if isinstance(gate, _WriterGate):
+        gate.enter(raw)
+    raw.execute("BEGIN IMMEDIATE")
+
+
+_WRITES_LATE = "learnloop_writes_late"
+Route = TypeVar("Route", bound=Callable[..., Any])
+
+
+def writes_late(route: Route) -> Route:
+    """Mark a route whose writes all go through actions that call `take_write_lock`.
+
+    `learnloop.web.deps.get_db` gives such a route a deferred (read) transaction on SQLite
+    instead of one that holds the write lock from its first query.
+    """
+    setattr(route, _WRITES_LATE, True)
+    return route
+
+
+def route_writes_late(endpoint: object) -> bool:
+    return getattr(endpoint, _WRITES_LATE, False) is True
 
 
 def make_engine(

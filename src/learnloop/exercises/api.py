@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path
 
+from learnloop.db import writes_late
 from learnloop.exercises import service
 from learnloop.exercises.schemas import AttemptIn, AttemptOut, CourseOut, LessonOut
 from learnloop.feedback.service import AnswerTooLong
@@ -71,6 +72,7 @@ def _answer_chars(answer: bool | str | list[str]) -> int:
     responses=error_responses(400, 401, 404, 409, 413),
     openapi_extra=LEARNER,
 )
+@writes_late
 def create_attempt(
     slug: Slug,
     number: Number,

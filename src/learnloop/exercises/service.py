@@ -5,16 +5,18 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, TextClause, bindparam, select, text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from learnloop.accounts.models import User
 from learnloop.content.model import Course, Exercise, Lesson
-from learnloop.db import insert_or_ignore
+from learnloop.db import take_write_lock, utcnow
 from learnloop.exercises.checking import AnswerError, Verdict, check
 from learnloop.exercises.models import ExerciseAttempt
 from learnloop.observability.metrics import EXERCISE_ATTEMPTS_TOTAL
@@ -67,6 +69,74 @@ def _by_key(db: Session, user: User, key: str) -> ExerciseAttempt | None:
     )
 
 
+def _replay_by_key(
+    db: Session,
+    user: User,
+    key: str,
+    course: Course,
+    lesson: Lesson,
+    exercise: Exercise,
+    answer: Any,
+) -> AttemptOutcome | None:
+    """The earlier attempt stored under this Idempotency-Key, replayed; None if there is none.
+    Raises `IdempotencyConflict` when the key was used for a different request."""
+    earlier = _by_key(db, user, key)
+    if earlier is None:
+        return None
+    if (earlier.course_slug, earlier.lesson_number, earlier.exercise_id) != (
+        course.slug,
+        lesson.number,
+        exercise.id,
+    ) or earlier.answer != answer:
+        raise IdempotencyConflict
+    return _replay(earlier, exercise)
+
+
+_ATTEMPT_COLUMNS = (
+    "user_id",
+    "course_slug",
+    "lesson_number",
+    "exercise_id",
+    "answer",
+    "verdict",
+    "correct",
+    "feedback",
+    "idempotency_key",
+    "created_at",
+)
+
+
+@functools.lru_cache(maxsize=4)
+def _attempt_insert(dialect: Dialect, *, first: bool) -> TextClause:
+    """One round trip per attempt: ``INSERT ... ON CONFLICT DO NOTHING RETURNING``.
+
+    With ``first``, the statement itself decides whether this is the learner's first attempt
+    at the exercise (no first attempt stored yet), instead of a SELECT before the INSERT. A
+    cached text statement with typed binds, for the reason given in `learnloop.db`.
+    """
+    table = cast(Table, ExerciseAttempt.__table__)  # declarative models here map a Table
+    quote = dialect.identifier_preparer.quote
+    name = dialect.identifier_preparer.format_table(table)
+    same_exercise = " AND ".join(
+        f"{quote(column)} = :{column}"
+        for column in ("user_id", "course_slug", "lesson_number", "exercise_id")
+    )
+    is_first = (
+        f"NOT EXISTS (SELECT 1 FROM {name} WHERE {same_exercise} AND {quote('is_first')})"  # noqa: S608 - quoted names, bound values
+        if first
+        else "false"
+    )
+    columns = ", ".join(quote(column) for column in (*_ATTEMPT_COLUMNS, "is_first"))
+    values = ", ".join([*(f":{column}" for column in _ATTEMPT_COLUMNS), is_first])
+    # Names come from the model's Table, quoted by the dialect; every value is a bind.
+    sql = (
+        f"INSERT INTO {name} ({columns}) VALUES ({values}) "  # noqa: S608 - quoted names, bound values
+        f"ON CONFLICT DO NOTHING RETURNING {quote('is_first')}"
+    )
+    binds = (bindparam(column, type_=table.c[column].type) for column in _ATTEMPT_COLUMNS)
+    return text(sql).bindparams(*binds)
+
+
 def record_attempt(
     db: Session,
     *,
@@ -77,25 +147,14 @@ def record_attempt(
     answer: Any,
     idempotency_key: str | None = None,
 ) -> AttemptOutcome:
-    """Check `answer` and store the attempt. Raises `AnswerError` for a malformed answer."""
-    if idempotency_key:
-        earlier = _by_key(db, user, idempotency_key)
-        if earlier is not None:
-            if (earlier.course_slug, earlier.lesson_number, earlier.exercise_id) != (
-                course.slug,
-                lesson.number,
-                exercise.id,
-            ) or earlier.answer != answer:
-                raise IdempotencyConflict
-            return _replay(earlier, exercise)
+    """Check `answer` and store the attempt. Raises `AnswerError` for a malformed answer.
+
+    Usually one statement. Two unique indexes keep it right under concurrency, with no reads
+    before the write: one attempt per Idempotency-Key (a retry inserts nothing and replays the
+    stored attempt) and one first attempt per learner and exercise (losing that race inserts
+    nothing, and the attempt is stored again as a retry).
+    """
     verdict = check(exercise, answer)
-    where = (
-        ExerciseAttempt.user_id == user.id,
-        ExerciseAttempt.course_slug == course.slug,
-        ExerciseAttempt.lesson_number == lesson.number,
-        ExerciseAttempt.exercise_id == exercise.id,
-    )
-    is_first = db.scalar(select(ExerciseAttempt.id).where(*where).limit(1)) is None
     values: dict[str, Any] = {
         "user_id": user.id,
         "course_slug": course.slug,
@@ -105,22 +164,28 @@ def record_attempt(
         "verdict": verdict.verdict,
         "correct": verdict.correct,
         "feedback": verdict.feedback,
-        "is_first": is_first,
         "idempotency_key": idempotency_key or None,
+        "created_at": utcnow(),
     }
-    # Two unique indexes keep this right under concurrency: one first attempt per learner and
-    # exercise, and one attempt per Idempotency-Key. Losing either race inserts nothing.
-    if insert_or_ignore(db, ExerciseAttempt, values) is None:
-        if idempotency_key and (earlier := _by_key(db, user, idempotency_key)) is not None:
-            return _replay(earlier, exercise)
-        # Another request recorded the first attempt in between: this one is a retry.
-        is_first = values["is_first"] = False
-        if insert_or_ignore(db, ExerciseAttempt, values) is None:
-            # Only the Idempotency-Key can collide now: a concurrent retry stored it first.
-            earlier = _by_key(db, user, idempotency_key or "")
-            if earlier is None:
+    take_write_lock(db)
+    dialect = db.get_bind().dialect
+    is_first = db.execute(_attempt_insert(dialect, first=True), values).scalar_one_or_none()
+    if is_first is None and idempotency_key:
+        replay = _replay_by_key(db, user, idempotency_key, course, lesson, exercise, answer)
+        if replay is not None:
+            return replay
+    if is_first is None:
+        # Another request stored the first attempt in between: this one is a retry. Only
+        # the Idempotency-Key can collide now, if a concurrent retry stored it first.
+        is_first = db.execute(_attempt_insert(dialect, first=False), values).scalar_one_or_none()
+        if is_first is None:
+            replay = _replay_by_key(
+                db, user, idempotency_key or "", course, lesson, exercise, answer
+            )
+            if replay is None:
                 raise RuntimeError("attempt neither stored nor found")
-            return _replay(earlier, exercise)
+            return replay
+    is_first = bool(is_first)  # SQLite hands back 0 / 1
     EXERCISE_ATTEMPTS_TOTAL.labels(kind=exercise.kind, verdict=verdict.verdict).inc()
     logger.info(
         "record_attempt user_id=%s course=%s lesson=%s exercise=%s verdict=%s first=%s",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from learnloop.db import writes_late
 from learnloop.exercises.api import IdempotencyKey, Number, Slug
 from learnloop.progress import service
 from learnloop.progress.schemas import (
@@ -28,6 +29,7 @@ router = APIRouter(tags=["progress"])
     responses=error_responses(401, 404, 409),
     openapi_extra=LEARNER,
 )
+@writes_late
 def complete_lesson(
     slug: Slug,
     number: Number,

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from learnloop.accounts.models import User
 from learnloop.content.loader import CourseLibrary
 from learnloop.content.model import Course, Lesson
-from learnloop.db import insert_or_ignore, utcnow
+from learnloop.db import insert_or_ignore, take_write_lock, utcnow
 from learnloop.exercises.service import IdempotencyConflict
 from learnloop.observability.metrics import (
     FOCUS_MINUTES_TOTAL,
@@ -151,6 +151,8 @@ def complete_lesson(
             if (replay.course_slug, replay.lesson_number) != (course.slug, lesson.number):
                 raise IdempotencyConflict
             return _completion(db, user, now, replay.xp_awarded, already=False)
+    # Every write below is kept right by a unique constraint, so the lookup above needs no lock.
+    take_write_lock(db)
     completion_id = insert_or_ignore(
         db,
         LessonCompletion,

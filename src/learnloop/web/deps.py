@@ -19,7 +19,7 @@ from learnloop.accounts import service as accounts
 from learnloop.accounts.models import User
 from learnloop.content.loader import CourseLibrary
 from learnloop.content.model import Course, Exercise, Lesson
-from learnloop.db import KeepsTransaction
+from learnloop.db import KeepsTransaction, route_writes_late
 from learnloop.settings import Settings
 
 SESSION_COOKIE = "learnloop_session"
@@ -49,10 +49,10 @@ async def get_settings_dep(request: Request) -> Settings:
 
 def get_db(request: Request) -> Iterator[Session]:
     state = request.app.state
-    # Writes on SQLite take the write lock when the transaction begins (see learnloop.db).
-    maker: sessionmaker[Session] = (
-        state.sessionmaker if request.method in SAFE_METHODS else state.write_sessionmaker
-    )
+    # Writes on SQLite take the write lock when the transaction begins (see learnloop.db),
+    # except in routes whose actions take it just before writing (`writes_late`).
+    reads_first = request.method in SAFE_METHODS or route_writes_late(request.scope.get("endpoint"))
+    maker: sessionmaker[Session] = state.sessionmaker if reads_first else state.write_sessionmaker
     db = maker()
     try:
         yield db
