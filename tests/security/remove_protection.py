@@ -38,6 +38,7 @@ import learnloop.web.app as app_module
 import learnloop.web.csrf as csrf
 import learnloop.web.deps as deps
 import learnloop.web.errors as errors
+import learnloop.web.lesson_pages as lesson_pages
 import learnloop.web.lesson_view as lesson_view
 import learnloop.web.limits as limits
 import learnloop.web.pages as pages
@@ -101,9 +102,10 @@ def plan_check() -> None:  # every plan has every feature
     def allow(settings: Any, user: Any, feature: str) -> bool:
         return True
 
-    for module in (accounts, feedback, tutor_api, pages):
-        if hasattr(module, "has_feature"):
-            setattr(module, "has_feature", allow)  # noqa: B010 - not every module has it
+    for module in (accounts, feedback, tutor_api, pages, lesson_pages):
+        for name in ("has_feature", "plan_has_feature"):  # by user, and by plan (hot path)
+            if hasattr(module, name):
+                setattr(module, name, allow)  # not every module has both
 
 
 def csrf_check() -> None:

@@ -106,6 +106,10 @@ class ObservabilityMiddleware:
         self.app = app
         # The app's live route list, so routes added after start-up are still resolved.
         self.routes = routes
+        # Each request would otherwise look its metric children up by label values twice;
+        # the label sets are bounded (route templates x methods x status classes).
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -173,8 +177,17 @@ class ObservabilityMiddleware:
         route = route_template(self.routes, scope, request_scope)
         method = request_scope["method"]
         method_label = method if method in _KNOWN_METHODS else "OTHER"
-        HTTP_REQUESTS_TOTAL.labels(route, method_label, status_class(status)).inc()
-        HTTP_REQUEST_DURATION_SECONDS.labels(route, method_label).observe(duration)
+        counter_key = (route, method_label, status_class(status))
+        counter = self._counters.get(counter_key)
+        if counter is None:
+            counter = self._counters[counter_key] = HTTP_REQUESTS_TOTAL.labels(*counter_key)
+        counter.inc()
+        histogram = self._histograms.get((route, method_label))
+        if histogram is None:
+            histogram = self._histograms[(route, method_label)] = (
+                HTTP_REQUEST_DURATION_SECONDS.labels(route, method_label)
+            )
+        histogram.observe(duration)
 
         extra: dict[str, Any] = {
             "method": method,

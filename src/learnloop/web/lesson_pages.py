@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
@@ -44,7 +44,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from learnloop.accounts.service import plan_has_feature
 from learnloop.content.loader import CourseLibrary
-from learnloop.content.model import ChoiceExercise, Course, Lesson
+from learnloop.content.model import (
+    AutoCheckedExercise,
+    ChoiceExercise,
+    ChoiceOption,
+    Course,
+    Lesson,
+)
 from learnloop.exercises.service import ExerciseState
 from learnloop.observability.metrics import LESSON_PAGES_HOT
 from learnloop.progress.service import level_for
@@ -69,8 +75,10 @@ _LESSON_PATH = re.compile(r"/courses/([^/]+)/lessons/([^/]+)")
 # Markers for the per-learner parts, random per process so course text cannot contain one.
 _MARK = "ll" + secrets.token_hex(8)
 _SLOT = re.compile(re.escape(_MARK) + r":(\w+):")
-# Exercise cards kept per process; a card is 1-3 KB, so this bounds the cache to a few MB.
-CARD_CACHE_SIZE = 4096
+# Exercise cards kept per process; a card is 1-3 KB, so this bounds the cache to 20-50 MB.
+CARD_CACHE_SIZE = 16384
+# Option orders of shuffled exercises per (learner, exercise): a few hundred bytes each.
+ORDER_CACHE_SIZE = 32768
 
 
 def _mark(name: str) -> str:
@@ -143,7 +151,7 @@ class SqliteQueries:
     def timestamp(self, moment: datetime) -> object:
         # How SQLAlchemy stores DATETIME on SQLite (learnloop.db.UTCDateTime), so the text
         # comparison in SQL orders like the times do.
-        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
     def day(self, value: date) -> object:
         return value.isoformat()
@@ -270,6 +278,8 @@ class LessonPages:
         self.queries = queries
         self._secret = settings.secret_key.get_secret_value()
         self._skeletons: dict[tuple[str, int, str, bool], list[Segment]] = {}
+        self._auto_checked: dict[tuple[str, int], tuple[AutoCheckedExercise, ...]] = {}
+        self._orders: dict[tuple[int, str, int, int], list[ChoiceOption]] = {}
         self._cards: OrderedDict[tuple[object, ...], list[Segment]] = OrderedDict()
 
     def _skeleton(
@@ -312,21 +322,23 @@ class LessonPages:
         course: Course,
         lesson: Lesson,
         index: int,
+        exercise: AutoCheckedExercise,
         user_id: int,
         attempts: list[tuple[Any, ...]] | None,
     ) -> list[Segment]:
-        exercise = lesson.auto_checked[index]
-        options = option_order(exercise, user_id) if isinstance(exercise, ChoiceExercise) else None
+        options = self._options(course, lesson, index, exercise, user_id)
         order = tuple(option.id for option in options) if options is not None else ()
         if attempts:
             # As exercises.exercise_states: the view shows the count, solved, the last answer.
+            # Counts from 2 up differ only in the number, which is a slot: one card for all.
             solved = any(row[2] for row in attempts)
+            count = min(len(attempts), 2)
             key: tuple[object, ...] = (
                 course.content_hash,
                 lesson.number,
                 index,
                 order,
-                len(attempts),
+                count,
                 solved,
                 attempts[-1][1],
             )
@@ -342,16 +354,49 @@ class LessonPages:
             state = ExerciseState(
                 attempts=len(attempts),
                 first_correct=bool(first[2]),
-                solved=any(row[2] for row in attempts),
+                solved=solved,
                 last_answer=json.loads(attempts[-1][1]),
                 last_verdict=None,
             )
         view = exercise_view(exercise, index + 1, user_id, state, options=options)
+        if view.attempts >= 2:
+            # The template only prints the count and tests it for truth and `!= 1`, which a
+            # marker passes like any count from 2 up.
+            view.attempts = cast(int, _mark("attempts"))
         card = _segments(str(exercise_card(view, lesson_url(course, lesson), _mark("csrf"))))
         self._cards[key] = card
         if len(self._cards) > CARD_CACHE_SIZE:
             self._cards.popitem(last=False)
         return card
+
+    def _options(
+        self,
+        course: Course,
+        lesson: Lesson,
+        index: int,
+        exercise: AutoCheckedExercise,
+        user_id: int,
+    ) -> list[ChoiceOption] | None:
+        if not isinstance(exercise, ChoiceExercise):
+            return None
+        if not exercise.shuffle:
+            return list(exercise.options)
+        # Seeding a generator per learner and exercise is the costliest step of a card hit.
+        key = (user_id, course.content_hash, lesson.number, index)
+        options = self._orders.get(key)
+        if options is None:
+            options = self._orders[key] = option_order(exercise, user_id)
+            if len(self._orders) > ORDER_CACHE_SIZE:
+                del self._orders[next(iter(self._orders))]  # the oldest entry
+        return options
+
+    def _exercises(self, course: Course, lesson: Lesson) -> tuple[AutoCheckedExercise, ...]:
+        # Lesson.auto_checked is computed on each access; the hot path asks several times.
+        key = (course.content_hash, lesson.number)
+        found = self._auto_checked.get(key)
+        if found is None:
+            found = self._auto_checked[key] = lesson.auto_checked
+        return found
 
     async def _streak(self, learner: LearnerLesson, now: datetime) -> int:
         # As progress.streak_days: live while today or yesterday (learner's time) was active.
@@ -387,28 +432,34 @@ class LessonPages:
             if await queries.fetch(_HAS_WRITTEN_SQL, params):
                 return None  # written answers and their feedback: the full route shows them
         attempts: dict[str, list[tuple[Any, ...]]] = {}
-        if lesson.auto_checked:
+        if self._exercises(course, lesson):
             params = (learner.user_id, course.slug, lesson.number)
             for row in await queries.fetch(queries.attempts_sql, params):
                 attempts.setdefault(row[0], []).append(row)
-        values: dict[str, bytes] = {}
+        csrf_token, new_seed = csrf.token_for_cookies(self._secret, csrf_seed, session_token)
+        values = {"csrf": csrf_token.encode()}
         if learner.completed:
             xp = int(learner.total_xp)
             values["xp"] = str(xp).encode()
             values["level"] = str(level_for(xp)).encode()
             values["streak"] = str(await self._streak(learner, now)).encode()
-        csrf_token, new_seed = csrf.token_for_cookies(self._secret, csrf_seed, session_token)
-        values["csrf"] = csrf_token.encode()
+        exercises = self._exercises(course, lesson)
         parts: list[bytes] = []
         for segment in self._skeleton(course, lesson, learner.plan, learner.completed):
             if isinstance(segment, bytes):
                 parts.append(segment)
             elif segment.startswith("ex"):
                 index = int(segment[2:])
-                exercise = lesson.auto_checked[index]
-                card = self._card(course, lesson, index, learner.user_id, attempts.get(exercise.id))
+                exercise = exercises[index]
+                tried = attempts.get(exercise.id)
+                card = self._card(course, lesson, index, exercise, learner.user_id, tried)
                 for piece in card:
-                    parts.append(piece if isinstance(piece, bytes) else values[piece])
+                    if isinstance(piece, bytes):
+                        parts.append(piece)
+                    elif piece == "attempts":
+                        parts.append(str(len(tried or ())).encode())
+                    else:
+                        parts.append(values[piece])
             else:
                 parts.append(values[segment])
         return b"".join(parts), new_seed

@@ -7,7 +7,6 @@ onerror= does nothing even if some text ever escaped Jinja's autoescaping.
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -42,22 +41,29 @@ HSTS = ("strict-transport-security", "max-age=31536000; includeSubDomains")
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.headers = tuple((name.encode(), value.encode()) for name, value in HEADERS)
+        self.hsts = (HSTS[0].encode(), HSTS[1].encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         https = scope.get("scheme") == "https"
+        own_headers, hsts = self.headers, self.hsts
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in HEADERS:
+                # Raw header pairs: this runs on every response, and MutableHeaders scans the
+                # whole list for each name it checks or sets.
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                for header in own_headers:
                     # A route may set a stricter or different value for itself; keep it.
-                    if name not in headers:
-                        headers[name] = value
-                if https and HSTS[0] not in headers:
-                    headers[HSTS[0]] = HSTS[1]
+                    if header[0] not in present:
+                        headers.append(header)
+                if https and hsts[0] not in present:
+                    headers.append(hsts)
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
