@@ -5,7 +5,8 @@ Run: .venv/bin/python bench/bench_grader.py [--reps 60]
 Both are measured in the same process, interleaved, on one thread, after a warm-up, so the
 ratio is fair even on a shared machine: the grade call includes sentence splitting, the
 injection filter, embedding the learner's sentences, aligning them with the (cached) rubric
-and model answer, and writing the summary; the forward pass is one batch of the whole answer's
+and model answer, the answer-level model (features + boosted trees in numpy), and writing the
+summary; the forward pass is one batch of the whole answer's
 word pieces. Targets (issue 5): grade <= 1.5x forward, grade < 150 ms, worker RSS < 400 MB.
 """
 
@@ -59,8 +60,10 @@ def main() -> None:
 
     started = time.perf_counter()
     from learnloop.content.loader import load_course
+    from learnloop.feedback.answer_model import answer_model, answer_row
     from learnloop.feedback.embedding import get_encoder
-    from learnloop.feedback.grader import grade
+    from learnloop.feedback.features import split_sentences
+    from learnloop.feedback.grader import answer_context, grade
 
     course = load_course(ROOT / "courses" / "cloud-native")
     lesson = course.lesson(9)  # "Cloud Native Architecture": the answer below is for its exercise
@@ -92,6 +95,17 @@ def main() -> None:
         grade_s.append(time.perf_counter() - t)
         grade_cpu.append(time.process_time() - c)
 
+    # The answer-level model's own share of a grade: its features and trees, sentence
+    # embeddings given (they are shared with the rubric alignment).
+    sentences = split_sentences(ANSWER)
+    sentence_emb = encoder.encode(sentences)
+    context = answer_context(exercise)
+    model_cpu = []
+    for _ in range(args.reps):
+        c = time.process_time()
+        answer_model().probabilities(answer_row(sentences, sentence_emb, context))
+        model_cpu.append(time.process_time() - c)
+
     g = statistics.median(grade_s) * 1000
     f = statistics.median(forward_s) * 1000
     gc = statistics.median(grade_cpu) * 1000
@@ -99,7 +113,10 @@ def main() -> None:
     rss, peak = rss_mb()
     heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"torch", "sklearn", "scipy"})
     print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}; python {platform.python_version()}")
-    print(f"answer: 100 words, {len(ids)} word pieces; score {feedback.score}")
+    print(
+        f"answer: 100 words, {len(ids)} word pieces; score {feedback.score}, verdict "
+        f"{feedback.verdict} {feedback.verdict_probabilities}"
+    )
     print(
         f"load (course + encoder): {load_s * 1000:.0f} ms; first grade (cold caches): "
         f"{cold_ms:.0f} ms"
@@ -110,6 +127,10 @@ def main() -> None:
         f"{statistics.quantiles(grade_s, n=10)[-1] * 1000:.1f} ms)"
     )
     print(f"CPU time, medians: forward {fc:.1f} ms, grade {gc:.1f} ms, ratio {gc / fc:.2f}x")
+    print(
+        "answer model alone (features + trees), CPU median: "
+        f"{statistics.median(model_cpu) * 1000:.2f} ms"
+    )
     print(f"ratio grade / forward (wall): {g / f:.2f}x (target <= 1.5x); target < 150 ms")
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"RSS after loading + grading: {rss:.0f} MB, peak {peak:.0f} MB (target < 400 MB)")
