@@ -97,10 +97,12 @@ SELECT u.id, u.plan, u.timezone,
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = ? AND s.expires_at > ?
 """
-# As exercises.exercise_states: every attempt of the learner in the lesson, oldest first.
+# As exercises.exercise_states: every attempt of the learner in the lesson, oldest first per
+# exercise; in the order of ix_exercise_attempts_user_lesson (whose last column is the row id
+# on SQLite), so no sort is needed.
 _ATTEMPTS_SQL = """
 SELECT exercise_id, {answer}, correct, is_first FROM exercise_attempts
-WHERE user_id = ? AND course_slug = ? AND lesson_number = ? ORDER BY id
+WHERE user_id = ? AND course_slug = ? AND lesson_number = ? ORDER BY exercise_id, id
 """
 # As progress.streak_days.
 _DAYS_SQL = """
