@@ -151,7 +151,11 @@ def complete_lesson(
             if (replay.course_slug, replay.lesson_number) != (course.slug, lesson.number):
                 raise IdempotencyConflict
             return _completion(db, user, now, replay.xp_awarded, already=False)
-    # Every write below is kept right by a unique constraint, so the lookup above needs no lock.
+    if _completed(db, user, course, lesson):
+        # Most completions under load are repeats: answer them without asking for the write
+        # lock. (A concurrent first completion is caught by the unique constraint below.)
+        return _again(db, user, course, lesson, now)
+    # Every write below is kept right by a unique constraint, so the reads above need no lock.
     take_write_lock(db)
     completion_id = insert_or_ignore(
         db,
@@ -173,13 +177,7 @@ def complete_lesson(
             lesson.number,
         ):
             return _completion(db, user, now, replay.xp_awarded, already=False)
-        logger.info(
-            "complete_lesson again user_id=%s course=%s lesson=%s",
-            user.id,
-            course.slug,
-            lesson.number,
-        )
-        return _completion(db, user, now, 0, already=True)
+        return _again(db, user, course, lesson, now)
     # The ledger's unique (user, reason, ref) is the real guard: XP for a lesson is paid once.
     awarded = award_xp(
         db, user=user, amount=lesson.xp, reason="lesson", ref=f"{course.slug}/{lesson.number}"
@@ -200,6 +198,27 @@ def complete_lesson(
         awarded,
     )
     return _completion(db, user, now, awarded, already=False)
+
+
+def _completed(db: Session, user: User, course: Course, lesson: Lesson) -> bool:
+    found = db.scalar(
+        select(LessonCompletion.id).where(
+            LessonCompletion.user_id == user.id,
+            LessonCompletion.course_slug == course.slug,
+            LessonCompletion.lesson_number == lesson.number,
+        )
+    )
+    return found is not None
+
+
+def _again(db: Session, user: User, course: Course, lesson: Lesson, now: datetime) -> Completion:
+    logger.info(
+        "complete_lesson again user_id=%s course=%s lesson=%s",
+        user.id,
+        course.slug,
+        lesson.number,
+    )
+    return _completion(db, user, now, 0, already=True)
 
 
 def _completion(
