@@ -23,6 +23,7 @@ PostgreSQL) is passed to the full FastAPI route, which answers as it always did.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -79,6 +80,7 @@ _SLOT = re.compile(re.escape(_MARK) + r":(\w+):")
 CARD_CACHE_SIZE = 16384
 # Option orders of shuffled exercises per (learner, exercise): a few hundred bytes each.
 ORDER_CACHE_SIZE = 32768
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 def _mark(name: str) -> str:
@@ -188,14 +190,20 @@ class PostgresQueries:
             connection = (
                 self._idle.pop()
                 if self._idle
-                else await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+                else await psycopg.AsyncConnection.connect(
+                    # Bounded: an unreachable server must not hold the request for minutes.
+                    self._conninfo,
+                    autocommit=True,
+                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                )
             )
             try:
                 cursor = await connection.execute(sql.replace("?", "%s"), params)
                 rows: list[tuple[Any, ...]] = await cursor.fetchall()
             except BaseException:
                 # A broken connection (server restart) is dropped; the next request opens one.
-                await connection.close()
+                with contextlib.suppress(Exception):
+                    await connection.close()
                 raise
             self._idle.append(connection)
             return rows
