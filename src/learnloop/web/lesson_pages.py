@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
-from typing import Any, Protocol, cast
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
@@ -89,46 +89,33 @@ def _mark(name: str) -> str:
 
 # ---------------------------------------------------------------------------------- queries
 
-# The session check and everything else keyed by the learner, in one statement. `expires_at >`
-# and the join are the same rule as accounts.user_for_session.
+# The session check and everything the page needs of the learner, in one statement (one round
+# trip on PostgreSQL). `expires_at >` and the join are the rule of accounts.user_for_session.
+# The attempts column holds every attempt in the lesson, as exercises.exercise_states reads
+# them, aggregated to JSON: [exercise id, answer as JSON text, correct, is_first, id].
 _LEARNER_SQL = """
 SELECT u.id, u.plan, u.timezone,
        EXISTS (SELECT 1 FROM lesson_completions c
                WHERE c.user_id = u.id AND c.course_slug = ? AND c.lesson_number = ?),
-       (SELECT COALESCE(SUM(x.amount), 0) FROM xp_events x WHERE x.user_id = u.id)
+       (SELECT COALESCE(SUM(x.amount), 0) FROM xp_events x WHERE x.user_id = u.id),
+       EXISTS (SELECT 1 FROM written_responses w
+               WHERE w.user_id = u.id AND w.course_slug = ? AND w.lesson_number = ?),
+       (SELECT {aggregate} FROM exercise_attempts a
+        WHERE a.user_id = u.id AND a.course_slug = ? AND a.lesson_number = ?)
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = ? AND s.expires_at > ?
 """
-# As exercises.exercise_states: every attempt of the learner in the lesson, oldest first per
-# exercise; in the order of ix_exercise_attempts_user_lesson (whose last column is the row id
-# on SQLite), so no sort is needed.
-_ATTEMPTS_SQL = """
-SELECT exercise_id, {answer}, correct, is_first FROM exercise_attempts
-WHERE user_id = ? AND course_slug = ? AND lesson_number = ? ORDER BY exercise_id, id
-"""
-# As progress.streak_days.
+_SQLITE_ATTEMPTS = (
+    "json_group_array(json_array(a.exercise_id, a.answer, a.correct, a.is_first, a.id))"
+)
+_POSTGRES_ATTEMPTS = (
+    "json_agg(json_build_array(a.exercise_id, a.answer::text, a.correct, a.is_first, a.id))"
+)
+# As progress.streak_days; read only for a completed lesson, whose page shows the streak.
 _DAYS_SQL = """
 SELECT local_date FROM activity_days WHERE user_id = ? AND local_date <= ?
 ORDER BY local_date DESC LIMIT 3660
 """
-_HAS_WRITTEN_SQL = """
-SELECT 1 FROM written_responses WHERE user_id = ? AND course_slug = ? AND lesson_number = ?
-LIMIT 1
-"""
-
-
-class Queries(Protocol):
-    """Runs the statements above on one database; `?` placeholders, answers as JSON text."""
-
-    async def fetch(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]: ...
-
-    def timestamp(self, moment: datetime) -> object: ...
-
-    def day(self, value: date) -> object: ...
-
-    def to_date(self, value: object) -> date: ...
-
-    async def close(self) -> None: ...
 
 
 class SqliteQueries:
@@ -146,7 +133,8 @@ class SqliteQueries:
         self._connection: Any = connection
         mode = self._connection.execute("PRAGMA journal_mode").fetchone()[0]
         self.usable = str(mode).lower() == "wal"
-        self.attempts_sql = _ATTEMPTS_SQL.format(answer="answer")
+        self.learner_sql = _LEARNER_SQL.format(aggregate=_SQLITE_ATTEMPTS)
+        self.days_sql = _DAYS_SQL
 
     async def fetch(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = self._connection.execute(sql, params).fetchall()
@@ -181,7 +169,9 @@ class PostgresQueries:
         self._idle: list[Any] = []
         self._slots = asyncio.Semaphore(size)
         self.usable = True
-        self.attempts_sql = _ATTEMPTS_SQL.format(answer="answer::text").replace("?", "%s")
+        # psycopg's placeholders
+        self.learner_sql = _LEARNER_SQL.format(aggregate=_POSTGRES_ATTEMPTS).replace("?", "%s")
+        self.days_sql = _DAYS_SQL.replace("?", "%s")
 
     async def fetch(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
         import psycopg  # only PostgreSQL deployments need the driver
@@ -198,7 +188,7 @@ class PostgresQueries:
                 )
             )
             try:
-                cursor = await connection.execute(sql.replace("?", "%s"), params)
+                cursor = await connection.execute(sql, params)
                 rows: list[tuple[Any, ...]] = await cursor.fetchall()
             except BaseException:
                 # A broken connection (server restart) is dropped; the next request opens one.
@@ -412,7 +402,7 @@ class LessonPages:
         # As progress.streak_days: live while today or yesterday (learner's time) was active.
         today = now.astimezone(ZoneInfo(learner.timezone)).date()
         queries = self.queries
-        rows = await queries.fetch(_DAYS_SQL, (learner.user_id, queries.day(today)))
+        rows = await queries.fetch(queries.days_sql, (learner.user_id, queries.day(today)))
         days = [queries.to_date(row[0]) for row in rows]
         if not days or days[0] < today - timedelta(days=1):
             return 0
@@ -430,22 +420,23 @@ class LessonPages:
         queries = self.queries
         now = datetime.now(UTC)
         token_hash = hashlib.sha256(session_token.encode()).hexdigest()
+        slug, number = course.slug, lesson.number
         rows = await queries.fetch(
-            _LEARNER_SQL, (course.slug, lesson.number, token_hash, queries.timestamp(now))
+            queries.learner_sql,
+            (slug, number, slug, number, slug, number, token_hash, queries.timestamp(now)),
         )
         if not rows:
             return None  # no such session, or expired: the full route redirects to sign-in
-        user_id, plan, timezone, completed, total_xp = rows[0]
+        user_id, plan, timezone, completed, total_xp, has_written, attempt_rows = rows[0]
         learner = LearnerLesson(int(user_id), str(plan), str(timezone), bool(completed), total_xp)
-        if lesson.written and plan_has_feature(self.settings, learner.plan, "written_feedback"):
-            params = (learner.user_id, course.slug, lesson.number)
-            if await queries.fetch(_HAS_WRITTEN_SQL, params):
-                return None  # written answers and their feedback: the full route shows them
+        if has_written and plan_has_feature(self.settings, learner.plan, "written_feedback"):
+            return None  # written answers and their feedback: the full route shows them
+        if isinstance(attempt_rows, str | bytes):
+            attempt_rows = json.loads(attempt_rows)
         attempts: dict[str, list[tuple[Any, ...]]] = {}
-        if self._exercises(course, lesson):
-            params = (learner.user_id, course.slug, lesson.number)
-            for row in await queries.fetch(queries.attempts_sql, params):
-                attempts.setdefault(row[0], []).append(row)
+        # Oldest first per exercise, as exercises.exercise_states orders them (by id).
+        for row in sorted(attempt_rows or (), key=lambda row: row[4]):
+            attempts.setdefault(row[0], []).append(tuple(row))
         csrf_token, new_seed = csrf.token_for_cookies(self._secret, csrf_seed, session_token)
         values = {"csrf": csrf_token.encode()}
         if learner.completed:
