@@ -122,3 +122,11 @@ def test_the_good_answer_is_judged_more_likely_correct_than_the_weak_one() -> No
     assert good is not None
     assert weak is not None
     assert good["correct"] > weak["correct"]
+
+
+def test_a_vague_answer_is_not_told_it_contradicts_the_lesson() -> None:
+    # Nothing in it is on topic, so the advice is what to add, whatever the verdict.
+    feedback = grade(EXERCISE, WEAK_ANSWER)
+    assert all(p.status == "missing" for p in feedback.points)
+    assert "contradicting" not in feedback.summary
+    assert "To strengthen it, add" in feedback.summary

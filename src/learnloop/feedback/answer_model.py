@@ -70,7 +70,6 @@ SCALAR_FEATURES = (
     "references",
     "sentences",
 )
-LABELS = ("correct", "contradictory", "incorrect")
 
 
 @dataclass(frozen=True)

@@ -365,7 +365,10 @@ def grade(exercise: WrittenExercise, answer: str, *, lesson: Lesson | None = Non
     judged = (1 - ANSWER_MODEL_SHARE) + ANSWER_MODEL_SHARE * p_verdict["correct"]
     score = round(100 * rubric_share * judged)
     summary = _summary(exercise, points, misconceptions, ignored, len(text.split()), lesson)
-    if verdict == "contradictory" and not misconceptions:
+    # The hint needs an on-topic answer: a vague answer that covers nothing gets the usual
+    # "what to add" advice, not a claim that it contradicts the lesson.
+    on_topic = any(p.status != "missing" for p in points)
+    if verdict == "contradictory" and on_topic and not misconceptions:
         summary += (
             " Read your answer again: as a whole it reads as contradicting the model answer, "
             "even where it uses the right words."
