@@ -76,7 +76,14 @@ def eval_grader(
     """Score the embedded grader on SemEval-2013 Task 7 and SAF (train splits only for fitting)."""
     # Imported here so `learnloop --help` does not pay for numpy and the dataset code.
     from learnloop.feedback.asag import find_data_dir
-    from learnloop.feedback.evaluate import CORPORA, cross_validate, digest, render, run
+    from learnloop.feedback.evaluate import (
+        CORPORA,
+        cross_validate,
+        cross_validate_served,
+        digest,
+        render,
+        run,
+    )
 
     root = find_data_dir(data_dir)
     selected = list(corpora) or list(CORPORA)
@@ -84,6 +91,11 @@ def eval_grader(
         for corpus in selected:
             click.echo(
                 f"{corpus} train, grouped 5-fold CV: {cross_validate(root, cache_dir, corpus)}"
+            )
+        if {"beetle", "sciEntsBank"} <= set(selected):
+            click.echo(
+                "served answer model, beetle + sciEntsBank train, grouped 5-fold CV: "
+                f"{cross_validate_served(root, cache_dir)}"
             )
         return
     started = time.perf_counter()

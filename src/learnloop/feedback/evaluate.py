@@ -712,6 +712,46 @@ def cross_validate(data_dir: Path, cache_dir: Path, corpus: str) -> dict[str, fl
     return {"accuracy": s.accuracy, "macro_f1": s.macro_f1, "weighted_f1": s.weighted_f1}
 
 
+def cross_validate_served(data_dir: Path, cache_dir: Path) -> dict[str, dict[str, float]]:
+    """Question-grouped 5-fold CV of the served answer model on Beetle + SciEntsBank training.
+
+    The honest place to check (or tune) the served model's settings: held-out folds are whole
+    training questions, scored per corpus; no test split is read.
+    """
+    from sklearn.model_selection import GroupKFold
+
+    splits = [CORPORA[c](data_dir)[0] for c in ("beetle", "sciEntsBank")]
+    cache = EmbeddingCache(cache_dir)
+    cache.fill(set().union(*(texts_of(s) for s in splits)))
+    parts = [cached_rows(s, cache) for s in splits]
+    x = np.concatenate([r.base for r in parts])
+    y = np.array([label for r in parts for label in r.labels])
+    corpus = np.array([s.corpus for s, r in zip(splits, parts, strict=True) for _ in r.labels])
+    groups = np.array(
+        [f"{c}:{g}" for c, g in zip(corpus, (g for r in parts for g in r.groups), strict=True)]
+    )
+    embeddings = np.concatenate([r.embeddings for r in parts])
+    pairs = np.concatenate([r.pair for r in parts])
+    preds = np.empty(len(y), dtype=object)
+    for fit_idx, held_idx in GroupKFold(n_splits=5).split(x, y, groups):
+        fold = Rows(
+            x[fit_idx],
+            embeddings[fit_idx],
+            y[fit_idx].tolist(),
+            [],
+            groups[fit_idx].tolist(),
+            pairs[fit_idx],
+        )
+        model = AnswerModel.from_dict(fit_answer_model([fold])[0])
+        preds[held_idx] = served_predict(model, x[held_idx], 3)
+    out = {}
+    for name, split in zip(("beetle", "sciEntsBank"), splits, strict=True):
+        mask = corpus == name
+        s = scores(y[mask].tolist(), preds[mask].tolist(), split.labels)
+        out[name] = {"accuracy": s.accuracy, "macro_f1": s.macro_f1, "weighted_f1": s.weighted_f1}
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Reporting
 
