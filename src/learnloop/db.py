@@ -280,8 +280,10 @@ def take_write_lock(db: Session) -> None:
     transaction that already wrote or took the lock, or that runs inside a savepoint, is left
     as it is.
     """
+    if db.get_bind().dialect.name != "sqlite":
+        return
     connection = db.connection()
-    if connection.dialect.name != "sqlite" or connection.in_nested_transaction():
+    if connection.in_nested_transaction():
         return
     state = connection.info.get(_SQLITE_TRANSACTION)
     if not isinstance(state, _SqliteTransaction) or state.write_lock:
