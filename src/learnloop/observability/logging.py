@@ -60,6 +60,11 @@ def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
     }
 
 
+# default=str: an extra that is not JSON (a UUID, a datetime) must not lose the line. Made once:
+# json.dumps builds a new encoder on every call when given options.
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -79,8 +84,7 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
-        # default=str: an extra that is not JSON (a UUID, a datetime) must not lose the line.
-        return json.dumps(line, default=str, ensure_ascii=False)
+        return _ENCODER.encode(line)
 
 
 class TextFormatter(logging.Formatter):
