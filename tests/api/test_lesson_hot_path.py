@@ -213,3 +213,34 @@ def test_lesson_api_path_is_not_taken_by_the_hot_path(http: httpx.Client) -> Non
     response = http.get(lesson_path(), headers=learner.headers)
     assert response.status_code == 200
     assert response.json()["number"] == LESSON
+
+
+def test_hot_path_survives_its_database_connections_being_killed(
+    http: httpx.Client, live_server: LiveServer, database_url: str
+) -> None:
+    """PostgreSQL closing the hot path's connections (a restart, a failover) costs no error:
+    that request is answered by the full route, and the hot path reconnects for the next."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the SQLite hot path uses a local file, there is no connection to lose")
+    learner = create_learner(http)
+    cookies = {
+        SESSION_COOKIE: open_page_session(database_url, learner),
+        CSRF_COOKIE: secrets.token_urlsafe(32),
+    }
+    assert page_from(live_server.url, cookies).status_code == 200
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            killed = connection.exec_driver_sql(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).scalar_one()
+            assert killed >= 1
+    finally:
+        engine.dispose()
+    served_before = hot_pages_served()
+    for _ in range(6):  # enough to meet every pooled connection, dead or new
+        response = page_from(live_server.url, cookies)
+        assert response.status_code == 200
+        assert "Complete lesson" in response.text
+    assert hot_pages_served() - served_before >= 1, "the hot path never reconnected"
