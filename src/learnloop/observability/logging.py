@@ -103,6 +103,12 @@ class TextFormatter(logging.Formatter):
 
 def configure_logging(settings: Settings) -> None:
     """Route all logging to one stdout handler; safe to call more than once (tests, reloads)."""
+    # Neither formatter prints the thread or the process, so they are not looked up for every
+    # record (the logging HOWTO's "Optimization" switches; the caller's file and line are kept
+    # for pytest's log capture and debugging).
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stdout)
     handler.set_name(_HANDLER_NAME)
     handler.addFilter(ContextFilter())
