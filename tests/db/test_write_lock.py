@@ -7,6 +7,7 @@ read-only transaction and waits for the lock like any writer, so the write goes 
 
 from __future__ import annotations
 
+import fcntl
 import threading
 import time
 from collections.abc import Iterator
@@ -115,3 +116,33 @@ def test_many_writers_in_one_process_all_get_through(sqlite_engine: Engine) -> N
         list(pool.map(read_then_write, range(200)))
     with Session(sqlite_engine) as db:
         assert db.scalar(select(func.count()).select_from(XpEvent)) == 200
+
+
+def test_writers_of_every_process_queue_on_the_lock_file(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """While a transaction writes, `<database>-writer.lock` is locked for other processes'
+    writers (another open file stands for another process here); the commit frees it."""
+    lock_path = tmp_path / "learnloop.db-writer.lock"
+
+    def others_can_lock() -> bool:
+        with lock_path.open("a") as other:
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            fcntl.flock(other, fcntl.LOCK_UN)
+            return True
+
+    with Session(sqlite_engine) as db, db.begin():
+        db.scalar(select(func.count()).select_from(XpEvent))
+        assert not lock_path.exists() or others_can_lock()  # reading takes no lock
+        take_write_lock(db)
+        _insert_xp(db, "mine")
+        assert not others_can_lock()
+    assert others_can_lock()
+    writer = sqlite_engine.execution_options(sqlite_begin="IMMEDIATE")
+    with Session(writer) as db, db.begin():
+        _insert_xp(db, "immediate")
+        assert not others_can_lock()
+    assert others_can_lock()
