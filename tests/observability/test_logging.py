@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from learnloop.observability.context import bind_request_id
-from learnloop.observability.logging import configure_logging
+from learnloop.observability.logging import configure_logging, sole_json_handler
 from learnloop.settings import Settings
 
 from .apps import AppClient, build_app
@@ -134,3 +134,47 @@ def test_non_json_extra_does_not_lose_the_line(capsys: pytest.CaptureFixture[str
     )
     (line,) = json_lines(capsys.readouterr().out)
     assert line["when"] == "2026-01-02 00:00:00+00:00"
+
+
+def test_access_line_built_by_hand_is_the_formatters_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # When the JSON stdout handler is the only listener, the middleware writes the access line
+    # itself; with any other listener it logs a record through JsonFormatter. Both must give
+    # the same fields, in the same order, with the same values.
+    configure_logging(Settings(env="test", log_json=True))
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if handler.get_name() != "learnloop-stdout":
+            root.removeHandler(handler)  # pytest's log capture (restore_logging puts it back)
+    client = AppClient(build_app())
+    # Quotes, a backslash and non-ASCII text in the path must be escaped as the encoder does.
+    path = '/nowhere/%22quoted%22/%5C/caf%C3%A9/"/\\'
+    headers = {
+        "X-Request-ID": "hand-1",
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    }
+    assert sole_json_handler(logging.getLogger("learnloop.access"), logging.INFO) is not None
+    capsys.readouterr()
+
+    assert client.get(path, headers=headers).status_code == 404
+    (by_hand,) = json_lines(capsys.readouterr().out)
+    root.addHandler(logging.NullHandler())  # another listener: the record path
+    assert sole_json_handler(logging.getLogger("learnloop.access"), logging.INFO) is None
+    assert client.get(path, headers=headers).status_code == 404
+    (by_formatter,) = json_lines(capsys.readouterr().out)
+
+    assert list(by_hand) == list(by_formatter)
+    assert list(by_hand)[:7] == [
+        "timestamp", "level", "logger", "message", "request_id", "trace_id", "span_id"
+    ]  # fmt: skip
+    # The span id is the request's server span's when spans are recorded (a new one each time).
+    for key in ("timestamp", "duration_ms", "span_id"):
+        assert type(by_hand[key]) is type(by_formatter[key])
+        del by_hand[key], by_formatter[key]
+    assert by_hand == by_formatter
+    assert by_hand["path"] == '/nowhere/"quoted"/\\/café/"/\\'
+    assert by_hand["request_id"] == "hand-1"
+    assert by_hand["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+    assert by_hand["route"] == "<unmatched>"
+    assert by_hand["status"] == 404

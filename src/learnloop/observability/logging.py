@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from opentelemetry import trace
 
@@ -64,13 +64,32 @@ def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
 # json.dumps builds a new encoder on every call when given options.
 _ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
+# How _ENCODER writes a string (quoted, escaped, non-ASCII kept), for lines built by hand.
+encode_json_string = json.encoder.encode_basestring
+
+# (second, its ISO text up to the second): formatting a datetime is a noticeable part of a
+# line, and a busy process writes thousands of lines per second. One tuple, so a thread never
+# pairs one second with another's text.
+_timestamp_cache = (-1, "")
+
+
+def json_timestamp(created: float) -> str:
+    """`created` (seconds since the epoch) as ISO 8601 UTC with milliseconds, like
+    ``datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")``."""
+    global _timestamp_cache  # a one-entry cache, replaced whole
+    second = int(created)
+    cached_second, head = _timestamp_cache
+    if second != cached_second:
+        head = datetime.fromtimestamp(second, tz=UTC).isoformat()[:19]
+        _timestamp_cache = (second, head)
+    millis = min(int((created - second) * 1000), 999)
+    return f"{head}.{millis:03d}+00:00"
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "timestamp": datetime.fromtimestamp(record.created, tz=UTC).isoformat(
-                timespec="milliseconds"
-            ),
+            "timestamp": json_timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -101,6 +120,45 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+class JsonStdoutHandler(logging.StreamHandler[TextIO]):
+    """The stdout handler in JSON mode. It also takes lines built by hand (the access log's
+    fast path), written under the same lock as records so lines never interleave."""
+
+    def write_line(self, line: str) -> None:
+        self.acquire()
+        try:
+            self.stream.write(line)
+            self.stream.flush()
+        finally:
+            self.release()
+
+
+def sole_json_handler(logger: logging.Logger, level: int) -> JsonStdoutHandler | None:
+    """The JSON stdout handler, when a record of `logger` at `level` would reach it and
+    nothing else: then a caller may write a line built by hand in the JsonFormatter's layout
+    instead of creating a record. None when anything else listens (pytest's log capture, an
+    operator's extra handler, filters) or the level is off, so those see records as usual."""
+    root = logging.root
+    handlers = root.handlers
+    if len(handlers) != 1:
+        return None
+    handler = handlers[0]
+    if (
+        type(handler) is not JsonStdoutHandler
+        or not logger.isEnabledFor(level)
+        or level < handler.level
+        or root.filters
+        or len(handler.filters) != 1  # ContextFilter, whose ids the caller writes itself
+    ):
+        return None
+    current: logging.Logger | None = logger
+    while current is not None and current is not root:
+        if current.handlers or current.filters or not current.propagate:
+            return None
+        current = current.parent
+    return handler
+
+
 def configure_logging(settings: Settings) -> None:
     """Route all logging to one stdout handler; safe to call more than once (tests, reloads)."""
     # Neither formatter prints the thread or the process, so they are not looked up for every
@@ -109,7 +167,9 @@ def configure_logging(settings: Settings) -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    handler = logging.StreamHandler(sys.stdout)
+    handler = (
+        JsonStdoutHandler(sys.stdout) if settings.log_json else logging.StreamHandler(sys.stdout)
+    )
     handler.set_name(_HANDLER_NAME)
     handler.addFilter(ContextFilter())
     handler.setFormatter(JsonFormatter() if settings.log_json else TextFormatter())

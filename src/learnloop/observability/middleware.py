@@ -16,7 +16,13 @@ from opentelemetry import trace
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from learnloop.observability.context import bind_request_id, new_request_id, valid_request_id
+from learnloop.observability.context import (
+    bind_request_id,
+    current_request_id,
+    new_request_id,
+    valid_request_id,
+)
+from learnloop.observability.logging import encode_json_string, json_timestamp, sole_json_handler
 from learnloop.observability.metrics import (
     HTTP_REQUEST_DURATION_SECONDS,
     HTTP_REQUESTS_IN_FLIGHT,
@@ -24,6 +30,10 @@ from learnloop.observability.metrics import (
 )
 
 access_logger = logging.getLogger("learnloop.access")
+
+# The start of every access line built by hand, in JsonFormatter's layout (see _record).
+_ACCESS_LINE_HEAD = '{"timestamp": "'
+_ACCESS_LINE_LOGGER = '", "level": "INFO", "logger": "learnloop.access", "message": '
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_HEADER_BYTES = REQUEST_ID_HEADER.lower().encode("latin-1")
@@ -110,6 +120,8 @@ class ObservabilityMiddleware:
         # the label sets are bounded (route templates x methods x status classes).
         self._counters: dict[tuple[str, str, str], Any] = {}
         self._histograms: dict[tuple[str, str], Any] = {}
+        # Route templates as JSON text, for the access lines built by hand.
+        self._route_json: dict[str, str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -189,10 +201,19 @@ class ObservabilityMiddleware:
             )
         histogram.observe(duration)
 
+        path = request_scope["path"]
+        if error is None and status < 500:
+            handler = sole_json_handler(access_logger, logging.INFO)
+            if handler is not None:
+                handler.write_line(
+                    self._access_line(method, route, path, status, duration, span_context)
+                )
+                return
+
         extra: dict[str, Any] = {
             "method": method,
             "route": route,
-            "path": request_scope["path"],
+            "path": path,
             "status": status,
             "duration_ms": round(duration * 1000, 2),
         }
@@ -202,17 +223,50 @@ class ObservabilityMiddleware:
         message = "%s %s %s"
         if error is not None and not isinstance(error, Exception):
             # Cancellation (client gone, shutdown timeout) is not an application error.
-            access_logger.info(
-                message + " (cancelled)", method, request_scope["path"], status, extra=extra
-            )
+            access_logger.info(message + " (cancelled)", method, path, status, extra=extra)
         elif error is not None or status >= 500:
             access_logger.error(
                 message,
                 method,
-                request_scope["path"],
+                path,
                 status,
                 extra=extra,
                 exc_info=error if error is not None else None,
             )
         else:
-            access_logger.info(message, method, request_scope["path"], status, extra=extra)
+            access_logger.info(message, method, path, status, extra=extra)
+
+    def _access_line(
+        self,
+        method: str,
+        route: str,
+        path: str,
+        status: int,
+        duration: float,
+        span_context: trace.SpanContext | None,
+    ) -> str:
+        """The line JsonFormatter writes for the access record, field for field and in the same
+        order, built without a LogRecord, a filter or a dict: it is written for every request.
+        tests/observability/test_logging.py compares the two."""
+        route_json = self._route_json.get(route)
+        if route_json is None:
+            route_json = self._route_json[route] = encode_json_string(route)
+        method_json = encode_json_string(method)
+        path_json = encode_json_string(path)
+        request_id = current_request_id()
+        # Ids are validated or made by this middleware: nothing in them needs escaping.
+        request_id_json = "null" if request_id is None else f'"{request_id}"'
+        if span_context is not None and span_context.is_valid:
+            trace_ids = (
+                f'"{trace.format_trace_id(span_context.trace_id)}", '
+                f'"span_id": "{trace.format_span_id(span_context.span_id)}"'
+            )
+        else:
+            trace_ids = 'null, "span_id": null'
+        return (
+            f"{_ACCESS_LINE_HEAD}{json_timestamp(time.time())}{_ACCESS_LINE_LOGGER}"
+            f"{encode_json_string(f'{method} {path} {status}')}, "
+            f'"request_id": {request_id_json}, "trace_id": {trace_ids}, '
+            f'"method": {method_json}, "route": {route_json}, "path": {path_json}, '
+            f'"status": {status}, "duration_ms": {round(duration * 1000, 2)!r}}}\n'
+        )
