@@ -142,10 +142,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.shutting_down = False
-    # Innermost: the lesson hot path's pages pass the body limit, headers and observability.
-    app.add_middleware(LessonHotPath)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
+    # Outermost of ours (the last added), so its pages skip two layers: it adds the security
+    # headers itself and leaves requests with a body to the body limit (see lesson_pages).
+    app.add_middleware(LessonHotPath)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(api.router)

@@ -67,6 +67,7 @@ from learnloop.web.lesson_view import (
     option_order,
 )
 from learnloop.web.rendering import page_context, templates
+from learnloop.web.security_headers import raw_headers as raw_security_headers
 
 logger = logging.getLogger(__name__)
 
@@ -482,14 +483,19 @@ class LessonHotPath:
     """Answers a signed-in learner's lesson page from `app.state.lesson_pages`; passes every
     other request (and anything the hot path does not cover) to the app unchanged.
 
-    It sits inside the observability, security-header and body-limit middleware, so the page
-    gets the request id, the RED metrics under the lesson route's template, the access log line
-    and the security headers like any other response.
+    It is the outermost of the app's own middleware, inside the observability middleware and
+    Starlette's error middleware, so the page gets the request id, the RED metrics under the
+    lesson route's template, the access log line and tracing like any other response. The
+    security headers and the body limit sit inside it, to keep their frames off the hot path:
+    it adds the same security headers itself, and leaves any request that declares a body to
+    the stack, where the body limit judges it (a page GET has none).
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._route: BaseRoute | None = None
+        self._security_headers = raw_security_headers(https=False)
+        self._security_headers_https = raw_security_headers(https=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
@@ -503,7 +509,12 @@ class LessonHotPath:
         pages: LessonPages | None = getattr(state, "lesson_pages", None)
         if pages is None:
             return False
-        cookie_header = next((value for name, value in scope["headers"] if name == b"cookie"), None)
+        cookie_header = None
+        for name, value in scope["headers"]:
+            if name == b"cookie":
+                cookie_header = value
+            elif name in _BODY_HEADERS:
+                return False  # BodyLimitMiddleware's to judge, in front of the full route
         if cookie_header is None:
             return False
         cookies = cookie_parser(cookie_header.decode("latin-1"))
@@ -537,8 +548,19 @@ class LessonHotPath:
                 secure = scope.get("scheme") == "https"
             headers.append(csrf.seed_cookie_header(new_seed, secure=secure))
         # Pages carry per-learner data and a CSRF token: never store them in shared caches.
-        headers.append((b"cache-control", b"no-store"))
+        headers.append(_NO_STORE)
+        # In the order SecurityHeadersMiddleware appends them, so the bytes match the full route.
+        headers += (
+            self._security_headers_https
+            if scope.get("scheme") == "https"
+            else self._security_headers
+        )
         LESSON_PAGES_HOT.inc()
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         return True
+
+
+_NO_STORE = (b"cache-control", b"no-store")
+# A request that declares a body; the lesson page reads none.
+_BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding"})

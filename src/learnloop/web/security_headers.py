@@ -38,10 +38,17 @@ HEADERS: tuple[tuple[str, str], ...] = (
 HSTS = ("strict-transport-security", "max-age=31536000; includeSubDomains")
 
 
+def raw_headers(https: bool) -> tuple[tuple[bytes, bytes], ...]:
+    """Every header this middleware adds, as raw pairs, for a response that sets none of them
+    itself. Read from HEADERS when called (at app start), like the middleware does."""
+    own = tuple((name.encode(), value.encode()) for name, value in HEADERS)
+    return (*own, (HSTS[0].encode(), HSTS[1].encode())) if https else own
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.headers = tuple((name.encode(), value.encode()) for name, value in HEADERS)
+        self.headers = raw_headers(https=False)
         self.hsts = (HSTS[0].encode(), HSTS[1].encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
