@@ -440,7 +440,7 @@ def fresh_copy(seeded: Seeded, run_name: str) -> str:
 def drop_copy(seeded: Seeded, run_name: str) -> None:
     if seeded.kind == "sqlite":
         target = CACHE_DIR / f"run-{run_name}.db"
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm", "-writer.lock"):
             Path(f"{target}{suffix}").unlink(missing_ok=True)
     else:
         pg_drop(f"llbench_run_{run_name}".replace("-", "_"))
