@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import logging
 import re
@@ -10,7 +12,12 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from learnloop.observability.context import bind_request_id
-from learnloop.observability.logging import configure_logging, sole_json_handler
+from learnloop.observability.logging import (
+    FLUSH_DELAY_SECONDS,
+    JsonStdoutHandler,
+    configure_logging,
+    sole_json_handler,
+)
 from learnloop.settings import Settings
 
 from .apps import AppClient, build_app
@@ -178,3 +185,23 @@ def test_access_line_built_by_hand_is_the_formatters_line(
     assert by_hand["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
     assert by_hand["route"] == "<unmatched>"
     assert by_hand["status"] == 404
+
+
+def test_buffered_access_lines_reach_stdout_within_the_flush_delay() -> None:
+    # A line written while other requests are in flight may wait in stdout's buffer, but only
+    # until a timer flushes it; a line written when the process goes idle is flushed at once.
+    raw = io.BytesIO()
+    handler = JsonStdoutHandler(io.TextIOWrapper(raw, encoding="utf-8"))
+
+    async def write_and_wait() -> tuple[bytes, bytes, bytes]:
+        handler.write_line("buffered\n", flush=False)
+        before_timer = raw.getvalue()
+        await asyncio.sleep(FLUSH_DELAY_SECONDS + 0.3)
+        after_timer = raw.getvalue()
+        handler.write_line("at once\n")
+        return before_timer, after_timer, raw.getvalue()
+
+    before_timer, after_timer, last = asyncio.run(write_and_wait())
+    assert before_timer == b""
+    assert after_timer == b"buffered\n"
+    assert last == b"buffered\nat once\n"

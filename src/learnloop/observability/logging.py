@@ -6,6 +6,7 @@ log search for one request id, or a jump from a trace to its logs, finds everyth
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -120,17 +121,43 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+# How long a line written with flush=False may wait in stdout's buffer (see write_line).
+FLUSH_DELAY_SECONDS = 0.2
+
+
 class JsonStdoutHandler(logging.StreamHandler[TextIO]):
     """The stdout handler in JSON mode. It also takes lines built by hand (the access log's
     fast path), written under the same lock as records so lines never interleave."""
 
-    def write_line(self, line: str) -> None:
+    _flush_timer: asyncio.TimerHandle | None = None
+    _flush_loop: asyncio.AbstractEventLoop | None = None
+
+    def write_line(self, line: str, *, flush: bool = True) -> None:
+        """Write `line`. With flush=False (on the event loop, while other requests are in
+        flight) it may wait in stdout's buffer, to share one write() with the lines after it,
+        for FLUSH_DELAY_SECONDS at most; any record logged meanwhile flushes it too."""
         self.acquire()
         try:
             self.stream.write(line)
-            self.stream.flush()
+            if flush:
+                self.stream.flush()
         finally:
             self.release()
+        if flush:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()  # no loop to flush later from
+            return
+        # One pending flush per loop (a test's loop may close with one pending).
+        if self._flush_timer is None or self._flush_loop is not loop:
+            self._flush_loop = loop
+            self._flush_timer = loop.call_later(FLUSH_DELAY_SECONDS, self._timed_flush)
+
+    def _timed_flush(self) -> None:
+        self._flush_timer = None
+        self.flush()
 
 
 def sole_json_handler(logger: logging.Logger, level: int) -> JsonStdoutHandler | None:

@@ -122,6 +122,9 @@ class ObservabilityMiddleware:
         self._histograms: dict[tuple[str, str], Any] = {}
         # Route templates as JSON text, for the access lines built by hand.
         self._route_json: dict[str, str] = {}
+        # Requests being handled (all of them, unlike the in-flight gauge): the access line of
+        # the last one to finish flushes stdout, so no line waits while the process is idle.
+        self._active = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -160,6 +163,7 @@ class ObservabilityMiddleware:
             await send(message)
 
         started = time.perf_counter()
+        self._active += 1
         if measured:
             HTTP_REQUESTS_IN_FLIGHT.inc()
         error: BaseException | None = None
@@ -170,6 +174,7 @@ class ObservabilityMiddleware:
             raise
         finally:
             duration = time.perf_counter() - started
+            self._active -= 1
             try:
                 if measured:
                     HTTP_REQUESTS_IN_FLIGHT.dec()
@@ -206,7 +211,8 @@ class ObservabilityMiddleware:
             handler = sole_json_handler(access_logger, logging.INFO)
             if handler is not None:
                 handler.write_line(
-                    self._access_line(method, route, path, status, duration, span_context)
+                    self._access_line(method, route, path, status, duration, span_context),
+                    flush=self._active == 0,
                 )
                 return
 
