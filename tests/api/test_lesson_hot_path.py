@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from conftest import LiveServer, ServerThread, settings_for
@@ -33,6 +36,7 @@ from factories import (
 from learnloop.accounts import service as accounts
 from learnloop.accounts.models import User
 from learnloop.db import make_engine
+from learnloop.progress.models import ActivityDay
 from learnloop.web.csrf import CSRF_COOKIE
 from learnloop.web.deps import SESSION_COOKIE
 from learnloop.web.security_headers import HEADERS as SECURITY_HEADERS
@@ -247,3 +251,38 @@ def test_hot_path_survives_its_database_connections_being_killed(
         assert response.status_code == 200
         assert "Complete lesson" in response.text
     assert hot_pages_served() - served_before >= 1, "the hot path never reconnected"
+
+
+def test_hot_path_streak_skips_days_after_the_learners_today(
+    http: httpx.Client, live_server: LiveServer, full_route_server: str, database_url: str
+) -> None:
+    # The hot path reads activity days up to the latest date any time zone has now, and drops
+    # those after the learner's own today; a learner at UTC-12 can have two such days.
+    learner = create_learner(http)
+    cookies = {
+        SESSION_COOKIE: open_page_session(database_url, learner),
+        CSRF_COOKIE: secrets.token_urlsafe(32),
+    }
+    completed = http.post(
+        f"/api/v1/courses/{COURSE}/lessons/{LESSON}/complete", headers=learner.headers
+    )
+    assert completed.status_code == 200
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as db, db.begin():
+            user = db.get(User, learner.id)
+            assert user is not None
+            user.timezone = "Etc/GMT+12"  # UTC-12: the earliest today there is
+            today = datetime.now(ZoneInfo(user.timezone)).date()
+            active = {day.local_date for day in db.scalars(select(ActivityDay)).all()
+                      if day.user_id == user.id}  # fmt: skip
+            for offset in (2, 1, 0, -1, -2, -4):  # two days ahead, today, 1, 2 and 4 days ago
+                day = today + timedelta(days=offset)
+                if day not in active:
+                    db.add(ActivityDay(user_id=user.id, local_date=day))
+    finally:
+        engine.dispose()
+
+    page = assert_same_page(live_server, full_route_server, cookies)
+    # Active today, yesterday and the day before; a gap on day -3; the days ahead do not count.
+    assert "<strong>3</strong>-day streak" in page

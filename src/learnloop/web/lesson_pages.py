@@ -4,10 +4,10 @@ The page is almost all course content, which never changes for a given course ve
 
 - the page is rendered from lesson.html once per (course content hash, lesson, plan, completed),
   with markers where the per-learner parts go, and kept as byte segments (`Skeleton`);
-- per request, one lean query checks the session cookie and reads the learner's plan, time zone,
-  XP and whether the lesson is completed; one more reads the learner's attempts in this lesson
-  (plus the activity days for the streak when the lesson is completed); all on a raw DBAPI
-  connection, with no ORM objects, no SQLAlchemy events and no thread hand-off;
+- per request, one lean statement checks the session cookie and reads the learner's plan, time
+  zone, XP, whether the lesson is completed, the learner's attempts in this lesson and (when the
+  lesson is completed) the activity days for the streak; on a raw DBAPI connection, with no ORM
+  objects, no SQLAlchemy events and no thread hand-off;
 - the exercise cards come from the same macro the full route uses, cached by everything they
   depend on (exercise, the learner's option order, attempts, solved, last answer), so a card is
   a pure function of its key and one learner's card can never show another learner's data;
@@ -97,6 +97,11 @@ def _mark(name: str) -> str:
 # trip on PostgreSQL). `expires_at >` and the join are the rule of accounts.user_for_session.
 # The attempts column holds every attempt in the lesson, as exercises.exercise_states reads
 # them, aggregated to JSON: [exercise id, answer as JSON text, correct, is_first, id].
+# The last column, only for a completed lesson (whose page shows the streak), holds the
+# learner's most recent activity days, as progress.streak_days reads them, up to a bound that
+# is no earlier than the learner's today in any time zone (the time zone is read by this very
+# statement); the days after the learner's today, two at most, are dropped in Python, so the
+# limit is streak_days' plus two.
 _LEARNER_SQL = """
 SELECT u.id, u.plan, u.timezone,
        EXISTS (SELECT 1 FROM lesson_completions c
@@ -105,7 +110,14 @@ SELECT u.id, u.plan, u.timezone,
        EXISTS (SELECT 1 FROM written_responses w
                WHERE w.user_id = u.id AND w.course_slug = ? AND w.lesson_number = ?),
        (SELECT {aggregate} FROM exercise_attempts a
-        WHERE a.user_id = u.id AND a.course_slug = ? AND a.lesson_number = ?)
+        WHERE a.user_id = u.id AND a.course_slug = ? AND a.lesson_number = ?),
+       CASE WHEN EXISTS (SELECT 1 FROM lesson_completions c
+                         WHERE c.user_id = u.id AND c.course_slug = ? AND c.lesson_number = ?)
+       THEN (SELECT {days_aggregate} FROM (
+               SELECT d.local_date FROM activity_days d
+               WHERE d.user_id = u.id AND d.local_date <= ?
+               ORDER BY d.local_date DESC LIMIT {days_limit}) recent)
+       END
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = ? AND s.expires_at > ?
 """
@@ -115,11 +127,22 @@ _SQLITE_ATTEMPTS = (
 _POSTGRES_ATTEMPTS = (
     "json_agg(json_build_array(a.exercise_id, a.answer::text, a.correct, a.is_first, a.id))"
 )
-# As progress.streak_days; read only for a completed lesson, whose page shows the streak.
-_DAYS_SQL = """
-SELECT local_date FROM activity_days WHERE user_id = ? AND local_date <= ?
-ORDER BY local_date DESC LIMIT 3660
-"""
+_SQLITE_DAYS = "json_group_array(recent.local_date)"
+_POSTGRES_DAYS = "json_agg(recent.local_date)"
+STREAK_DAYS_LIMIT = 3660  # as progress.streak_days
+# Local dates run from UTC-12 to UTC+14: any learner's today is on or before (now + 14 h)'s
+# UTC date, and at most two days before it.
+_LATEST_OFFSET = timedelta(hours=14)
+
+
+def _learner_sql(attempts: str, days: str) -> str:
+    return _LEARNER_SQL.format(
+        aggregate=attempts, days_aggregate=days, days_limit=STREAK_DAYS_LIMIT + 2
+    )
+
+
+def _to_date(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 class SqliteQueries:
@@ -142,8 +165,7 @@ class SqliteQueries:
         # (measured: the learner statement takes 20% less time). Grows only as pages are read.
         self._pool_cache_size = self._connection.execute("PRAGMA cache_size").fetchone()[0]
         self._connection.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
-        self.learner_sql = _LEARNER_SQL.format(aggregate=_SQLITE_ATTEMPTS)
-        self.days_sql = _DAYS_SQL
+        self.learner_sql = _learner_sql(_SQLITE_ATTEMPTS, _SQLITE_DAYS)
 
     async def fetch(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = self._connection.execute(sql, params).fetchall()
@@ -156,9 +178,6 @@ class SqliteQueries:
 
     def day(self, value: date) -> object:
         return value.isoformat()
-
-    def to_date(self, value: object) -> date:
-        return value if isinstance(value, date) else date.fromisoformat(str(value))
 
     def release(self) -> None:
         # Back to the engine's pool, with the cache size the pool's connections have.
@@ -181,8 +200,7 @@ class PostgresQueries:
         self._slots = asyncio.Semaphore(size)
         self.usable = True
         # psycopg's placeholders
-        self.learner_sql = _LEARNER_SQL.format(aggregate=_POSTGRES_ATTEMPTS).replace("?", "%s")
-        self.days_sql = _DAYS_SQL.replace("?", "%s")
+        self.learner_sql = _learner_sql(_POSTGRES_ATTEMPTS, _POSTGRES_DAYS).replace("?", "%s")
 
     async def fetch(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
         import psycopg  # only PostgreSQL deployments need the driver
@@ -214,9 +232,6 @@ class PostgresQueries:
 
     def day(self, value: date) -> object:
         return value
-
-    def to_date(self, value: object) -> date:
-        return value if isinstance(value, date) else date.fromisoformat(str(value))
 
     async def close(self) -> None:
         while self._idle:
@@ -409,12 +424,16 @@ class LessonPages:
             found = self._auto_checked[key] = lesson.auto_checked
         return found
 
-    async def _streak(self, learner: LearnerLesson, now: datetime) -> int:
+    def _streak(self, learner: LearnerLesson, now: datetime, recent_days: object) -> int:
         # As progress.streak_days: live while today or yesterday (learner's time) was active.
         today = now.astimezone(ZoneInfo(learner.timezone)).date()
-        queries = self.queries
-        rows = await queries.fetch(queries.days_sql, (learner.user_id, queries.day(today)))
-        days = [queries.to_date(row[0]) for row in rows]
+        if isinstance(recent_days, str | bytes):
+            recent_days = json.loads(recent_days)
+        # Newest first; days after the learner's today are not counted (see _LEARNER_SQL).
+        days = sorted(
+            (day for day in map(_to_date, cast(list[object], recent_days or [])) if day <= today),
+            reverse=True,
+        )[:STREAK_DAYS_LIMIT]
         if not days or days[0] < today - timedelta(days=1):
             return 0
         streak = 1
@@ -434,11 +453,16 @@ class LessonPages:
         slug, number = course.slug, lesson.number
         rows = await queries.fetch(
             queries.learner_sql,
-            (slug, number, slug, number, slug, number, token_hash, queries.timestamp(now)),
+            (
+                *(slug, number, slug, number, slug, number, slug, number),
+                queries.day((now + _LATEST_OFFSET).date()),
+                token_hash,
+                queries.timestamp(now),
+            ),
         )
         if not rows:
             return None  # no such session, or expired: the full route redirects to sign-in
-        user_id, plan, timezone, completed, total_xp, has_written, attempt_rows = rows[0]
+        user_id, plan, timezone, completed, total_xp, has_written, attempt_rows, days = rows[0]
         learner = LearnerLesson(int(user_id), str(plan), str(timezone), bool(completed), total_xp)
         if has_written and plan_has_feature(self.settings, learner.plan, "written_feedback"):
             return None  # written answers and their feedback: the full route shows them
@@ -454,7 +478,7 @@ class LessonPages:
             xp = int(learner.total_xp)
             values["xp"] = str(xp).encode()
             values["level"] = str(level_for(xp)).encode()
-            values["streak"] = str(await self._streak(learner, now)).encode()
+            values["streak"] = str(self._streak(learner, now, days)).encode()
         exercises = self._exercises(course, lesson)
         parts: list[bytes] = []
         for segment in self._skeleton(course, lesson, learner.plan, learner.completed):
