@@ -9,6 +9,7 @@ The rules are written for learners and operators in docs/progress.md; keep the t
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import pairwise
@@ -37,6 +38,8 @@ FOCUS_MAX_MINUTES = 60
 # A focus block may be reported late (a laptop that slept), but not back-dated for long.
 FOCUS_MAX_AGE = timedelta(days=2)
 FOCUS_CLOCK_SKEW = timedelta(minutes=5)
+# Active days read for a streak: ten years, so a very long streak is still counted.
+STREAK_DAYS_LIMIT = 3660
 LEVEL_STEP_XP = 100
 
 
@@ -115,8 +118,14 @@ def streak_days(db: Session, *, user: User, now: datetime | None = None) -> int:
         select(ActivityDay.local_date)
         .where(ActivityDay.user_id == user.id, ActivityDay.local_date <= today)
         .order_by(ActivityDay.local_date.desc())
-        .limit(3660)
+        .limit(STREAK_DAYS_LIMIT)
     ).all()
+    return streak_from_days(days, today)
+
+
+def streak_from_days(days_newest_first: Sequence[date], today: date) -> int:
+    """The streak rule on active days up to `today`, newest first (also the lesson hot path's)."""
+    days = days_newest_first
     if not days or days[0] < today - timedelta(days=1):
         return 0  # a streak is live while today or yesterday was active
     streak = 1

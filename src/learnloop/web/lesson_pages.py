@@ -33,7 +33,6 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from itertools import pairwise
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -54,7 +53,7 @@ from learnloop.content.model import (
 )
 from learnloop.exercises.service import ExerciseState
 from learnloop.observability.metrics import LESSON_PAGES_HOT
-from learnloop.progress.service import level_for
+from learnloop.progress.service import STREAK_DAYS_LIMIT, level_for, streak_from_days
 from learnloop.settings import Settings
 from learnloop.web import csrf
 from learnloop.web.deps import SESSION_COOKIE
@@ -129,7 +128,6 @@ _POSTGRES_ATTEMPTS = (
 )
 _SQLITE_DAYS = "json_group_array(recent.local_date)"
 _POSTGRES_DAYS = "json_agg(recent.local_date)"
-STREAK_DAYS_LIMIT = 3660  # as progress.streak_days
 # Local dates run from UTC-12 to UTC+14: any learner's today is on or before (now + 14 h)'s
 # UTC date, and at most two days before it.
 _LATEST_OFFSET = timedelta(hours=14)
@@ -434,14 +432,7 @@ class LessonPages:
             (day for day in map(_to_date, cast(list[object], recent_days or [])) if day <= today),
             reverse=True,
         )[:STREAK_DAYS_LIMIT]
-        if not days or days[0] < today - timedelta(days=1):
-            return 0
-        streak = 1
-        for newer, older in pairwise(days):
-            if newer - older != timedelta(days=1):
-                break
-            streak += 1
-        return streak
+        return streak_from_days(days, today)
 
     async def page(
         self, course: Course, lesson: Lesson, session_token: str, csrf_seed: str | None
