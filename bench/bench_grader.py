@@ -59,11 +59,11 @@ def main() -> None:
     assert len(ANSWER.split()) == 100, len(ANSWER.split())
 
     started = time.perf_counter()
+    from learnloop.ai.embedding import get_encoder
     from learnloop.content.loader import load_course
-    from learnloop.feedback.answer_model import answer_model, answer_row
-    from learnloop.feedback.embedding import get_encoder
-    from learnloop.feedback.features import split_sentences
-    from learnloop.feedback.grader import answer_context, grade
+    from learnloop.grading.answer_model import answer_model, answer_row
+    from learnloop.grading.features import split_sentences
+    from learnloop.grading.grader import answer_context, grade
 
     course = load_course(ROOT / "courses" / "cloud-native")
     lesson = course.lesson(9)  # "Cloud Native Architecture": the answer below is for its exercise

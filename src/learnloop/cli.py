@@ -15,9 +15,26 @@ COMMAND_MODULES = (
     "learnloop.progress.cli",
     "learnloop.operations.cli",
 )
+# Commands whose module is imported only when they run: the evaluation code (datasets,
+# scikit-learn, PyTorch for training) must never be loaded by `serve` or `worker`.
+LAZY_COMMANDS = {
+    "eval-grader": ("learnloop.evaluation.cli", "eval_grader"),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            module_name, attribute = LAZY_COMMANDS[cmd_name]
+            command: click.Command = getattr(importlib.import_module(module_name), attribute)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="learnloop")
 def main() -> None:
     """learnloop: interactive courses written as Markdown."""

@@ -362,7 +362,7 @@ def test_containerfiles_agree() -> None:
 def test_worker_image_carries_the_grader(worker_bundle: Path, tmp_path: Path) -> None:
     code = (
         "import numpy, tokenizers, safetensors.numpy;"
-        "from learnloop.feedback.embedding import model_dir;"
+        "from learnloop.ai.embedding import model_dir;"
         "d = model_dir(); print(d, (d / 'model.safetensors').stat().st_size);"
         "a = numpy.ones((64, 64), dtype=numpy.float32); print(float((a @ a).sum()))"
     )

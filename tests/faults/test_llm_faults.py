@@ -18,6 +18,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from ai.fake_llm import FakeLLM, running_fake_llm
 from conftest import ServerThread, free_port, settings_for
 from factories import (
     COURSE,
@@ -28,13 +29,12 @@ from factories import (
     upgrade_code,
     written_path,
 )
-from feedback.fake_llm import FakeLLM, running_fake_llm
 from learnloop.db import session_scope, upgrade_to_head
 from learnloop.feedback.models import GradingJob, WrittenResponse
 
 LLM_TIMEOUT = 3.0
 LLM_RETRIES = 1
-# learnloop.feedback.llm.LLMClient's default overall deadline for these settings.
+# learnloop.ai.llm.LLMClient's default overall deadline for these settings.
 LLM_DEADLINE = LLM_TIMEOUT * (LLM_RETRIES + 1) + 1
 # Storing an answer never waits on the LLM: well under one LLM timeout, even on a busy machine.
 SUBMIT_LIMIT = LLM_TIMEOUT * 0.75
@@ -53,7 +53,7 @@ def warm_embedded_grader(app: FastAPI) -> None:
     """Let the embedded grader load its model and embed the lesson (tens of seconds on a busy
     machine) before any clock starts; the server runs in this process and shares the caches."""
     from learnloop.content.model import WrittenExercise
-    from learnloop.feedback.engines import grade_embedded
+    from learnloop.grading.engines import grade_embedded
 
     course = app.state.library.get(COURSE)
     lesson = course.lesson(LESSON)

@@ -24,6 +24,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import Engine, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
+from ai.fake_llm import FakeLLM, running_fake_llm
 from conftest import (
     COURSES_DIR,
     DATABASES,
@@ -38,14 +39,12 @@ from learnloop.accounts.models import User
 from learnloop.content.loader import CourseLibrary
 from learnloop.content.model import Course, Lesson, WrittenExercise
 from learnloop.db import make_engine, upgrade_to_head, utcnow
-from learnloop.feedback.engines import grade_embedded, grade_response
 from learnloop.feedback.models import AiUsage, GradingJob, WrittenResponse
 from learnloop.feedback.queue import claim_job, complete_job, queue_depth, write_engine
 from learnloop.feedback.service import submit_written_answer
 from learnloop.feedback.worker import Worker, WorkerConfig, start_inline_worker
+from learnloop.grading.engines import grade_embedded, grade_response
 from learnloop.settings import Settings
-
-from .fake_llm import FakeLLM, running_fake_llm
 
 REPO = Path(__file__).resolve().parents[2]
 ANSWER = (

@@ -15,9 +15,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import Engine
 
+from ai.fake_llm import running_fake_llm
 from conftest import ServerThread, settings_for
 from factories import create_learner, upgrade_code, written_path
-from feedback.fake_llm import running_fake_llm
 from learnloop.content.loader import CourseLibrary
 from learnloop.db import make_engine, upgrade_to_head
 from learnloop.feedback.worker import Worker

@@ -28,12 +28,12 @@ from markdown_it import MarkdownIt
 from starlette.types import Receive, Scope, Send
 
 import learnloop.accounts.service as accounts
+import learnloop.ai.guard as prompts
 import learnloop.content.markdown as markdown
 import learnloop.content.parser as parser
 import learnloop.exercises.api as exercises_api
-import learnloop.feedback.prompts as prompts
 import learnloop.feedback.service as feedback
-import learnloop.feedback.tutor_api as tutor_api
+import learnloop.tutor.api as tutor_api
 import learnloop.web.app as app_module
 import learnloop.web.csrf as csrf
 import learnloop.web.deps as deps

@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 
 from learnloop.content.loader import CourseLibrary
 from learnloop.content.model import WrittenExercise
-from learnloop.feedback.engines import grade_response
 from learnloop.feedback.models import WrittenResponse
 from learnloop.feedback.queue import (
     ClaimedJob,
@@ -38,6 +37,7 @@ from learnloop.feedback.queue import (
     release_job,
     write_engine,
 )
+from learnloop.grading.engines import grade_response
 from learnloop.observability.metrics import FEEDBACK_QUEUE_DEPTH, GRADING_JOBS_TOTAL
 from learnloop.observability.tracing import job_span
 from learnloop.settings import Settings

@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from learnloop.accounts.api import router as accounts_router
 from learnloop.exercises.api import router as exercises_router
 from learnloop.feedback.api import router as feedback_router
-from learnloop.feedback.tutor_api import router as tutor_router
 from learnloop.progress.api import router as progress_router
+from learnloop.tutor.api import router as tutor_router
 
 API_PREFIX = "/api/v1"
 

@@ -577,7 +577,7 @@ def _tutor() -> Any:
     try:
         # Imported lazily: the tutor needs the grader extra (numpy, tokenizers); without it the
         # page still answers, with the author's answer.
-        return importlib.import_module("learnloop.feedback.tutor")
+        return importlib.import_module("learnloop.tutor.service")
     except ImportError:
         logger.warning("go-deeper: tutor unavailable, showing the author's answer")
         return None

@@ -45,10 +45,10 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
+from learnloop.ai.embedding import DIM, get_encoder
 from learnloop.content.model import Lesson, WrittenExercise
-from learnloop.feedback.answer_model import AnswerContext, answer_model, answer_row, build_context
-from learnloop.feedback.embedding import DIM, get_encoder
-from learnloop.feedback.features import (
+from learnloop.grading.answer_model import AnswerContext, answer_model, answer_row, build_context
+from learnloop.grading.features import (
     Lexical,
     contradiction_cue,
     is_instruction_like,
@@ -143,9 +143,9 @@ class Calibration:
 
 @lru_cache(maxsize=1)
 def calibration() -> Calibration:
-    from learnloop.feedback.features import PAIR_FEATURES
+    from learnloop.grading.features import PAIR_FEATURES
 
-    text = resources.files("learnloop.feedback").joinpath("calibration.json").read_text()
+    text = resources.files("learnloop.grading").joinpath("calibration.json").read_text()
     cal = Calibration.from_dict(json.loads(text))
     if cal.features != PAIR_FEATURES:
         raise RuntimeError("calibration.json was fitted for other features; rerun eval-grader")

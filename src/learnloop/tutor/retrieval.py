@@ -232,7 +232,7 @@ def _encoder() -> Any:
     with _encoder_lock:
         if "encoder" not in _encoder_state:
             try:
-                from learnloop.feedback.embedding import get_encoder
+                from learnloop.ai.embedding import get_encoder
 
                 _encoder_state["encoder"] = get_encoder()
             except Exception as error:  # ImportError, missing weights: degrade, never crash

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from ai.fake_llm import FakeLLM, running_fake_llm
+from learnloop.ai.guard import ANSWER_CLOSE, ANSWER_OPEN, REMOVED_MARKER, neutralise
+from learnloop.ai.llm import LLMClient, LLMError
 from learnloop.content.loader import load_course
 from learnloop.content.model import WrittenExercise
-from learnloop.feedback.llm import LLMClient, LLMError, grade_with_llm
-from learnloop.feedback.prompts import ANSWER_CLOSE, ANSWER_OPEN, REMOVED_MARKER, neutralise
+from learnloop.grading.llm_grader import grade_with_llm
 from learnloop.settings import Settings
-
-from .fake_llm import FakeLLM, running_fake_llm
 
 COURSE_DIR = Path(__file__).resolve().parents[2] / "courses" / "cloud-native"
 

@@ -16,20 +16,19 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ai.fake_llm import FakeLLM, running_fake_llm
 from conftest import COURSES_DIR, ServerThread, settings_for
 from factories import create_learner, upgrade_code
 from learnloop.content.loader import load_course
 from learnloop.content.model import Course, Lesson
-from learnloop.feedback.retrieval import BM25, index_for, tokens
-from learnloop.feedback.tutor import (
+from learnloop.settings import Settings
+from learnloop.tutor.retrieval import BM25, index_for, tokens
+from learnloop.tutor.service import (
     NOT_COVERED,
     UnknownQuestion,
     answer_question,
     stream_answer,
 )
-from learnloop.settings import Settings
-
-from .fake_llm import FakeLLM, running_fake_llm
 
 COURSE_YAML = """\
 slug: cloud-native

@@ -13,17 +13,13 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from learnloop.ai.guard import is_instruction_like, split_sentences
+from learnloop.ai.llm import LLMClient, LLMError
 from learnloop.content.model import Course, GoDeeperQuestion, Lesson
-from learnloop.feedback.llm import LLMClient, LLMError
-from learnloop.feedback.prompts import (
-    cited_numbers,
-    is_instruction_like,
-    split_sentences,
-    tutor_messages,
-)
-from learnloop.feedback.retrieval import Hit, index_for, sentences_for
 from learnloop.observability.metrics import AI_CALL_DURATION_SECONDS, AI_CALLS_TOTAL
 from learnloop.settings import Settings
+from learnloop.tutor.prompts import cited_numbers, tutor_messages
+from learnloop.tutor.retrieval import Hit, index_for, sentences_for
 
 log = logging.getLogger(__name__)
 

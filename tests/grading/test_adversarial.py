@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from learnloop.feedback.asag import read_saf, read_semeval
-from learnloop.feedback.features import is_instruction_like, split_sentences
-from learnloop.feedback.grader import grade
+from learnloop.evaluation.asag import read_saf, read_semeval
+from learnloop.grading.features import is_instruction_like, split_sentences
+from learnloop.grading.grader import grade
 
 from .grading_fixtures import EXERCISE, GOOD_ANSWER, WEAK_ANSWER
 

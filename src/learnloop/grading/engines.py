@@ -10,9 +10,9 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from learnloop.ai.llm import LLMClient
 from learnloop.content.model import Lesson, WrittenExercise
-from learnloop.feedback.llm import LLMClient, LLMGrading, grade_with_llm
-from learnloop.feedback.retrieval import best_sections
+from learnloop.grading.llm_grader import LLMGrading, grade_with_llm
 from learnloop.observability.metrics import (
     AI_CALL_DURATION_SECONDS,
     AI_CALLS_TOTAL,
@@ -21,16 +21,17 @@ from learnloop.observability.metrics import (
     GRADING_JOBS_TOTAL,
 )
 from learnloop.settings import Settings
+from learnloop.tutor.retrieval import best_sections
 
 if TYPE_CHECKING:
-    from learnloop.feedback.grader import Feedback
+    from learnloop.grading.grader import Feedback
 
 log = logging.getLogger(__name__)
 
 
 def grade_embedded(exercise: WrittenExercise, text: str, lesson: Lesson | None) -> Feedback:
     # Imported on first use: numpy and the model weights load only in processes that grade.
-    from learnloop.feedback.grader import grade
+    from learnloop.grading.grader import grade
 
     return grade(exercise, text, lesson=lesson)
 
@@ -38,7 +39,7 @@ def grade_embedded(exercise: WrittenExercise, text: str, lesson: Lesson | None) 
 def feedback_from_llm(
     exercise: WrittenExercise, grading: LLMGrading, lesson: Lesson | None
 ) -> Feedback:
-    from learnloop.feedback.grader import Feedback, PointFeedback
+    from learnloop.grading.grader import Feedback, PointFeedback
 
     texts = {point.id: point.text for point in exercise.rubric}
     sections = (
@@ -105,7 +106,7 @@ def grade_response(
 
 def _count_embedded_tokens(text: str) -> None:
     try:
-        from learnloop.feedback.embedding import get_encoder
+        from learnloop.ai.embedding import get_encoder
 
         AI_TOKENS_TOTAL.labels("embedded", "prompt").inc(get_encoder().count_tokens(text))
     except Exception:  # a metric must never fail a grading that has succeeded

@@ -33,7 +33,9 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from learnloop.feedback.answer_model import (
+from learnloop.ai.embedding import DIM, get_encoder
+from learnloop.evaluation.asag import Split, read_saf, read_semeval
+from learnloop.grading.answer_model import (
     FEATURE_SCHEMA,
     SCALAR_FEATURES,
     AnswerModel,
@@ -43,9 +45,7 @@ from learnloop.feedback.answer_model import (
     sentences_of,
     split_columns,
 )
-from learnloop.feedback.asag import Split, read_saf, read_semeval
-from learnloop.feedback.embedding import DIM, get_encoder
-from learnloop.feedback.features import PAIR_FEATURES, Lexical, pair_features
+from learnloop.grading.features import PAIR_FEATURES, Lexical, pair_features
 
 F64 = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
@@ -178,7 +178,8 @@ def _code_digest() -> str:
     """Hash of the code that computes feature rows, so cached rows go stale when it changes."""
     import inspect
 
-    from learnloop.feedback import answer_model, asag, features, grader
+    from learnloop.evaluation import asag
+    from learnloop.grading import answer_model, features, grader
 
     h = hashlib.sha256()
     for source in (
@@ -243,7 +244,7 @@ def build_rows(split: Split, cache: EmbeddingCache) -> Rows:
 
 def _best_pair(sentences: list[str], s_emb: F32, ref_emb: F32, ref_lex: list[Lexical]) -> F64:
     """Serving features for the best-matching (answer window, reference) pair."""
-    from learnloop.feedback.grader import candidate_windows
+    from learnloop.grading.grader import candidate_windows
 
     windows = candidate_windows(sentences, s_emb)
     best: F64 | None = None
@@ -444,7 +445,7 @@ def fit_serving_model(rows: Sequence[Rows]) -> dict[str, Any]:
     partial_at = float(np.percentile(p[~y], 60))
     return {
         "about": (
-            "Logistic regression P(correct) over learnloop.feedback.features.PAIR_FEATURES, "
+            "Logistic regression P(correct) over learnloop.grading.features.PAIR_FEATURES, "
             "fitted by `learnloop eval-grader --export-calibration` on the SemEval-2013 Task 7 "
             "training splits (Beetle + SciEntsBank) only: p = sigmoid(w . z + b), "
             "z = (x - mean) / std. covered_at is the balanced decision boundary; partial_at is "
@@ -512,7 +513,7 @@ def export_answer_model(booster: Any, linear: Any, answers: int) -> dict[str, An
         raise RuntimeError("the served answer model is 3-way")
     return {
         "about": (
-            "Answer-level classifier of learnloop.feedback.answer_model, exported by "
+            "Answer-level classifier of learnloop.grading.answer_model, exported by "
             "`learnloop eval-grader --export-answer-model` from scikit-learn: a multinomial "
             "logistic regression over the element-wise embedding features (a * ref, |a - ref|) "
             "whose class probabilities join the scalar features as input to a "
@@ -553,7 +554,7 @@ def serving_predict(calibration: dict[str, Any], pair: F64, ways: int) -> list[s
     contradictory (3-way) when not, and the pair is similar and carries a negation or antonym
     cue. The grader's own contradiction check also scopes the negation; this is the pair-only
     approximation of it."""
-    from learnloop.feedback.grader import CONTRADICTION_MIN_COSINE, Calibration
+    from learnloop.grading.grader import CONTRADICTION_MIN_COSINE, Calibration
 
     cal = Calibration.from_dict(calibration)
     p = cal.probabilities(pair)
@@ -778,14 +779,14 @@ def render(
         "(embeddings cached under `.cache/`)",
         f"- Machine: {_machine()}",
         f"- Code: `{_git_rev()}`; served answer model digest `{answer_model_digest}` "
-        "(`learnloop.feedback.answer_model.json`, written by this run)",
+        "(`learnloop.grading.answer_model.json`, written by this run)",
         "- Protocol: every model is fitted on official training splits only; test splits are "
         "used for these figures and nothing else. Model settings are fixed defaults chosen "
         "before any run, not tuned on any split; the serving thresholds come from training "
         "data only. 95% intervals resample whole questions (cluster bootstrap, 1,000 "
         "resamples by default).",
         "- **served** = the answer-level classifier the product grades with "
-        "(`learnloop.feedback.answer_model`, the same numpy code `grader.grade` calls): "
+        "(`learnloop.grading.answer_model`, the same numpy code `grader.grade` calls): "
         "gradient boosting over answer-level features (embedding similarity to the reference "
         "answers and the question, content-word overlap, length, negation/antonym cues, and a "
         "linear model over the element-wise embedding features), fitted once on the Beetle and "

@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from learnloop.content.model import RubricPoint, WrittenExercise
-from learnloop.feedback.grader import Feedback, calibration, grade
+from learnloop.grading.grader import Feedback, calibration, grade
 
 from .grading_fixtures import (
     EXERCISE,
@@ -171,8 +171,8 @@ def test_calibration_is_plain_json_without_scikit_learn() -> None:
     code = textwrap.dedent(
         """
         import sys
-        from feedback.grading_fixtures import EXERCISE, GOOD_ANSWER
-        from learnloop.feedback.grader import grade
+        from grading.grading_fixtures import EXERCISE, GOOD_ANSWER
+        from learnloop.grading.grader import grade
         grade(EXERCISE, GOOD_ANSWER)
         banned = {"sklearn", "scipy", "torch", "sentence_transformers"}
         print(sorted(m for m in sys.modules if m.split(".")[0] in banned))

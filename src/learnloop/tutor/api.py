@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from learnloop.accounts.service import has_feature
 from learnloop.exercises.api import Number, Slug
 from learnloop.feedback import service
-from learnloop.feedback.tutor import (
+from learnloop.tutor.service import (
     Citation,
     UnknownQuestion,
     answer_question,

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from learnloop.feedback.embedding import DIM, MAX_TOKENS, get_encoder, model_dir
+from learnloop.ai.embedding import DIM, MAX_TOKENS, get_encoder, model_dir
 
 SENTENCES = [
     "Containers share the host kernel instead of emulating hardware.",
@@ -101,7 +101,7 @@ def test_encoding_never_imports_torch() -> None:
     code = textwrap.dedent(
         """
         import sys
-        from learnloop.feedback.embedding import encode
+        from learnloop.ai.embedding import encode
         vectors = encode(["Containers share the host kernel.", "ok"])
         assert vectors.shape == (2, 384), vectors.shape
         banned = {"torch", "sentence_transformers", "transformers"}
@@ -123,7 +123,7 @@ def test_half_precision_weights_give_the_same_embeddings(tmp_path: Path) -> None
     # upcast them so the embeddings stay those of the fp32 model.
     from safetensors.numpy import load_file, save_file
 
-    from learnloop.feedback.embedding import MiniLM
+    from learnloop.ai.embedding import MiniLM
 
     source = model_dir()
     half_dir = tmp_path / "model"

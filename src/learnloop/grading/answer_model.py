@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from learnloop.feedback.embedding import DIM
-from learnloop.feedback.features import (
+from learnloop.ai.embedding import DIM
+from learnloop.grading.features import (
     Lexical,
     antonym_conflicts,
     negation_mismatch,
@@ -278,5 +278,5 @@ class AnswerModel:
 
 @lru_cache(maxsize=1)
 def answer_model() -> AnswerModel:
-    text = resources.files("learnloop.feedback").joinpath("answer_model.json").read_text()
+    text = resources.files("learnloop.grading").joinpath("answer_model.json").read_text()
     return AnswerModel.from_dict(json.loads(text))

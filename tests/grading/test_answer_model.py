@@ -13,16 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from learnloop.feedback.answer_model import (
+from learnloop.evaluation.asag import read_semeval
+from learnloop.evaluation.evaluate import EmbeddingCache, build_rows, fit_answer_model, texts_of
+from learnloop.grading.answer_model import (
     FEATURE_SCHEMA,
     SCALAR_FEATURES,
     AnswerModel,
     answer_model,
     split_columns,
 )
-from learnloop.feedback.asag import read_semeval
-from learnloop.feedback.evaluate import EmbeddingCache, build_rows, fit_answer_model, texts_of
-from learnloop.feedback.grader import ANSWER_MODEL_SHARE, CREDIT, grade
+from learnloop.grading.grader import ANSWER_MODEL_SHARE, CREDIT, grade
 
 from .grading_fixtures import EXERCISE, GOOD_ANSWER, WEAK_ANSWER
 
@@ -76,8 +76,8 @@ def test_grading_imports_and_runs_without_scikit_learn() -> None:
         import sys
         for name in ("sklearn", "scipy", "torch"):
             sys.modules[name] = None
-        from feedback.grading_fixtures import EXERCISE, GOOD_ANSWER
-        from learnloop.feedback.grader import grade
+        from grading.grading_fixtures import EXERCISE, GOOD_ANSWER
+        from learnloop.grading.grader import grade
         feedback = grade(EXERCISE, GOOD_ANSWER)
         print(feedback.verdict, round(sum(feedback.verdict_probabilities.values()), 6))
         """

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from learnloop.feedback.asag import read_saf, read_semeval
-from learnloop.feedback.evaluate import Rows, bootstrap, knn_features, scores
+from learnloop.evaluation.asag import read_saf, read_semeval
+from learnloop.evaluation.evaluate import Rows, bootstrap, knn_features, scores
 
 DATA = Path("/work/shared/data/asag")
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="ASAG data not present")
