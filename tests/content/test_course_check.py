@@ -356,3 +356,63 @@ def test_random_lessons_never_raise(text: str) -> None:
     result = parse_lesson(text, "x.md", "x.md", "M", problems)
     assert (result.lesson is None) == bool(problems)
     assert all(problem.line >= 1 for problem in problems)
+
+
+WRITTEN_WITH_EXAMPLES = """\
+Intro.
+
+```exercise
+kind: written
+prompt: Why pin images by digest?
+model_answer: A digest names exactly one image, so every environment runs the same bytes.
+rubric:
+  - id: same-bytes
+    point: A digest identifies exactly one image.
+  - id: reproducible
+    point: Every environment then runs the same image.
+examples:
+  - answer: The digest is a hash of the image so it can only ever mean that one build.
+    points: {same-bytes: covered}
+    score: 50
+  - answer: Tags are immutable, so pinning a digest adds nothing.
+    points:
+      same-bytes: contradicted
+      reproducable: partial
+  - answer: digest, hash, reproducible
+    points: {same-bytes: maybe}
+    score: 120
+```
+"""
+
+
+def test_examples_are_parsed_with_every_point_and_their_file_line(tmp_path: Path) -> None:
+    valid = WRITTEN_WITH_EXAMPLES.replace("reproducable", "reproducible").replace(
+        "{same-bytes: maybe}\n    score: 120", "{reproducible: partial}"
+    )
+    root = write_course(tmp_path, {"01-one.md": lesson("number: 1\ntitle: One\nxp: 1", valid)})
+    course, problems = parse_course(root)
+    assert problems == []
+    assert course is not None
+    (written,) = course.lessons[0].written
+    first, second, third = written.examples
+    # Points the author left out are missing; every example lists every point, in rubric order.
+    assert first.points == (("same-bytes", "covered"), ("reproducible", "missing"))
+    assert first.score == 50
+    assert first.line == 18  # the line of its "- answer:"
+    assert second.points == (("same-bytes", "contradicted"), ("reproducible", "partial"))
+    assert second.score is None
+    assert third.status_of("reproducible") == "partial"
+
+
+def test_example_problems_point_at_their_line(tmp_path: Path) -> None:
+    found = problems_of(
+        tmp_path, {"01-one.md": lesson("number: 1\ntitle: One\nxp: 1", WRITTEN_WITH_EXAMPLES)}
+    )
+    path = f"{tmp_path}/01-one.md"
+    assert found == [
+        f"{path}:24: example names rubric point 'reproducable', which this exercise does not "
+        "have; did you mean 'reproducible'?",
+        f"{path}:25: an example's score must be between 0 and 100, not 120",
+        f"{path}:26: status of 'same-bytes' must be one of covered, partial, missing, "
+        "contradicted, not the text 'maybe'",
+    ]

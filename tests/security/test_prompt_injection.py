@@ -17,11 +17,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from grading.test_adversarial import INJECTIONS
 from sqlalchemy.orm import Session
 
 from ai.fake_llm import FakeLLM, running_fake_llm
 from factories import make_user, written_path
+from grading.test_adversarial import INJECTIONS
 from learnloop.accounts import service as accounts
 
 from .conftest import start_site

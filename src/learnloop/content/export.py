@@ -114,6 +114,10 @@ def exercise_to_dict(exercise: Exercise, section_id: str) -> dict[str, Any]:
                 {"id": point.id, "point": point.text, "weight": point.weight}
                 for point in exercise.rubric
             ],
+            examples=[
+                {"answer": example.answer, "points": dict(example.points), "score": example.score}
+                for example in exercise.examples
+            ],
         )
     elif isinstance(exercise, GoDeeperBlock):
         data.update(

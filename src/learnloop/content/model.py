@@ -96,6 +96,25 @@ class RubricPoint:
     weight: float = 1.0
 
 
+PointStatus = Literal["covered", "partial", "missing", "contradicted"]
+POINT_STATUSES: tuple[PointStatus, ...] = ("covered", "partial", "missing", "contradicted")
+
+
+@dataclass(frozen=True)
+class GradedExample:
+    """A sample answer the author graded: how the grader should read answers like it."""
+
+    answer: str
+    # (rubric point id, status) for every point of the exercise, in rubric order; points the
+    # author left out are "missing".
+    points: tuple[tuple[str, PointStatus], ...]
+    score: int | None = None
+    line: int = 0  # where the example starts in the lesson file, for `check` messages
+
+    def status_of(self, point_id: str) -> PointStatus:
+        return dict(self.points).get(point_id, "missing")
+
+
 @dataclass(frozen=True)
 class WrittenExercise:
     id: str
@@ -105,6 +124,7 @@ class WrittenExercise:
     min_words: int = 0
     max_words: int = 600
     source: SourceRef | None = None
+    examples: tuple[GradedExample, ...] = ()
     kind: Literal["written"] = "written"
 
 

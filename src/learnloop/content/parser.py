@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from learnloop.content.markdown import html_to_text, inline_text, render, slugify
 from learnloop.content.model import (
+    POINT_STATUSES,
     Blank,
     ChoiceExercise,
     ChoiceOption,
@@ -26,8 +27,10 @@ from learnloop.content.model import (
     FillBlankExercise,
     GoDeeperBlock,
     GoDeeperQuestion,
+    GradedExample,
     Lesson,
     Module,
+    PointStatus,
     ProseBlock,
     RubricPoint,
     Section,
@@ -84,6 +87,7 @@ INT = Kind("a whole number", _is_int)
 NUMBER = Kind("a number", _is_number, float)
 BOOL = Kind("true or false", lambda value: isinstance(value, bool))
 LIST = Kind("a list", lambda value: isinstance(value, list))
+MAPPING = Kind("a mapping of 'key: value' lines", lambda value: isinstance(value, dict))
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,7 @@ EXERCISE_SCHEMAS: dict[str, Schema] = {
         "rubric": Key(LIST, required=True),
         "min_words": Key(INT),
         "max_words": Key(INT),
+        "examples": Key(LIST),
     },
     "go-deeper": {**_COMMON, "questions": Key(LIST, required=True)},
 }
@@ -160,6 +165,11 @@ RUBRIC_POINT: Schema = {
     "point": Key(TEXT, required=True),
     "weight": Key(NUMBER),
     "id": Key(TEXT),
+}
+EXAMPLE: Schema = {
+    "answer": Key(TEXT, required=True),
+    "points": Key(MAPPING),
+    "score": Key(INT),
 }
 QUESTION: Schema = {
     "question": Key(TEXT, required=True),
@@ -434,7 +444,56 @@ def _parse_written(values: dict[str, Any], context: ExerciseContext, eid: str) -
         min_words=min_words,
         max_words=max_words,
         source=context.source,
+        examples=_parse_examples(values.get("examples") or [], rubric, context),
     )
+
+
+def _parse_examples(
+    items: Any, rubric: list[RubricPoint], context: ExerciseContext
+) -> tuple[GradedExample, ...]:
+    """Sample answers graded by the author: every status names a rubric point of this exercise."""
+    report = context.report
+    ids = [p.id for p in rubric]
+    examples: list[GradedExample] = []
+    for index, item in enumerate(items):
+        line = _item_line(items, index, context.key_line("examples"))
+        fields = read_fields(item, EXAMPLE, "example", report, line)
+        answer = fields.get("answer", "")
+        if "answer" in fields and not answer.strip():
+            report(line, "an example's answer is empty")
+            continue
+        statuses: dict[str, PointStatus] = {}
+        given = item.get("points") if isinstance(item, dict) else None
+        for point_id, status in fields.get("points", {}).items():
+            at = given.line_of(point_id) if isinstance(given, LineDict) else line
+            if str(point_id) not in ids:
+                report(
+                    at,
+                    f"example names rubric point '{point_id}', which this exercise does not "
+                    f"have{did_you_mean(str(point_id), ids)}",
+                )
+            elif status not in POINT_STATUSES:
+                report(
+                    at,
+                    f"status of '{point_id}' must be one of {', '.join(POINT_STATUSES)}, "
+                    f"not {_describe(status)}",
+                )
+            else:
+                statuses[str(point_id)] = status
+        score = fields.get("score")
+        if score is not None and not 0 <= score <= 100:
+            report(line, f"an example's score must be between 0 and 100, not {score}")
+            score = None
+        if answer.strip():
+            examples.append(
+                GradedExample(
+                    answer=answer,
+                    points=tuple((pid, statuses.get(pid, "missing")) for pid in ids),
+                    score=score,
+                    line=context.source.line + 1 + line,
+                )
+            )
+    return tuple(examples)
 
 
 def _parse_go_deeper(values: dict[str, Any], context: ExerciseContext, eid: str) -> Exercise:
