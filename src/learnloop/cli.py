@@ -19,6 +19,7 @@ COMMAND_MODULES = (
 # scikit-learn, PyTorch for training) must never be loaded by `serve` or `worker`.
 LAZY_COMMANDS = {
     "eval-grader": ("learnloop.evaluation.cli", "eval_grader"),
+    "train-grader": ("learnloop.evaluation.cli", "train_grader"),
 }
 
 

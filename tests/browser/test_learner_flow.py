@@ -20,13 +20,16 @@ from .helpers import LESSON, PASSWORD, assert_accessible, assert_no_sideways_scr
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SCREENSHOTS = REPO / "docs" / "screenshots"
+# Right about immutability, wrong about minimal images: the misconception the reference page
+# warns about, in the lesson's own vocabulary.
+MISCONCEPTION = (
+    "A full Ubuntu base image is more secure than a distroless one, because it ships with a "
+    "shell and a package manager for patching."
+)
 WRITTEN_ANSWER = (
     "An immutable image is built once and never changed afterwards; any fix produces a new image "
     "that goes through the same pipeline. So the exact artifact that passed the tests is the one "
-    "that runs in production, and a rollback just redeploys the previous image. A minimal or "
-    "distroless base image leaves out the shell, the package manager and unused libraries, so "
-    "there are fewer vulnerabilities, a smaller attack surface and faster pulls. Together they "
-    "remove environment drift: laptop, CI, staging and production all run the same bytes."
+    "that runs in production, and a rollback just redeploys the previous image. " + MISCONCEPTION
 )
 EXPECT_TIMEOUT = 15_000  # ms; the machine is shared and has two cores
 
@@ -175,6 +178,18 @@ def test_learner_flow(server: Server, browser: Browser, axe_source: str) -> None
     written.screenshot(path=str(SCREENSHOTS / "feedback.png"))
     expect(report.locator(".score-value")).to_have_text(re.compile(r"^\d{1,3}"))
     expect(report.locator(".point")).to_have_count(6)  # one per rubric point of lesson 9
+    # The misconception is named as one, quoted, and its point is not praised anywhere.
+    watch_out = report.locator(".misconceptions")
+    expect(watch_out).to_contain_text("full Ubuntu base image is more secure")
+    denied = report.locator(".point.contradicted")
+    expect(denied.first).to_contain_text("Misconception")
+    expect(denied.first).to_contain_text("Minimal base images leave out shells")
+    summary = report.locator(".feedback-summary")
+    expect(summary).to_contain_text("Check this first")
+    praise = summary.inner_text().partition("You explained")[2].split(".")[0]
+    assert "minimal base images" not in praise.lower(), praise
+    for credited in report.locator(".point.covered, .point.partial").all():
+        assert "Minimal base images" not in credited.inner_text()
 
     # --- go deeper: the tutor answers, citing a section ----------------------------------------
     page.get_by_role("button", name="What is the main security benefit of using distroless").click()

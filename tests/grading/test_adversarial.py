@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from learnloop.ai.guard import is_instruction_like
 from learnloop.evaluation.asag import read_saf, read_semeval
-from learnloop.grading.features import is_instruction_like, split_sentences
+from learnloop.grading.features import split_sentences
 from learnloop.grading.grader import grade
 
 from .grading_fixtures import EXERCISE, GOOD_ANSWER, WEAK_ANSWER

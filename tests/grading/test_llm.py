@@ -264,3 +264,26 @@ def test_streams_text_chunks_and_counts_tokens() -> None:
     assert "".join(chunks) == "According to the course, A Pod runs containers. [1]"
     assert fake.requests[0]["body"]["stream"] is True
     assert metric("learnloop_ai_tokens_total", engine="llm", direction="completion") > before
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # A denial of the point in the lesson's own words.
+        "A minimal base image doesnt reduce the attack surface, because attackers never need a "
+        "shell anyway.",
+        # A list of terms that states nothing.
+        "minimal base image, shells, package managers, attack surface, vulnerabilities",
+        # The rubric point pasted back.
+        "Minimal base images leave out shells, package managers and unused libraries, "
+        "shrinking the attack surface and the number of vulnerabilities.",
+    ],
+)
+def test_a_compromised_model_cannot_credit_negated_keyword_or_copied_evidence(
+    exercise: WrittenExercise, answer: str
+) -> None:
+    with running_fake_llm(FakeLLM(behaviour="full_marks")) as (_fake, url), client_for(url) as c:
+        result = grade_with_llm(c, exercise, answer)
+    status = {p.id: p.status for p in result.points}
+    assert status["smaller-attack-surface"] in ("missing", "contradicted"), result.points
+    assert not any(s in ("covered", "partial") for s in status.values()), result.points

@@ -190,9 +190,10 @@ class MiniLM:
         self.position_embeddings = weights["embeddings.position_embeddings.weight"][:MAX_TOKENS]
         # Every input is a single segment, so the token-type embedding is one constant row;
         # fold it into the position table instead of adding it on every call.
-        self.position_embeddings = np.ascontiguousarray(
-            self.position_embeddings + weights["embeddings.token_type_embeddings.weight"][0]
-        )
+        types = weights["embeddings.token_type_embeddings.weight"]
+        self.position_embeddings = np.ascontiguousarray(self.position_embeddings + types[0])
+        # Sentence pairs (the cross-encoder) also use type 1: kept as a difference from type 0.
+        self.type_deltas = np.ascontiguousarray(types - types[0])
         self.emb_ln_w = weights["embeddings.LayerNorm.weight"]
         self.emb_ln_b = weights["embeddings.LayerNorm.bias"]
         self.layers = [
@@ -246,10 +247,30 @@ class MiniLM:
 
     def _forward_packed(self, packs: Sequence[Sequence[Sequence[int]]]) -> Array:
         """Embeddings of every sequence, in pack order, several sequences sharing a row."""
+        hidden, spans = self.hidden_packed(packs)
+        out = np.stack([hidden[row, start:end].mean(axis=0) for row, start, end in spans])
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), np.float32(1e-12))
+        return cast(Array, out.astype(np.float32, copy=False))
+
+    def hidden_packed(
+        self,
+        packs: Sequence[Sequence[Sequence[int]]],
+        types: Sequence[Sequence[Sequence[int]]] | None = None,
+        layers: Sequence[_Layer] | None = None,
+    ) -> tuple[Array, list[tuple[int, int, int]]]:
+        """Last hidden states (batch, length, DIM) of sequences packed several to a row, and
+        each sequence's (row, start, end), in pack order.
+
+        Each sequence has its own positions from 0 and attends only to itself (a
+        block-diagonal mask: exp(-1e9) is exactly 0 in float32), so packing changes nothing.
+        ``types`` are token-type ids (0 everywhere when None); ``layers`` replace the
+        encoder's own (a fine-tuned copy, see `learnloop.ai.cross_encoder`).
+        """
         batch = len(packs)
         length = max(sum(len(seq) for seq in pack) for pack in packs)
         token_ids = np.zeros((batch, length), dtype=np.int64)
         positions = np.zeros((batch, length), dtype=np.int64)
+        token_types = np.zeros((batch, length), dtype=np.int64)
         segment = np.full((batch, length), -1, dtype=np.int64)  # -1: padding
         spans: list[tuple[int, int, int]] = []
         for row, pack in enumerate(packs):
@@ -258,23 +279,23 @@ class MiniLM:
                 n = len(seq)
                 token_ids[row, offset : offset + n] = seq
                 positions[row, offset : offset + n] = np.arange(n)
+                if types is not None:
+                    token_types[row, offset : offset + n] = types[row][k]
                 segment[row, offset : offset + n] = k
                 spans.append((row, offset, offset + n))
                 offset += n
         x = self.word_embeddings[token_ids.reshape(-1)]
         x += self.position_embeddings[positions.reshape(-1)]
+        if types is not None:
+            # The position table already holds type 0; add the difference for other types.
+            x += self.type_deltas[token_types.reshape(-1)]
         x = _layer_norm(x, self.emb_ln_w, self.emb_ln_b)
-        # A token attends only to tokens of its own sequence: exp(-1e9) is exactly 0 in
-        # float32, so packing changes no embedding.
         same = (segment[:, :, None] == segment[:, None, :]) & (segment[:, None, :] >= 0)
         mask_bias = np.where(same, np.float32(0.0), np.float32(-1e9)).astype(np.float32)
         mask_bias = mask_bias.reshape(batch, 1, length, length)
-        for layer in self.layers:
+        for layer in layers if layers is not None else self.layers:
             x = layer(x, mask_bias, batch, length)
-        hidden = x.reshape(batch, length, DIM)
-        out = np.stack([hidden[row, start:end].mean(axis=0) for row, start, end in spans])
-        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), np.float32(1e-12))
-        return cast(Array, out.astype(np.float32, copy=False))
+        return x.reshape(batch, length, DIM), spans
 
     def _forward(self, ids: Sequence[Sequence[int]]) -> Array:
         batch = len(ids)

@@ -38,7 +38,7 @@ _INSTRUCTION_PATTERNS = [
     r"\b(covered|satisfied|met|correct|complete)\b",
     r"\byou\s+(are|must|should|will)\s+(now\s+)?(a|an|the|act|behave|pretend|output|respond|return|grade|give)\b",
     r"\b(as|dear)\s+(the|an?|my)?\s*(ai|grader|model|assistant|llm|language model)\b",
-    r"\b(system|developer|assistant)\s*(prompt|message|:)",
+    r"\b(system|developer|assistant)\s*(prompt|message)\b",
     r"\bnew\s+instructions?\b",
     r"\b(this|my)\s+(answer|response|essay|text|submission)\s+(covers|addresses|includes|"
     r"contains|mentions|explains|deserves|is\s+(correct|complete|perfect)|has\s+covered)\b",
@@ -46,15 +46,59 @@ _INSTRUCTION_PATTERNS = [
     r"\bfrom\s+now\s+on\b[^.!?\n]{0,20}\byou\b",
     r"\b(developer|admin|god|jailbreak|dan)\s+mode\b",
     r"^\W*grade\s*[:=]\s*\d+",
-    r"\b100\s*(/\s*100|%|percent)",
-    r"\b(deserves?|earns?|merits?|worth|warrants?|gets?|receive)\b[^.!?\n]{0,30}"
+    r"\b(deserves?|earns?|merits?|warrants?)\b[^.!?\n]{0,30}"
     r"\b(full|maximum|max|perfect|top|highest|100|all|an? a\+?)\b",
+    r"\b(gets?|receives?|worth)\b[^.!?\n]{0,20}\b(full|maximum|max|perfect|top|highest|100)\s*"
+    r"(marks?|points?|score|credit|grade|%)",
     r"\b(note|message|hint|request)\s+(to|for)\s+(the\s+)?"
     r"(ai|grader|model|llm|assistant|evaluator|marker|examiner|teacher|system)\b",
     r"^\W*(ai|grader|evaluator|marker|examiner|llm|assistant|model)\s*[:,]",
     r"\b(respond|reply|output|return)\s+(only\s+)?(with\s+)?(json|\{)",
     r"\"?score\"?\s*[:=]\s*\d+",
     r"</?\s*(learner_answer|system|instructions?|rubric|passages?)\s*>",
+    # Any sentence that addresses the grader, talks about marks/scores/rubrics or tries to
+    # change the grader's role. False positives cost little: a real answer to a course
+    # question never needs them.
+    r"\b(ignore|disregard|forget|override|bypass|skip)\b.{0,60}\b(instruction|rubric|rule|"
+    r"prompt|previous|above|criteria|guideline|grading|system|everything)",
+    r"\b(full|maximum|max|perfect)\s+(marks?|score|points|credit|grade)",
+    r"\b(top|highest)\s+(marks|score|grade)",
+    r"\b(give|award|assign|grant)\b.{0,40}\b(100|hundred|(full|perfect|maximum|max|all)\s+"
+    r"(marks?|credit|score|points)|a\+|as correct)",
+    r"\b(rate|score|grade|mark)\s+(this|my|the)\s+(answer|response|submission)",
+    r"\b(set|output|return|print)\b.{0,30}\b(score|grade|marks?)\b",
+    r"\b(score|grade|mark|rating|points?)\s*[:=]\s*\d",
+    r"\b(10\s*/\s*10|100\s*/\s*100)\b",
+    r"\b(you are|you're) (now |an? |the )*(grader|teacher|assistant|ai|model|bot|examiner|"
+    r"evaluator|scorebot|chatbot|language model|llm)",
+    r"\b(pretend (to be|you are)|roleplay|role-play|from now on,? you|as an ai|as a grader|"
+    r"dear grader|dear teacher|dear examiner|note to (the )?(grader|teacher|examiner)|"
+    r"developer mode|jailbreak|new instructions?|admin override)",
+    r"\bact as (an? |the )?(grader|teacher|examiner|assistant|ai|model|evaluator|judge)",
+    r"^\W*(system|assistant|user|developer|grader)\s*:",
+    r"\b(this|my)\s+(answer|response|submission|essay)\s+(is|was|should be|must be|deserves)"
+    r"\s+(correct|right|perfect|complete|excellent|worth|full|the best)",
+    r"\b(this|my)\s+(answer|response|submission|essay)\s+(covers|meets|satisfies|addresses|"
+    r"fulfil+s|deserves|earns)\b",
+    r"\b(rubric|grader|grading model|language model|llm|chatgpt|evaluator)\b",
+    r"</?\s*(system|instruction|prompt|assistant|user|im_start|im_end)\b",
+    r"\b(all|every) (rubric )?points? (are|is|were) (covered|met|satisfied)",
+    # Praise of the answer itself is the grader's language, not the learner's.
+    r"\b(excellent|great|perfect|outstanding|flawless)\s+(work|answer|response)\b",
+    r"\bgood (answer|response)\b",
+    r"\bwell done\b",
+    # Requests about the grader's output or process, however they are dressed up.
+    r"\b(output|print|return|record|reply|respond|copy)\b[^.!?\n]{0,20}\b(exactly|verbatim|"
+    r"unchanged|the following|as your (evaluation|grade|assessment|verdict|output))",
+    r"\byou are (now )?(in|running in|operating in)\b[^.!?\n]{0,30}\bmode\b",
+    r"\bpre-?(reviewed|verified|approved|graded|checked|validated)\b",
+    r"\bdo not (evaluate|grade|mark|assess|score|check|mention|penali[sz]e)\b",
+    r"\b(is|are) now (fully |considered |to be )?(correct|covered|complete|acceptable|valid)\b",
+    r"\b(only|sole) requirement\b",
+    r"\bfor testing purposes\b",
+    r"\b(flagged|marked|rated) as (exemplary|correct|perfect|excellent|complete)\b",
+    r"\b(instructions?|rules?|rubric|criteria)\b[^.!?\n]{0,30}\b(no longer apply|updated|"
+    r"changed|replaced|overridden)\b",
 ]
 _INSTRUCTION_RE = re.compile("|".join(f"(?:{p})" for p in _INSTRUCTION_PATTERNS), re.IGNORECASE)
 # Sentence ends, or line breaks (lists and headings carry no full stop).
@@ -206,6 +250,30 @@ def plain(text: str) -> str:
 
 def is_instruction_like(sentence: str) -> bool:
     return _INSTRUCTION_RE.search(plain(sentence)) is not None
+
+
+# Markup, JSON and configuration-like text: an answer to a course question is prose. Such text
+# is data that earns nothing, whatever it says (a JSON blob of rubric ids "covered", a fake
+# <system> block, an HTML comment for the grader).
+_MARKUP_RE = re.compile(
+    r"""(
+        [{\[]\s*"[^"\n]{1,80}"\s*:          # {"key": ... or ["key": ...
+      | "[^"\n]{1,80}"\s*:\s*["{\[\d]      # "key": "value" / "key": 1
+      | <!--|-->                             # HTML comments
+      | </?\s*(system|user|assistant|developer|instructions?|grader[a-z_-]*|grading[a-z_-]*
+          |evaluation|answer|learner_answer|prompt|rubric|score|im_start|im_end|inst)\b
+      | ^\s*(\#{2,}|-{3,}|={3,}|`{3})       # headings, rules and fences
+      | ^\s*\[[^\]]{0,80}\]\s*$            # a whole line in [brackets]
+      | ^\s*\[\s*(system|note|instruction|admin|grader)
+      | ^\s*(grader|grading|score|verdict)[a-z_-]*\s*[:=]  # "score: 100"
+      | ^\s*[a-z]+_[a-z_]+\s*:\s                          # "grading_override: true"
+    )""",
+    re.IGNORECASE | re.VERBOSE | re.MULTILINE,
+)
+
+
+def is_markup(segment: str) -> bool:
+    return _MARKUP_RE.search(plain(segment)) is not None
 
 
 def split_sentences(text: str) -> list[str]:

@@ -10,6 +10,7 @@ import click
 from learnloop.content.check import check_course
 from learnloop.content.export import course_to_dict
 from learnloop.content.loader import find_course_dirs
+from learnloop.content.model import Course
 from learnloop.content.parser import parse_course
 
 _COURSE_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
@@ -17,7 +18,13 @@ _COURSE_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 @click.command("check")
 @click.argument("course_dir", type=_COURSE_DIR)
-def check(course_dir: Path) -> None:
+@click.option(
+    "--examples/--no-examples",
+    default=True,
+    help="Grade each written exercise's examples and report the grader's agreement per "
+    "rubric point (a warning below 0.8; warnings do not fail the check).",
+)
+def check(course_dir: Path, examples: bool) -> None:
     """Validate a course folder (or a folder of courses); list every problem found."""
     folders = find_course_dirs(course_dir) or [course_dir]
     failed = False
@@ -34,8 +41,19 @@ def check(course_dir: Path) -> None:
                     f"OK {folder}: '{course.title}', {len(course.modules)} modules, "
                     f"{len(course.lessons)} lessons, {exercises} exercises"
                 )
+                if examples:
+                    _report_example_agreement(course)
     if failed:
         raise SystemExit(1)
+
+
+def _report_example_agreement(course: Course) -> None:
+    # Only a course that parses cleanly is graded: the grader needs its rubrics whole.
+    from learnloop.grading.example_check import course_agreement, report_lines
+
+    for agreement in course_agreement(course):
+        for line in report_lines(agreement):
+            click.echo(line)
 
 
 @click.command("show")

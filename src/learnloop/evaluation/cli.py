@@ -3,7 +3,6 @@ server never loads the evaluation code (see `learnloop.cli.LAZY_COMMANDS`)."""
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 import time
@@ -46,16 +45,12 @@ import click
     help="Write the results table as Markdown (e.g. bench/grader.md).",
 )
 @click.option(
-    "--export-calibration",
-    type=click.Path(dir_okay=False, path_type=Path),
+    "--dev",
+    "dev_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
-    help="Write the serving grader's calibration JSON here.",
-)
-@click.option(
-    "--export-answer-model",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the served answer-level model JSON here (needs both SemEval corpora).",
+    help="Grade the labelled dev set in this folder (bench/grader-dev) instead of the ASAG "
+    "benchmarks, and report agreement with the teacher.",
 )
 @click.option(
     "--cv",
@@ -68,21 +63,17 @@ def eval_grader(
     reps: int,
     cache_dir: Path,
     output: Path | None,
-    export_calibration: Path | None,
-    export_answer_model: Path | None,
+    dev_dir: Path | None,
     cv: bool,
 ) -> None:
-    """Score the embedded grader on SemEval-2013 Task 7 and SAF (train splits only for fitting)."""
+    """Score the embedded grader on SemEval-2013 Task 7 and SAF (train splits only for
+    fitting), or with --dev on the labelled dev set of the bundled course."""
+    if dev_dir is not None:
+        _eval_dev(dev_dir, output)
+        return
     # Imported here so `learnloop --help` does not pay for numpy and the dataset code.
     from learnloop.evaluation.asag import find_data_dir
-    from learnloop.evaluation.evaluate import (
-        CORPORA,
-        cross_validate,
-        cross_validate_served,
-        digest,
-        render,
-        run,
-    )
+    from learnloop.evaluation.evaluate import CORPORA, cross_validate, render, run
 
     root = find_data_dir(data_dir)
     selected = list(corpora) or list(CORPORA)
@@ -91,29 +82,140 @@ def eval_grader(
             click.echo(
                 f"{corpus} train, grouped 5-fold CV: {cross_validate(root, cache_dir, corpus)}"
             )
-        if {"beetle", "sciEntsBank"} <= set(selected):
-            click.echo(
-                "served answer model, beetle + sciEntsBank train, grouped 5-fold CV: "
-                f"{cross_validate_served(root, cache_dir)}"
-            )
         return
     started = time.perf_counter()
-    results, calibration, answer_model = run(root, cache_dir, selected, reps, None)
-    if answer_model is None and export_answer_model is not None:
-        raise click.UsageError("--export-answer-model needs the beetle and sciEntsBank corpora")
+    results = run(root, cache_dir, selected, reps)
     seconds = time.perf_counter() - started
-    command = "learnloop " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    model_digest = digest(answer_model) if answer_model is not None else "none"
-    table = render(results, command, seconds, model_digest)
-    click.echo(table)
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(table)
-        click.echo(f"wrote {output}")
-    if export_calibration is not None:
-        export_calibration.write_text(json.dumps(calibration, indent=1) + "\n")
-        click.echo(f"wrote {export_calibration}")
-    if export_answer_model is not None and answer_model is not None:
-        # Compact: thousands of tree nodes; indentation would triple the file.
-        export_answer_model.write_text(json.dumps(answer_model, separators=(",", ":")) + "\n")
-        click.echo(f"wrote {export_answer_model}")
+    table = render(results, _command(), seconds, _weights_digest())
+    _write(table, output, "## SemEval")
+
+
+def _command() -> str:
+    return "learnloop " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _weights_digest() -> str:
+    from importlib import resources
+
+    folder = resources.files("learnloop.grading")
+    return ", ".join(
+        f"{name} {folder.joinpath(name.rsplit('.', 1)[0] + '.sha256').read_text().split()[0][:12]}"
+        for name in ("entailment.safetensors", "point_model.json")
+    )
+
+
+def _write(section: str, output: Path | None, marker: str) -> None:
+    """Print a section; with --output, replace it in the file (the dev set section and the
+    benchmark section are written by separate runs), keeping the other."""
+    click.echo(section)
+    if output is None:
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    other = ""
+    if output.exists():
+        text = output.read_text()
+        dev_at = text.find(DEV_HEADING)
+        if marker == DEV_HEADING:
+            other = text[:dev_at] if dev_at >= 0 else text
+        elif dev_at >= 0:
+            other = text[dev_at:]
+    parts = [section, other] if marker != DEV_HEADING else [other, section]
+    output.write_text("\n".join(p.rstrip() + "\n" for p in parts if p.strip()))
+    click.echo(f"wrote {output}")
+
+
+DEV_HEADING = "## The labelled dev set"
+
+
+def _eval_dev(dev_dir: Path, output: Path | None) -> None:
+    from learnloop.content.loader import load_course
+    from learnloop.evaluation.devset import check_disjoint, figures, grade_all, load, render
+
+    started = time.perf_counter()
+    course = load_course(Path("courses/cloud-native"))
+    answers = load(dev_dir, course)
+    clashes = check_disjoint(answers)
+    if clashes:
+        raise click.ClickException(
+            "dev answers too close to an exercise's examples: " + ", ".join(clashes)
+        )
+    table = render(figures(grade_all(answers)))
+    seconds = time.perf_counter() - started
+    section = (
+        f"{DEV_HEADING} (`bench/grader-dev`)\n\n"
+        f"- Command: `{_command()}` ({seconds:.0f} s); weights {_weights_digest()}\n"
+        "- Graded by the serving code (`learnloop.grading.grader.grade`), exactly as a learner's "
+        "answer is; the set is disjoint from the exercises' `examples:` (checked).\n\n" + table
+    )
+    _write(section, output, DEV_HEADING)
+
+
+@click.command("train-grader")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="ASAG data folder (default: ../shared/data/asag, then /work/shared/data/asag).",
+)
+@click.option(
+    "--course",
+    "course_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("courses/cloud-native"),
+    show_default=True,
+    help="The course whose lesson prose and graded examples the grader learns from.",
+)
+@click.option(
+    "--step",
+    "steps",
+    multiple=True,
+    type=click.Choice(["lexicons", "entailment", "point-model"]),
+    help="Only these steps, in this order (repeatable; default: all three).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the files here instead of into the installed learnloop/grading package.",
+)
+def train_grader(
+    data_dir: Path | None, course_dir: Path, steps: tuple[str, ...], out: Path | None
+) -> None:
+    """Reproduce the grader's shipped weights from public data, each with its sha256.
+
+    Needs the dev dependencies (PyTorch, transformers, scikit-learn) and, for the lexicons and
+    the stance pairs, Debian's `wordnet-base`. Takes about 25 minutes on one CPU core."""
+    from importlib import resources
+
+    from learnloop.evaluation import training
+    from learnloop.evaluation.asag import find_data_dir
+    from learnloop.evaluation.lexicons import write_lexicons
+
+    target = out or Path(str(resources.files("learnloop.grading")))
+    target.mkdir(parents=True, exist_ok=True)
+    chosen = list(steps) or ["lexicons", "entailment", "point-model"]
+    for step in chosen:
+        started = time.perf_counter()
+        if step == "lexicons":
+            for path in write_lexicons(target):
+                click.echo(f"wrote {path}")
+        elif step == "entailment":
+            pairs = training.training_pairs(find_data_dir(data_dir), course_dir)
+            click.echo(f"train-grader: {len(pairs)} training pairs")
+            digest = training.train_entailment(pairs, target / "entailment.safetensors")
+            click.echo(f"wrote {target / 'entailment.safetensors'} sha256 {digest}")
+        else:
+            if out is not None and "entailment" in chosen:
+                # The point model reads the judge's features, which need the new weights
+                # in place: it is fitted from the installed package only.
+                raise click.UsageError("fit the point model after installing the new weights")
+            examples = training.example_point_rows(course_dir)
+            rows = [*examples, *training.without_examples(examples)]
+            model = training.fit_point_model(rows)
+            digest = training.write_json_with_digest(model, target / "point_model.json")
+            click.echo(
+                f"wrote {target / 'point_model.json'} from {len(examples)} example labels "
+                "(and again without neighbours), "
+                f"sha256 {digest}"
+            )
+        click.echo(f"train-grader: {step} took {time.perf_counter() - started:.0f} s")

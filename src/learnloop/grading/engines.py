@@ -21,10 +21,9 @@ from learnloop.observability.metrics import (
     GRADING_JOBS_TOTAL,
 )
 from learnloop.settings import Settings
-from learnloop.tutor.retrieval import best_sections
 
 if TYPE_CHECKING:
-    from learnloop.grading.grader import Feedback
+    from learnloop.grading.schemas import Feedback
 
 log = logging.getLogger(__name__)
 
@@ -37,34 +36,27 @@ def grade_embedded(exercise: WrittenExercise, text: str, lesson: Lesson | None) 
 
 
 def feedback_from_llm(
-    exercise: WrittenExercise, grading: LLMGrading, lesson: Lesson | None
+    exercise: WrittenExercise, grading: LLMGrading, text: str, lesson: Lesson | None
 ) -> Feedback:
-    from learnloop.grading.grader import Feedback, PointFeedback
+    from learnloop.grading.grader import feedback_from_points, sections_for
+    from learnloop.grading.schemas import PointFeedback
 
     texts = {point.id: point.text for point in exercise.rubric}
-    sections = (
-        best_sections(lesson, [p.text for p in exercise.rubric])
-        if lesson is not None
-        else [None] * len(exercise.rubric)
-    )
-    return Feedback(
-        engine="llm",
-        score=grading.score,
-        points=tuple(
-            PointFeedback(
-                id=point.id,
-                text=texts[point.id],
-                status=point.status,
-                evidence=point.evidence or None,
-                similarity=0.0,
-                section_id=section,
-            )
-            for point, section in zip(grading.points, sections, strict=True)
-        ),
-        misconceptions=grading.misconceptions,
-        summary=grading.summary,
-        ignored_sentences=grading.neutralised_sentences,
-    )
+    sections = sections_for(lesson, [p.text for p in exercise.rubric])
+    points = [
+        PointFeedback(
+            id=point.id,
+            text=texts[point.id],
+            status=point.status,
+            evidence=point.evidence or None,
+            similarity=0.0,
+            section_id=section,
+        )
+        for point, section in zip(grading.points, sections, strict=True)
+    ]
+    # The paragraph is written from the clamped statuses, as for the embedded engine, so the
+    # model's own prose can never praise what the clamp refused.
+    return feedback_from_points(exercise, text, points, lesson, "llm")
 
 
 def grade_response(
@@ -76,7 +68,7 @@ def grade_response(
         try:
             with LLMClient.from_settings(settings) as client:
                 grading = grade_with_llm(client, exercise, text)
-            feedback = feedback_from_llm(exercise, grading, lesson)
+            feedback = feedback_from_llm(exercise, grading, text, lesson)
         except Exception as error:
             # Any failure on the LLM path (LLMError for the endpoint, or a bug in turning its
             # reply into feedback) must still end in feedback for the learner.

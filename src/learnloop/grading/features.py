@@ -105,12 +105,20 @@ def stem(word: str) -> str:
 _add_antonyms()
 
 
+# Contractions written without the apostrophe, as learners type them: "doesnt" is "does nt".
+_BARE_NEGATED = re.compile(
+    r"^(is|are|was|were|do|does|did|has|have|had|ca|wo|would|should|could|must|need|ai)nt$"
+)
+
+
 def words(text: str) -> list[str]:
-    tokens = _WORD.findall(normalise(text).lower())
+    tokens = _WORD.findall(normalise(text).lower().replace("\u2019", "'"))
     out = []
     for token in tokens:
         if token.endswith("n't"):
             out.extend([token[:-3], "nt"])
+        elif _BARE_NEGATED.match(token):
+            out.extend([token[:-2], "nt"])
         else:
             out.append(token)
     return out
@@ -162,24 +170,79 @@ def negation_mismatch(answer: Lexical, reference: Lexical) -> float:
     return float((answer.negations % 2) != (reference.negations % 2))
 
 
-# Negations that deny the words right after them ("is not connected", "never changed").
-# Determiners such as "no" or "without" mostly state an absence ("no shell", "no differences")
-# that agrees with a rubric point rather than contradicting it, so they are left out here.
-VERBAL_NEGATIONS = frozenset({"not", "nt", "never", "cannot", "cant"})
-_NEGATION_SCOPE = 3  # tokens after a negation that it denies
+# Negations that deny the words after them ("is not connected", "never changed", "no longer
+# restarts"). Determiners such as "no" or "without" mostly state an absence ("no shell", "no
+# differences") that agrees with a rubric point rather than contradicting it, so they are
+# left out here, except in "no longer".
+VERBAL_NEGATIONS = frozenset({"not", "nt", "never", "cannot", "cant", "longer"})
+# A negation denies the first content word after it ("does not reduce the attack surface"
+# denies reducing, not the surface; "don't change the image" agrees with "images are never
+# changed"), skipping light verbs and adverbs that carry no claim ("doesnt get killed").
+_LIGHT = frozenset(
+    [
+        "get",
+        "gets",
+        "got",
+        "getting",
+        "really",
+        "actually",
+        "even",
+        "always",
+        "necessarily",
+        "just",
+        "ever",
+        "quite",
+        "make",
+        "makes",
+        "need",
+        "needs",
+        "go",
+        "goes",
+    ]
+)
+# A negation's scope ends with its clause.
+_CLAUSE_BREAK = re.compile(
+    r"[,;:()\u2013\u2014]|\s-\s|\b(but|because|while|whereas|although|though|so|and then|"
+    r"which|that|since|unless|however|instead|when|whenever|if|where|until)\b",
+    re.IGNORECASE,
+)
+
+
+def _clause_negations(tokens: list[str]) -> list[int]:
+    """Positions of the verbal negations in one clause; "no longer" counts once, and an even
+    number of negations in a clause ("not un-", "never fails to not") cancels out."""
+    out = []
+    for i, token in enumerate(tokens):
+        if token == "longer" and (i == 0 or tokens[i - 1] != "no"):  # noqa: S105 - a word
+            continue
+        if token in VERBAL_NEGATIONS:
+            out.append(i)
+    return out
 
 
 @lru_cache(maxsize=4096)
 def polarity(text: str) -> tuple[frozenset[str], frozenset[str]]:
-    """(asserted stems, denied stems) of a text, denial scoped to a few tokens."""
-    tokens = words(text)
+    """(asserted stems, denied stems) of a text; a denial reaches a few content words, never
+    past the end of its clause, and two denials in one clause cancel."""
+    asserted: set[str] = set()
     denied: set[str] = set()
-    for i, token in enumerate(tokens):
-        if token in VERBAL_NEGATIONS:
-            for follower in tokens[i + 1 : i + 1 + _NEGATION_SCOPE]:
-                if follower not in STOPWORDS and follower not in NEGATIONS:
-                    denied.add(stem(follower))
-    asserted = {stem(t) for t in tokens if t not in STOPWORDS and t not in NEGATIONS}
+    for clause in _CLAUSE_BREAK.split(normalise(text)):
+        if not clause or not clause.strip() or _CLAUSE_BREAK.fullmatch(clause.strip()):
+            continue
+        tokens = words(clause)
+        negations = _clause_negations(tokens)
+        content = [
+            (i, stem(t))
+            for i, t in enumerate(tokens)
+            if t not in STOPWORDS and t not in NEGATIONS and t != "longer"
+        ]
+        if negations and len(negations) % 2 == 1:
+            first = negations[0]
+            after = [s for i, s in content if i > first and tokens[i] not in _LIGHT][:1]
+            denied.update(after)
+            asserted.update(s for i, s in content if i <= first or s not in after)
+        else:
+            asserted.update(s for _, s in content)
     return frozenset(asserted - denied), frozenset(denied)
 
 
@@ -222,44 +285,3 @@ def pair_features(cosine: float, answer: Lexical, reference: Lexical) -> npt.NDA
             cosine * antonyms,
         ]
     )
-
-
-# Instruction-like text: the learner's answer is data, never instructions to the grader. Any
-# sentence that addresses the grader, talks about marks/scores/rubrics or tries to change the
-# grader's role is removed before grading, so it can neither match a rubric point nor move the
-# score. False positives cost little: a real answer to a course question never needs them.
-_INJECTION_PATTERNS = [
-    r"\b(ignore|disregard|forget|override|bypass|skip)\b.{0,60}\b(instruction|rubric|rule|"
-    r"prompt|previous|above|criteria|guideline|grading|system|everything)",
-    r"\b(full|maximum|max|perfect)\s+(marks?|score|points|credit|grade)",
-    r"\b(top|highest)\s+(marks|score|grade)",
-    r"\b(give|award|assign|grant)\b.{0,40}\b(100|hundred|(full|perfect|maximum|max|all)\s+"
-    r"(marks?|credit|score|points)|a\+|as correct)",
-    r"\b(rate|score|grade|mark)\s+(this|my|the)\s+(answer|response|submission)",
-    r"\b(set|output|return|print)\b.{0,30}\b(score|grade|marks?)\b",
-    r"\b(score|grade|mark|rating|points?)\s*[:=]\s*\d",
-    r"\b(10\s*/\s*10|100\s*/\s*100)\b",
-    r"\b(you are|you're) (now |an? |the )*(grader|teacher|assistant|ai|model|bot|examiner|"
-    r"evaluator|scorebot|chatbot|language model|llm)",
-    r"\b(pretend (to be|you are)|roleplay|role-play|from now on,? you|as an ai|as a grader|"
-    r"dear grader|dear teacher|dear examiner|note to (the )?(grader|teacher|examiner)|"
-    r"developer mode|jailbreak|new instructions?|admin override)",
-    r"\bact as (an? |the )?(grader|teacher|examiner|assistant|ai|model|evaluator|judge)",
-    r"^\W*(system|assistant|user|developer|grader)\s*:",
-    r"\b(this|my)\s+(answer|response|submission|essay)\s+(is|was|should be|must be|deserves)"
-    r"\s+(correct|right|perfect|complete|excellent|worth|full|the best)",
-    r"\b(this|my)\s+(answer|response|submission|essay)\s+(covers|meets|satisfies|addresses|"
-    r"fulfil+s|deserves|earns)\b",
-    r"\b(rubric|grader|grading model|language model|llm|chatgpt|evaluator)\b",
-    r"</?\s*(system|instruction|prompt|assistant|user|im_start|im_end)\b",
-    r"\b(all|every) (rubric )?points? (are|is|were) (covered|met|satisfied)",
-    # Praise of the answer itself is the grader's language, not the learner's.
-    r"\b(excellent|great|perfect|outstanding|flawless)\s+(work|answer|response)\b",
-    r"\bgood (answer|response)\b",
-    r"\bwell done\b",
-]
-_INJECTION = re.compile("|".join(f"(?:{p})" for p in _INJECTION_PATTERNS), re.IGNORECASE)
-
-
-def is_instruction_like(sentence: str) -> bool:
-    return _INJECTION.search(normalise(sentence)) is not None

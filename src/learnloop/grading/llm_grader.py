@@ -23,7 +23,7 @@ ENGINE = "llm"
 # adds a field still passes and one that returns a string for the points list does not.
 class PointReply(BaseModel):
     id: str = Field(max_length=200)
-    status: Literal["covered", "partial", "missing"]
+    status: Literal["covered", "partial", "missing", "contradicted"]
     evidence: str = Field(default="", max_length=2000)
 
 

@@ -67,8 +67,14 @@ POINT_STATUS = {
     "partly-covered": "partly",
     "missing": "missing",
     "not_covered": "missing",
+    "contradicted": "contradicted",
 }
-POINT_LABELS = {"covered": "Covered", "partly": "Partly covered", "missing": "Missing"}
+POINT_LABELS = {
+    "covered": "Covered",
+    "partly": "Partly covered",
+    "missing": "Missing",
+    "contradicted": "Misconception",
+}
 BLANK_RE = re.compile(r"_{3,}")
 
 
@@ -120,6 +126,7 @@ class FeedbackView:
     summary: str
     points: list[PointView]
     misconceptions: list[str]
+    notices: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,101 @@
+"""`learnloop check` grades each written exercise's examples and reports the agreement.
+
+Each example is graded with the exercise's other examples as evidence (leave one out), so an
+example is never compared with itself. Agreement per rubric point below `WARN_BELOW` is a
+warning: the point is probably ambiguous, or the examples disagree with each other, and the
+author learns it while writing rather than from learners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from learnloop.content.model import Course, Lesson, WrittenExercise
+
+WARN_BELOW = 0.8
+
+
+@dataclass(frozen=True)
+class PointAgreement:
+    point_id: str
+    agreed: int
+    total: int
+    # (example line, the author's status, the grader's status) where they differ
+    disagreements: tuple[tuple[int, str, str], ...]
+
+    @property
+    def share(self) -> float:
+        return self.agreed / self.total if self.total else 1.0
+
+
+@dataclass(frozen=True)
+class ExerciseAgreement:
+    lesson: Lesson
+    exercise: WrittenExercise
+    points: tuple[PointAgreement, ...]
+
+    @property
+    def agreed(self) -> int:
+        return sum(p.agreed for p in self.points)
+
+    @property
+    def total(self) -> int:
+        return sum(p.total for p in self.points)
+
+
+def exercise_agreement(lesson: Lesson, exercise: WrittenExercise) -> ExerciseAgreement:
+    from learnloop.grading.examples import exercise_evidence
+    from learnloop.grading.grader import grade
+
+    given: dict[str, list[tuple[int, str, str]]] = {p.id: [] for p in exercise.rubric}
+    for index, example in enumerate(exercise.examples):
+        feedback = grade(
+            exercise,
+            example.answer,
+            lesson=lesson,
+            evidence=exercise_evidence(exercise, leave_out=index),
+        )
+        graded = {p.id: p.status for p in feedback.points}
+        for point_id, status in example.points:
+            given[point_id].append((example.line, status, graded[point_id]))
+    points = []
+    for point in exercise.rubric:
+        rows = given[point.id]
+        points.append(
+            PointAgreement(
+                point.id,
+                sum(1 for _, mine, theirs in rows if mine == theirs),
+                len(rows),
+                tuple(row for row in rows if row[1] != row[2]),
+            )
+        )
+    return ExerciseAgreement(lesson, exercise, tuple(points))
+
+
+def course_agreement(course: Course) -> Iterator[ExerciseAgreement]:
+    for lesson in course.lessons:
+        for exercise in lesson.written:
+            if exercise.examples:
+                yield exercise_agreement(lesson, exercise)
+
+
+def report_lines(agreement: ExerciseAgreement) -> list[str]:
+    source = agreement.exercise.source
+    where = f"{source.path}:{source.line}" if source else agreement.lesson.source.path
+    lines = [
+        f"{where}: written '{agreement.exercise.id}': the grader agrees with "
+        f"{agreement.agreed} of {agreement.total} example labels"
+    ]
+    for point in agreement.points:
+        if point.share < WARN_BELOW:
+            detail = ", ".join(
+                f"line {line}: you say {mine}, the grader {theirs}"
+                for line, mine, theirs in point.disagreements[:3]
+            )
+            lines.append(
+                f"{where}: warning: rubric point '{point.point_id}': the grader agrees with "
+                f"{point.agreed} of {point.total} examples ({point.share:.2f}, below "
+                f"{WARN_BELOW}); the point may be ambiguous ({detail})"
+            )
+    return lines

@@ -1,0 +1,271 @@
+"""The rubric judge: for each rubric point, is it covered, partly covered, missing, or
+contradicted by what the learner states?
+
+Similarity alone measures topic, not stance: a sentence that says the opposite of a point, a
+keyword list and the point's own text all look like the point. So a point is judged on:
+
+- **entailment**: the cross-encoder (`learnloop.ai.cross_encoder`) reads each of the learner's
+  candidate sentences (and pairs of adjacent sentences) with the point, and says whether the
+  text states it, denies it, or does not address it;
+- **stance cues**: a denial of the point's own words within a clause ("doesnt get killed",
+  "no longer", double negatives cancel) and opposites ("full" against "minimal");
+- **similarity and overlap**: MiniLM cosine and content-word recall, which say where to look;
+- **the exercise's graded examples**: the author's `examples:` (and, later, a teacher's
+  corrections) are nearest neighbours: a learner's sentence close to one the author marked as
+  covering (or contradicting) this point is read the same way.
+
+A small multinomial model over these features (`point_model.json`, fitted by
+`learnloop train-grader` and checked by digest at load) gives P(status) per point. Only the
+screened claims reach it: copied text, keyword lists, markup and instructions never do.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from learnloop.ai.weights import verified_bytes
+from learnloop.grading.features import Lexical, antonym_conflicts, contradiction_cue, overlap
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+Status = Literal["covered", "partial", "missing", "contradicted"]
+STATUSES: tuple[Status, ...] = ("covered", "partial", "missing", "contradicted")
+# Candidate windows read by the cross-encoder per point: the closest by cosine. The rest are
+# too far from the point to state or deny it, and reading them would cost time.
+WINDOWS_PER_POINT = 2
+# Below this cosine a window is about something else (an off-topic answer costs no reads).
+MIN_COSINE = 0.2
+POINT_MODEL_FILE = "point_model.json"
+
+FEATURES = (
+    "cosine",  # best window's cosine to the point
+    "recall",  # share of the point's content words in that window
+    "precision",
+    "entails",  # best P(entails) over the read windows
+    "entails_cosine",  # cosine of that window
+    "contradicts",  # best P(contradicts) over the read windows
+    "contradicts_cosine",
+    "contradicts_cue",  # that window denies the point's words or uses an opposite
+    "neutral_min",  # lowest P(neutral) over the read windows
+    "cue_any",  # a close window (cosine >= 0.5) carries a stance cue
+    "knn_covered",  # nearest graded example evidence per label (0 when there is none)
+    "knn_partial",
+    "knn_missing",
+    "knn_contradicted",
+    "has_examples",
+    "claims_log",  # how much the learner wrote
+)
+
+
+@dataclass(frozen=True)
+class Window:
+    text: str
+    embedding: F32
+    lexical: Lexical
+    sentences: int = 1  # 2 for a pair of adjacent claims
+
+
+def windows_of(claims: Sequence[str], embeddings: F32) -> list[Window]:
+    """Each claim, and each pair of adjacent claims (a point is often spread over two)."""
+    out = [Window(c, embeddings[i], Lexical.of(c)) for i, c in enumerate(claims)]
+    for i in range(len(claims) - 1):
+        mean = embeddings[i] + embeddings[i + 1]
+        mean = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        text = f"{claims[i]} {claims[i + 1]}"
+        out.append(Window(text, mean.astype(np.float32), Lexical.of(text), 2))
+    return out
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the judge read for one point: its features and the windows behind them."""
+
+    features: F64
+    best: int | None  # the window that best states the point
+    contradicting: int | None  # the window that most denies it
+
+
+@dataclass(frozen=True)
+class ExampleEvidence:
+    """Per rubric point, the embeddings of graded examples' evidence windows, by status."""
+
+    by_status: dict[str, F32]
+
+    def nearest(self, status: str, embedding: F32) -> float:
+        rows = self.by_status.get(status)
+        if rows is None or len(rows) == 0:
+            return 0.0
+        return float((rows @ embedding).max())
+
+
+NO_EXAMPLES = ExampleEvidence({})
+
+
+def read_pairs(
+    point: str, point_embedding: F32, windows: Sequence[Window]
+) -> tuple[list[int], F32]:
+    """The windows the cross-encoder should read for this point, closest first."""
+    if not windows:
+        return [], np.zeros(0, np.float32)
+    cosines = np.stack([w.embedding for w in windows]) @ point_embedding
+    chosen: list[int] = []
+    pairs = 0
+    for i in (int(k) for k in np.argsort(-cosines, kind="stable")):
+        if cosines[i] < MIN_COSINE or len(chosen) == WINDOWS_PER_POINT:
+            break
+        # At most one pair of sentences: reading costs grow with the window's length.
+        if windows[i].sentences > 1:
+            if pairs:
+                continue
+            pairs += 1
+        chosen.append(i)
+    return chosen, cosines.astype(np.float32)
+
+
+def evidence_for(
+    point: str,
+    point_lexical: Lexical,
+    windows: Sequence[Window],
+    cosines: F32,
+    read: Sequence[int],
+    probabilities: F32,  # (len(read), 3): entails, contradicts, neutral
+    examples: ExampleEvidence,
+    n_claims: int,
+) -> Evidence:
+    features = np.zeros(len(FEATURES), dtype=np.float64)
+    features[FEATURES.index("has_examples")] = float(bool(examples.by_status))
+    features[FEATURES.index("claims_log")] = float(np.log1p(n_claims))
+    if not windows:
+        return Evidence(features, None, None)
+    best_cos = int(np.argmax(cosines))
+    precision, recall, _ = overlap(windows[best_cos].lexical, point_lexical)
+    values: dict[str, float] = {
+        "cosine": float(cosines[best_cos]),
+        "recall": recall,
+        "precision": precision,
+    }
+    best: int | None = None
+    contradicting: int | None = None
+    if read:
+        entail = int(np.argmax(probabilities[:, 0]))
+        contra = int(np.argmax(probabilities[:, 1]))
+        best, contradicting = read[entail], read[contra]
+        values |= {
+            "entails": float(probabilities[entail, 0]),
+            "entails_cosine": float(cosines[best]),
+            "contradicts": float(probabilities[contra, 1]),
+            "contradicts_cosine": float(cosines[contradicting]),
+            "contradicts_cue": float(contradiction_cue(windows[contradicting].text, point)),
+            "neutral_min": float(probabilities[:, 2].min()),
+            "cue_any": float(
+                any(cosines[k] >= 0.5 and contradiction_cue(windows[k].text, point) for k in read)
+            ),
+        }
+        for status in STATUSES:
+            embedding = windows[contradicting if status == "contradicted" else best].embedding
+            values[f"knn_{status}"] = examples.nearest(status, embedding)
+    else:
+        values["neutral_min"] = 1.0
+    for name, value in values.items():
+        features[FEATURES.index(name)] = value
+    return Evidence(features, best, contradicting)
+
+
+def antonym_count(text: str, point: str) -> int:
+    return antonym_conflicts(Lexical.of(text), Lexical.of(point))
+
+
+# --------------------------------------------------------------------------------------------
+# The point model
+
+
+@dataclass(frozen=True)
+class PointModel:
+    """Multinomial logistic regression over `FEATURES`, with pairwise products of a few."""
+
+    features: tuple[str, ...]
+    mean: F64
+    scale: F64
+    coef: F64  # (statuses, expanded features)
+    intercept: F64
+    classes: tuple[str, ...]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PointModel:
+        if tuple(data["features"]) != FEATURES:
+            raise RuntimeError(f"{POINT_MODEL_FILE} was fitted for other features")
+        return cls(
+            tuple(data["features"]),
+            np.asarray(data["mean"], dtype=np.float64),
+            np.asarray(data["scale"], dtype=np.float64),
+            np.asarray(data["coef"], dtype=np.float64),
+            np.asarray(data["intercept"], dtype=np.float64),
+            tuple(data["classes"]),
+        )
+
+    def probabilities(self, rows: F64) -> F64:
+        x = (expand(np.atleast_2d(rows)) - self.mean) / self.scale
+        z = x @ self.coef.T + self.intercept
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        result: F64 = e / e.sum(axis=1, keepdims=True)
+        return result
+
+
+_PRODUCTS = (
+    ("entails", "cosine"),
+    ("contradicts", "contradicts_cue"),
+    ("contradicts", "contradicts_cosine"),
+    ("knn_covered", "has_examples"),
+    ("knn_contradicted", "contradicts"),
+)
+
+
+# A denial that the cross-encoder and the stance cue both see, in a sentence about the point,
+# is a misconception whatever the model says: a sentence that states the opposite of a point
+# never covers it (the model, fitted on few examples, can be talked round by the rest).
+DENIAL_CONTRADICTS = 0.9
+DENIAL_COSINE = 0.5
+
+
+def decide(model: PointModel, probabilities: F64, features: F64) -> tuple[Status, float]:
+    """The status of one point and the model's probability for it."""
+    at = {name: features[FEATURES.index(name)] for name in FEATURES}
+    if (
+        at["contradicts"] >= DENIAL_CONTRADICTS
+        and at["contradicts_cosine"] >= DENIAL_COSINE
+        and at["contradicts_cue"] > 0
+    ):
+        status: Status = "contradicted"
+    else:
+        status = model.classes[int(np.argmax(probabilities))]  # type: ignore[assignment]
+    return status, float(probabilities[model.classes.index(status)])
+
+
+def expand(rows: F64) -> F64:
+    """The features plus a few products the model needs (a denial only matters when the
+    sentence is about the point)."""
+    extra = [rows[:, FEATURES.index(a)] * rows[:, FEATURES.index(b)] for a, b in _PRODUCTS]
+    return np.hstack([rows, np.stack(extra, axis=1)])
+
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _point_model() -> PointModel:
+    data = verified_bytes("learnloop.grading", POINT_MODEL_FILE)
+    return PointModel.from_dict(json.loads(data))
+
+
+def point_model() -> PointModel:
+    with _lock:
+        return _point_model()
