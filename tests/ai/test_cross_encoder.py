@@ -84,15 +84,36 @@ def test_probabilities_are_a_distribution_and_order_independent() -> None:
     assert np.abs(forward - backward).max() < 1e-5
 
 
-def test_a_paraphrase_entails_and_a_denial_contradicts() -> None:
+POINT = "Minimal base images leave out shells and package managers, reducing the attack surface."
+
+
+def test_a_paraphrase_entails_and_a_negated_claim_contradicts() -> None:
     probabilities = get_cross_encoder().probabilities(
         [
-            ("Once built, an image is never modified.", "Immutable images are never changed."),
-            ("Images get patched in place on the server.", "Immutable images are never changed."),
+            (
+                "Once built, an image is never modified.",
+                "Immutable images are never changed after being built; any change means "
+                "building a new image.",
+            ),
+            ("Minimal images dont reduce the attack surface.", POINT),
+            ("Readiness probes decide which Pods receive traffic.", POINT),
         ]
     )
     assert int(np.argmax(probabilities[0])) == LABELS.index("entails"), probabilities
-    assert probabilities[1, 1] > probabilities[0, 1], probabilities
+    assert int(np.argmax(probabilities[1])) == LABELS.index("contradicts"), probabilities
+    assert int(np.argmax(probabilities[2])) == LABELS.index("neutral"), probabilities
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 10, open: the cross-encoder learned stance mostly from negation words; a "
+    "denial in other words ('patched in place') reads as neutral",
+)
+def test_a_denial_without_a_negation_word_contradicts() -> None:
+    probabilities = get_cross_encoder().probabilities(
+        [("Images get patched in place on the server.", "Immutable images are never changed.")]
+    )
+    assert int(np.argmax(probabilities[0])) == LABELS.index("contradicts"), probabilities
 
 
 def _package(tmp_path: Path, content: bytes, recorded: str) -> str:

@@ -20,16 +20,15 @@ from .helpers import LESSON, PASSWORD, assert_accessible, assert_no_sideways_scr
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SCREENSHOTS = REPO / "docs" / "screenshots"
-# Right about immutability, wrong about minimal images: the misconception the reference page
-# warns about, in the lesson's own vocabulary.
+# Right about immutability, wrong about minimal images, in the lesson's own vocabulary.
 MISCONCEPTION = (
-    "A full Ubuntu base image is more secure than a distroless one, because it ships with a "
-    "shell and a package manager for patching."
+    "A minimal base image doesnt reduce the attack surface though, since attackers never need "
+    "a shell anyway."
 )
 WRITTEN_ANSWER = (
-    "An immutable image is built once and never changed afterwards; any fix produces a new image "
-    "that goes through the same pipeline. So the exact artifact that passed the tests is the one "
-    "that runs in production, and a rollback just redeploys the previous image. " + MISCONCEPTION
+    "Once an image is built nobody touches it again: a fix means building and tagging a fresh "
+    "image. Because of that, what we tested in CI is byte for byte what production runs, and "
+    "going back after a bad release is just deploying the older tag. " + MISCONCEPTION
 )
 EXPECT_TIMEOUT = 15_000  # ms; the machine is shared and has two cores
 
@@ -180,7 +179,7 @@ def test_learner_flow(server: Server, browser: Browser, axe_source: str) -> None
     expect(report.locator(".point")).to_have_count(6)  # one per rubric point of lesson 9
     # The misconception is named as one, quoted, and its point is not praised anywhere.
     watch_out = report.locator(".misconceptions")
-    expect(watch_out).to_contain_text("full Ubuntu base image is more secure")
+    expect(watch_out).to_contain_text("doesnt reduce the attack surface")
     denied = report.locator(".point.contradicted")
     expect(denied.first).to_contain_text("Misconception")
     expect(denied.first).to_contain_text("Minimal base images leave out shells")

@@ -81,3 +81,60 @@ def test_installed_command_runs_as_a_process() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["slug"] == "demo"
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "courses" / "cloud-native"
+
+
+def test_check_grades_the_sample_courses_examples_per_exercise() -> None:
+    result = CliRunner().invoke(main, ["check", str(SAMPLE)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"OK {SAMPLE}:")
+    agreements = [line for line in lines if "the grader agrees with" in line]
+    # One summary line per written exercise (12), each naming its file and line.
+    summaries = [line for line in agreements if "example labels" in line]
+    assert len(summaries) == 12, result.output
+    assert all(line.startswith(f"{SAMPLE}/") and ".md:" in line for line in summaries)
+
+
+AMBIGUOUS = """\
+Intro.
+
+```exercise
+kind: written
+prompt: Why run containers as a non-root user?
+model_answer: A compromised process then has fewer rights on the node.
+rubric:
+  - id: fewer-rights
+    point: A process that is not root has fewer rights if it is compromised.
+  - id: colour
+    point: The answer is well written.
+examples:
+  - answer: If the app is hacked, the attacker only has a normal user's rights, not root's.
+    points: {fewer-rights: covered, colour: covered}
+  - answer: An attacker who breaks in as an unprivileged user can do much less damage.
+    points: {fewer-rights: covered, colour: missing}
+  - answer: Running as root means a breakout owns the node; a plain user limits that.
+    points: {fewer-rights: covered, colour: covered}
+  - answer: A non-root process that gets exploited cannot change system files.
+    points: {fewer-rights: covered, colour: missing}
+  - answer: It is the default, and defaults are good.
+    points: {fewer-rights: missing, colour: covered}
+  - answer: non-root, security, least privilege
+    points: {fewer-rights: missing, colour: missing}
+```
+"""
+
+
+def test_check_warns_about_a_rubric_point_the_examples_disagree_on(tmp_path: Path) -> None:
+    write_course(tmp_path, {"01-one.md": lesson("number: 1\ntitle: One\nxp: 10", AMBIGUOUS)})
+    result = CliRunner().invoke(main, ["check", str(tmp_path)])
+    assert result.exit_code == 0, result.output  # a warning, not a failure
+    warnings = [line for line in result.output.splitlines() if "warning" in line]
+    assert any("rubric point 'colour'" in line and "ambiguous" in line for line in warnings), (
+        result.output
+    )
+    assert all(line.startswith(f"{tmp_path}/01-one.md:") for line in warnings)
+    skipped = CliRunner().invoke(main, ["check", "--no-examples", str(tmp_path)])
+    assert "agrees" not in skipped.output

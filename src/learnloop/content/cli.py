@@ -42,17 +42,17 @@ def check(course_dir: Path, examples: bool) -> None:
                     f"{len(course.lessons)} lessons, {exercises} exercises"
                 )
                 if examples:
-                    _report_example_agreement(course)
+                    _report_example_agreement(course, folder)
     if failed:
         raise SystemExit(1)
 
 
-def _report_example_agreement(course: Course) -> None:
+def _report_example_agreement(course: Course, folder: Path) -> None:
     # Only a course that parses cleanly is graded: the grader needs its rubrics whole.
     from learnloop.grading.example_check import course_agreement, report_lines
 
     for agreement in course_agreement(course):
-        for line in report_lines(agreement):
+        for line in report_lines(agreement, folder):
             click.echo(line)
 
 

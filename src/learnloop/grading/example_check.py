@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from learnloop.content.model import Course, Lesson, WrittenExercise
 
@@ -80,9 +81,12 @@ def course_agreement(course: Course) -> Iterator[ExerciseAgreement]:
                 yield exercise_agreement(lesson, exercise)
 
 
-def report_lines(agreement: ExerciseAgreement) -> list[str]:
-    source = agreement.exercise.source
-    where = f"{source.path}:{source.line}" if source else agreement.lesson.source.path
+def report_lines(agreement: ExerciseAgreement, folder: Path | None = None) -> list[str]:
+    """Lines for `learnloop check`, each starting with the exercise's file and line (under
+    ``folder``, the course folder, as the other problems are reported)."""
+    source = agreement.exercise.source or agreement.lesson.source
+    path = str(folder / source.path) if folder is not None else source.path
+    where = f"{path}:{source.line}"
     lines = [
         f"{where}: written '{agreement.exercise.id}': the grader agrees with "
         f"{agreement.agreed} of {agreement.total} example labels"
