@@ -78,7 +78,6 @@ def test_nearest_neighbours_leave_the_answer_itself_out() -> None:
         labels=["correct", "incorrect", "correct", "correct"],
         labels_2way=["correct", "incorrect", "correct", "correct"],
         groups=["q", "q", "q", "other"],
-        pair=np.zeros((4, 1)),
     )
     labels = ("correct", "incorrect")
     feats = knn_features(embeddings, pool.groups, pool, pool.labels, labels, leave_one_out=True)

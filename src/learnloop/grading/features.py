@@ -12,9 +12,6 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-import numpy as np
-import numpy.typing as npt
-
 # Small, fixed stop list: words that carry no subject matter. Negations are deliberately absent,
 # because they decide meaning ("is connected" vs "is not connected").
 _STOP_TEXT = """
@@ -253,35 +250,3 @@ def contradiction_cue(answer: str, reference: str) -> bool:
     if (a_neg & r_pos) or (r_neg & a_pos):
         return True
     return antonym_conflicts(Lexical.of(answer), Lexical.of(reference)) > 0
-
-
-# Names of the pair features, in order; `calibration.json` stores weights in this order.
-PAIR_FEATURES = (
-    "cosine",
-    "precision",
-    "recall",
-    "f1",
-    "negation_mismatch",
-    "antonyms",
-    "cos_x_negation",
-    "cos_x_antonyms",
-)
-
-
-def pair_features(cosine: float, answer: Lexical, reference: Lexical) -> npt.NDArray[np.float64]:
-    """Features of one (learner text, rubric point or reference answer) pair."""
-    precision, recall, f1 = overlap(answer, reference)
-    mismatch = negation_mismatch(answer, reference)
-    antonyms = float(min(antonym_conflicts(answer, reference), 2))
-    return np.array(
-        [
-            cosine,
-            precision,
-            recall,
-            f1,
-            mismatch,
-            antonyms,
-            cosine * mismatch,
-            cosine * antonyms,
-        ]
-    )
