@@ -32,6 +32,16 @@ class ChoiceOption:
 
 
 @dataclass(frozen=True)
+class AnswerTest:
+    """An answer the author wrote down with the verdict it must get (`tests:`); `check` runs it."""
+
+    answer: object
+    verdict: str  # "correct", "incorrect" or "close"
+    line: int  # in the lesson file
+    feedback: str = ""  # when given, the verdict's feedback must contain it
+
+
+@dataclass(frozen=True)
 class ChoiceExercise:
     id: str
     prompt: str
@@ -39,11 +49,18 @@ class ChoiceExercise:
     shuffle: bool = False
     explanation: str = ""
     source: SourceRef | None = None
+    # True: checkboxes, even with one correct option. None: decided by the correct options.
+    multiple_answers: bool | None = None
+    partial_credit: bool = False  # multi-select: a share of the credit for a partly right set
+    hints: tuple[str, ...] = ()
+    tests: tuple[AnswerTest, ...] = ()
     kind: Literal["choice"] = "choice"
 
     @property
     def multiple(self) -> bool:
-        """More than one correct option: the learner must pick exactly the correct set."""
+        """Several options may be chosen: the learner must pick exactly the correct set."""
+        if self.multiple_answers is not None:
+            return self.multiple_answers
         return sum(option.correct for option in self.options) > 1
 
 
@@ -54,6 +71,8 @@ class TrueFalseExercise:
     answer: bool
     explanation: str = ""
     source: SourceRef | None = None
+    hints: tuple[str, ...] = ()
+    tests: tuple[AnswerTest, ...] = ()
     kind: Literal["true-false"] = "true-false"
 
 
@@ -62,9 +81,16 @@ class Blank:
     answers: tuple[str, ...]
     regex: str | None = None
     number: float | None = None
-    tolerance: float = 0.0
+    tolerance: float = 0.0  # absolute
     allow_typos: bool = False
     case_sensitive: bool = False
+    relative_tolerance: float = 0.0  # 0.01: within 1% of `number`
+    sig_figs: int | None = None  # the answer must be given to this many significant figures
+    units: str | None = None  # the unit of `number` (pint syntax: "m", "km/h", "m/s**2")
+    convert_units: bool = False  # accept any unit of the same dimension, converted
+    # (wrong answer, message) pairs: a specific wrong answer gets its own feedback.
+    feedback: tuple[tuple[str, str], ...] = ()
+    decimal_comma: bool = False  # from the course's `locale`
 
 
 @dataclass(frozen=True)
@@ -74,6 +100,9 @@ class FillBlankExercise:
     blanks: tuple[Blank, ...]
     explanation: str = ""
     source: SourceRef | None = None
+    partial_credit: bool = False  # several blanks: a share of the credit per right blank
+    hints: tuple[str, ...] = ()
+    tests: tuple[AnswerTest, ...] = ()
     kind: Literal["fill-blank"] = "fill-blank"
 
 

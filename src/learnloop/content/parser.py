@@ -19,6 +19,7 @@ from typing import Any, Literal
 from learnloop.content.markdown import html_to_text, inline_text, render, slugify
 from learnloop.content.model import (
     POINT_STATUSES,
+    AnswerTest,
     Blank,
     ChoiceExercise,
     ChoiceOption,
@@ -41,6 +42,9 @@ from learnloop.content.model import (
 )
 from learnloop.content.problems import Problem
 from learnloop.content.yamlsource import LineDict, LineList, YamlError, load_yaml
+from learnloop.exercises.numbers import uses_decimal_comma
+from learnloop.exercises.patterns import pattern_problem
+from learnloop.exercises.units import unit_problem
 
 COURSE_FILE = "course.yaml"
 EXERCISE_INFO = "exercise"
@@ -88,6 +92,7 @@ NUMBER = Kind("a number", _is_number, float)
 BOOL = Kind("true or false", lambda value: isinstance(value, bool))
 LIST = Kind("a list", lambda value: isinstance(value, list))
 MAPPING = Kind("a mapping of 'key: value' lines", lambda value: isinstance(value, dict))
+ANY = Kind("a value", lambda value: True)
 
 
 @dataclass(frozen=True)
@@ -111,28 +116,37 @@ COURSE: Schema = {
     "title": Key(TEXT, required=True),
     "description": Key(TEXT),
     "modules": Key(LIST, required=True),
+    "locale": Key(TEXT),
 }
 MODULE: Schema = {"title": Key(TEXT, required=True), "lessons": Key(LIST, required=True)}
 
 _COMMON: Schema = {"kind": Key(TEXT, required=True), "id": Key(TEXT)}
+# Every auto-checked kind also takes progressive hints and the author's own answer tests.
+_CHECKED: Schema = {"hints": Key(LIST), "tests": Key(LIST)}
 EXERCISE_SCHEMAS: dict[str, Schema] = {
     "choice": {
         **_COMMON,
+        **_CHECKED,
         "prompt": Key(TEXT, required=True),
         "options": Key(LIST, required=True),
         "shuffle": Key(BOOL),
+        "multiple": Key(BOOL),
+        "partial_credit": Key(BOOL),
         "explanation": Key(TEXT),
     },
     "true-false": {
         **_COMMON,
+        **_CHECKED,
         "prompt": Key(TEXT, required=True),
         "answer": Key(BOOL, required=True),
         "explanation": Key(TEXT),
     },
     "fill-blank": {
         **_COMMON,
+        **_CHECKED,
         "prompt": Key(TEXT, required=True),
         "blanks": Key(LIST, required=True),
+        "partial_credit": Key(BOOL),
         "explanation": Key(TEXT),
     },
     "takeaways": {**_COMMON, "items": Key(LIST, required=True)},
@@ -158,9 +172,20 @@ BLANK_SCHEMA: Schema = {
     "regex": Key(TEXT),
     "number": Key(NUMBER),
     "tolerance": Key(NUMBER),
+    "relative_tolerance": Key(NUMBER),
+    "sig_figs": Key(INT),
+    "units": Key(TEXT),
+    "convert_units": Key(BOOL),
     "allow_typos": Key(BOOL),
     "case_sensitive": Key(BOOL),
+    "feedback": Key(MAPPING),
 }
+ANSWER_TEST: Schema = {
+    "answer": Key(ANY, required=True),
+    "verdict": Key(TEXT, required=True),
+    "feedback": Key(TEXT),
+}
+VERDICTS = ("correct", "incorrect", "close")
 RUBRIC_POINT: Schema = {
     "point": Key(TEXT, required=True),
     "weight": Key(NUMBER),
@@ -212,6 +237,11 @@ def read_fields(data: Any, schema: Schema, what: str, report: Report, line: int)
             continue
         if not spec.kind.accepts(value):
             hint = " (put it in quotes)" if isinstance(value, bool) and spec.kind is TEXT else ""
+            if spec.kind in (NUMBER, INT) and isinstance(value, str) and _looks_numeric(value):
+                hint = (
+                    " (YAML reads a number with an exponent as a number only with a point and a"
+                    " signed exponent: write 3.0e+8 or 300000000, not 3e8)"
+                )
             report(
                 key_line(key),
                 f"'{key}' in {what} must be {spec.kind.name}, not {_describe(value)}{hint}",
@@ -222,6 +252,14 @@ def read_fields(data: Any, schema: Schema, what: str, report: Report, line: int)
         if spec.required and key not in data:
             report(line, f"{what} is missing required key '{key}'")
     return values
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text.replace("_", ""))
+    except ValueError:
+        return False
+    return True
 
 
 def _describe(value: Any) -> str:
@@ -251,10 +289,54 @@ class ExerciseContext:
     source: SourceRef
     derived_id: str
     data: Any = None
+    decimal_comma: bool = False  # the course's locale writes 3,14
 
     def key_line(self, key: str) -> int:
         """Where ``key`` is written in the block, or the opening fence if it is not."""
         return self.data.line_of(key) if isinstance(self.data, LineDict) else OPENING_LINE
+
+    def file_line(self, line: int) -> int:
+        """A line inside the block as a line of the lesson file."""
+        return self.source.line + 1 + line
+
+    def hints(self, values: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(_text_items(values.get("hints"), "hint", self.report))
+
+    def tests(self, values: dict[str, Any]) -> tuple[AnswerTest, ...]:
+        items = values.get("tests") or []
+        tests: list[AnswerTest] = []
+        for index, item in enumerate(items):
+            line = _item_line(items, index, self.key_line("tests"))
+            fields = read_fields(item, ANSWER_TEST, "test", self.report, line)
+            verdict = fields.get("verdict")
+            if verdict is not None and verdict not in VERDICTS:
+                self.report(
+                    line,
+                    f"a test's verdict must be one of {', '.join(VERDICTS)}, not "
+                    f"{_describe(verdict)}",
+                )
+                continue
+            if "answer" in fields and verdict is not None:
+                tests.append(
+                    AnswerTest(
+                        answer=_plain(fields["answer"]),
+                        verdict=verdict,
+                        line=self.file_line(line),
+                        feedback=fields.get("feedback", ""),
+                    )
+                )
+        return tuple(tests)
+
+
+def _plain(value: Any) -> Any:
+    """YAML's line-tracking containers as plain lists and dicts; numbers as the text typed."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
 
 
 def _exercise_id(values: dict[str, Any], context: ExerciseContext, data: Any) -> str:
@@ -298,6 +380,15 @@ def _parse_choice(values: dict[str, Any], context: ExerciseContext, eid: str) ->
         report(line, "a choice needs at least two options")
     elif len(options) == len(options_data) and not any(option.correct for option in options):
         report(line, "a choice needs at least one option with 'correct: true'")
+    elif values.get("multiple") is False and sum(option.correct for option in options) > 1:
+        report(context.key_line("multiple"), "'multiple: false' but several options are correct")
+    if values.get("partial_credit") and not (
+        values.get("multiple") or sum(option.correct for option in options) > 1
+    ):
+        report(
+            context.key_line("partial_credit"),
+            "partial credit needs several answers: add 'multiple: true'",
+        )
     return ChoiceExercise(
         id=eid,
         prompt=values.get("prompt", ""),
@@ -305,6 +396,10 @@ def _parse_choice(values: dict[str, Any], context: ExerciseContext, eid: str) ->
         shuffle=values.get("shuffle", False),
         explanation=values.get("explanation", ""),
         source=context.source,
+        multiple_answers=values.get("multiple"),
+        partial_credit=values.get("partial_credit", False),
+        hints=context.hints(values),
+        tests=context.tests(values),
     )
 
 
@@ -322,6 +417,8 @@ def _parse_true_false(values: dict[str, Any], context: ExerciseContext, eid: str
         answer=values.get("answer", False),
         explanation=values.get("explanation", ""),
         source=context.source,
+        hints=context.hints(values),
+        tests=context.tests(values),
     )
 
 
@@ -332,44 +429,15 @@ def _parse_fill_blank(values: dict[str, Any], context: ExerciseContext, eid: str
     for index, item in enumerate(blanks_data):
         line = _item_line(blanks_data, index, 0)
         fields = read_fields(item, BLANK_SCHEMA, "blank", report, line)
-        answers: list[str] = []
         answers_data = fields.get("answers") or []
         for answer_index, answer in enumerate(answers_data):
-            if _is_text(answer):
-                answers.append(str(answer))
-            else:
+            if not _is_text(answer):
                 hint = " (put it in quotes)" if isinstance(answer, bool) else ""
                 report(
                     _item_line(answers_data, answer_index, line),
                     f"an accepted answer must be text, not {_describe(answer)}{hint}",
                 )
-        regex = fields.get("regex")
-        if regex is not None:
-            try:
-                re.compile(regex)
-            except re.error as error:
-                report(
-                    item.line_of("regex") if isinstance(item, LineDict) else line,
-                    f"invalid regex '{regex}': {error}",
-                )
-        number = fields.get("number")
-        if (
-            isinstance(item, dict)
-            and not answers_data
-            and "regex" not in item
-            and "number" not in item
-        ):
-            report(line, "blank has no accepted answer: give 'answers', 'regex' or 'number'")
-        blanks.append(
-            Blank(
-                answers=tuple(answers),
-                regex=regex,
-                number=number,
-                tolerance=fields.get("tolerance", 0.0),
-                allow_typos=fields.get("allow_typos", False),
-                case_sensitive=fields.get("case_sensitive", False),
-            )
-        )
+        blanks.append(_parse_blank(item, fields, answers_data, line, context))
     prompt = values.get("prompt", "")
     if "prompt" in values and "blanks" in values:
         count = len(BLANK.findall(prompt))
@@ -379,12 +447,77 @@ def _parse_fill_blank(values: dict[str, Any], context: ExerciseContext, eid: str
                 f"the prompt has {count} blank(s) (written as ___) but 'blanks' lists "
                 f"{len(blanks_data)}",
             )
+    if values.get("partial_credit") and len(blanks_data) < 2:
+        report(context.key_line("partial_credit"), "partial credit needs two or more blanks")
     return FillBlankExercise(
         id=eid,
         prompt=prompt,
         blanks=tuple(blanks),
         explanation=values.get("explanation", ""),
         source=context.source,
+        partial_credit=values.get("partial_credit", False),
+        hints=context.hints(values),
+        tests=context.tests(values),
+    )
+
+
+def _parse_blank(
+    item: Any, fields: dict[str, Any], answers_data: Any, line: int, context: ExerciseContext
+) -> Blank:
+    report = context.report
+
+    def at(key: str) -> int:
+        return item.line_of(key) if isinstance(item, LineDict) else line
+
+    answers = [str(answer) for answer in answers_data if _is_text(answer)]
+    regex = fields.get("regex")
+    if regex is not None:
+        problem = pattern_problem(regex)
+        if problem:
+            report(at("regex"), problem)
+    number = fields.get("number")
+    if isinstance(item, dict) and not answers_data and "regex" not in item and "number" not in item:
+        report(line, "blank has no accepted answer: give 'answers', 'regex' or 'number'")
+    for key in ("tolerance", "relative_tolerance"):
+        value = fields.get(key)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            report(at(key), f"'{key}' must be a finite number of 0 or more, not {value}")
+            fields.pop(key)
+    sig_figs = fields.get("sig_figs")
+    if sig_figs is not None and not 1 <= sig_figs <= 15:
+        report(at("sig_figs"), f"'sig_figs' must be between 1 and 15, not {sig_figs}")
+        fields.pop("sig_figs")
+    number_only = ("relative_tolerance", "sig_figs", "units", "convert_units", "tolerance")
+    for key in number_only:
+        if key in fields and number is None:
+            report(at(key), f"'{key}' applies only to a blank with a 'number'")
+    units = fields.get("units")
+    if units is not None:
+        problem = unit_problem(units)
+        if problem:
+            report(at("units"), problem)
+            units = None
+    if fields.get("convert_units") and "units" not in fields:
+        report(at("convert_units"), "'convert_units' needs 'units', the unit of 'number'")
+    feedback: list[tuple[str, str]] = []
+    for wrong, message in (fields.get("feedback") or {}).items():
+        if not _is_text(wrong) or not _is_text(message):
+            report(at("feedback"), "'feedback' maps a wrong answer to its message, both text")
+            continue
+        feedback.append((str(wrong), str(message)))
+    return Blank(
+        answers=tuple(answers),
+        regex=regex,
+        number=number,
+        tolerance=fields.get("tolerance", 0.0),
+        allow_typos=fields.get("allow_typos", False),
+        case_sensitive=fields.get("case_sensitive", False),
+        relative_tolerance=fields.get("relative_tolerance", 0.0),
+        sig_figs=fields.get("sig_figs"),
+        units=units,
+        convert_units=fields.get("convert_units", False),
+        feedback=tuple(feedback),
+        decimal_comma=context.decimal_comma,
     )
 
 
@@ -574,7 +707,13 @@ def split_front_matter(text: str) -> tuple[str, str, int] | None:
 
 
 def parse_lesson(
-    text: str, display_path: str, source_path: str, module_title: str, problems: list[Problem]
+    text: str,
+    display_path: str,
+    source_path: str,
+    module_title: str,
+    problems: list[Problem],
+    *,
+    decimal_comma: bool = False,
 ) -> LessonParse:
     """Parse one lesson file. Problems go to ``problems``; the lesson is None if any arose."""
     before = len(problems)
@@ -614,7 +753,7 @@ def parse_lesson(
     if "slug" in meta and not COURSE_SLUG.match(slug):
         at(slug_line, f"lesson slug '{slug}' may use only lowercase letters, digits and '-'")
 
-    sections = _parse_body(body, body_start, display_path, source_path, problems)
+    sections = _parse_body(body, body_start, display_path, source_path, problems, decimal_comma)
     exercises = tuple(
         block
         for section in sections
@@ -750,7 +889,12 @@ def split_body(body: str) -> list[_Chunk]:
 
 
 def _parse_body(
-    body: str, body_start: int, display_path: str, source_path: str, problems: list[Problem]
+    body: str,
+    body_start: int,
+    display_path: str,
+    source_path: str,
+    problems: list[Problem],
+    decimal_comma: bool = False,
 ) -> tuple[Section, ...]:
     chunks = split_body(body)
     # Reference-style link definitions apply to the whole file, so every chunk gets them.
@@ -794,7 +938,13 @@ def _parse_body(
         elif chunk.kind == "exercise":
             fence_line = body_start + chunk.line + 1
             exercise = _parse_exercise(
-                chunk.text, fence_line, display_path, source_path, kind_counts, problems
+                chunk.text,
+                fence_line,
+                display_path,
+                source_path,
+                kind_counts,
+                problems,
+                decimal_comma=decimal_comma,
             )
             if exercise is not None:
                 current.blocks.append(exercise)
@@ -812,6 +962,8 @@ def _parse_exercise(
     source_path: str,
     kind_counts: dict[str, int],
     problems: list[Problem],
+    *,
+    decimal_comma: bool = False,
 ) -> Exercise | None:
     def report(line: int, message: str) -> None:
         # Line -1 (OPENING_LINE) lands on the ```exercise fence itself.
@@ -843,7 +995,11 @@ def _parse_exercise(
     kind_counts[kind] = kind_counts.get(kind, 0) + 1
     values = read_fields(data, EXERCISE_SCHEMAS[kind], f"{kind} exercise", report, OPENING_LINE)
     context = ExerciseContext(
-        report, SourceRef(source_path, fence_line), f"{kind}-{kind_counts[kind]}", data
+        report,
+        SourceRef(source_path, fence_line),
+        f"{kind}-{kind_counts[kind]}",
+        data,
+        decimal_comma=decimal_comma,
     )
     exercise_id = _exercise_id(values, context, data)
     return EXERCISE_PARSERS[kind](values, context, exercise_id)
@@ -919,6 +1075,7 @@ def parse_course(
             f"course slug '{slug}' may use only lowercase letters, digits and '-'",
         )
 
+    decimal_comma = uses_decimal_comma(str(meta.get("locale", "en")))
     modules: list[Module] = []
     lessons: list[Lesson] = []
     listed: dict[str, int] = {}
@@ -955,7 +1112,12 @@ def parse_course(
             if lesson_text is None:
                 continue
             result = parse_lesson(
-                lesson_text, display, posix, str(module.get("title", "")), problems
+                lesson_text,
+                display,
+                posix,
+                str(module.get("title", "")),
+                problems,
+                decimal_comma=decimal_comma,
             )
             if result.number is not None:
                 if result.number in number_owner:
