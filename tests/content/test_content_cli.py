@@ -19,7 +19,7 @@ def test_check_valid_course_exits_0_with_one_summary_line() -> None:
     result = CliRunner().invoke(main, ["check", str(FIXTURE)])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        f"OK {FIXTURE}: 'Demo Course', 2 modules, 2 lessons, 9 exercises"
+        f"OK {FIXTURE}: 'Demo Course', 2 modules, 2 lessons, 9 exercises, 0 answer tests passed"
     ]
 
 

@@ -30,9 +30,15 @@ def check(course_dir: Path) -> None:
             course, _ = parse_course(folder)
             if course is not None:
                 exercises = sum(len(lesson.exercises) for lesson in course.lessons)
+                tests = sum(
+                    len(getattr(exercise, "tests", ()))
+                    for lesson in course.lessons
+                    for exercise in lesson.exercises
+                )
                 click.echo(
                     f"OK {folder}: '{course.title}', {len(course.modules)} modules, "
-                    f"{len(course.lessons)} lessons, {exercises} exercises"
+                    f"{len(course.lessons)} lessons, {exercises} exercises, "
+                    f"{tests} answer tests passed"
                 )
     if failed:
         raise SystemExit(1)
