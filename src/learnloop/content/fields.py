@@ -65,6 +65,7 @@ ANSWER_TEST: Schema = {
 }
 VERDICTS = ("correct", "incorrect", "close")
 
+
 def did_you_mean(word: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
@@ -209,5 +210,3 @@ def _text_items(items: Any, what: str, report: Report) -> list[str]:
         else:
             report(_item_line(items, index, 0), f"each {what} must be text, not {_describe(item)}")
     return texts
-
-

@@ -6,13 +6,29 @@ This module is the contract between the course parser and everything that reads 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-ExerciseKind = Literal["choice", "true-false", "fill-blank", "takeaways", "written", "go-deeper"]
+if TYPE_CHECKING:
+    from learnloop.content.assets import Asset
+
+ExerciseKind = Literal[
+    "choice",
+    "true-false",
+    "fill-blank",
+    "takeaways",
+    "written",
+    "go-deeper",
+    "matching",
+    "ordering",
+    "select",
+]
 
 # Kinds a learner answers and the server checks instantly.
-AUTO_CHECKED_KINDS: frozenset[str] = frozenset({"choice", "true-false", "fill-blank"})
+AUTO_CHECKED_KINDS: frozenset[str] = frozenset(
+    {"choice", "true-false", "fill-blank", "matching", "ordering", "select"}
+)
 
 
 @dataclass(frozen=True)
@@ -176,6 +192,21 @@ class GoDeeperBlock:
         return "Go deeper"
 
 
+@dataclass(frozen=True, kw_only=True)
+class RegisteredExercise:
+    """An auto-checked exercise of a kind that lives in one module of learnloop.exercises.kinds
+    (matching, ordering, select): the subclass, its parsing, checking and card are there."""
+
+    id: str
+    prompt: str
+    explanation: str = ""
+    source: SourceRef | None = None
+    partial_credit: bool = False
+    hints: tuple[str, ...] = ()
+    tests: tuple[AnswerTest, ...] = ()
+    kind: str = ""
+
+
 Exercise = (
     ChoiceExercise
     | TrueFalseExercise
@@ -183,8 +214,9 @@ Exercise = (
     | TakeawaysBlock
     | WrittenExercise
     | GoDeeperBlock
+    | RegisteredExercise
 )
-AutoCheckedExercise = ChoiceExercise | TrueFalseExercise | FillBlankExercise
+AutoCheckedExercise = ChoiceExercise | TrueFalseExercise | FillBlankExercise | RegisteredExercise
 
 
 @dataclass(frozen=True)
@@ -233,7 +265,9 @@ class Lesson:
         return tuple(
             e
             for e in self.exercises
-            if isinstance(e, ChoiceExercise | TrueFalseExercise | FillBlankExercise)
+            if isinstance(
+                e, ChoiceExercise | TrueFalseExercise | FillBlankExercise | RegisteredExercise
+            )
         )
 
     @property
@@ -263,6 +297,8 @@ class Course:
     modules: tuple[Module, ...]
     lessons: tuple[Lesson, ...]  # in course order
     content_hash: str  # sha256 over every file the course is built from
+    # Files the lessons show (images), by content digest; see learnloop.content.assets.
+    assets: Mapping[str, Asset] = field(default_factory=dict, repr=False, compare=False)
     _by_number: dict[int, Lesson] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from learnloop.content.assets import Asset, is_asset_name, link_assets
 from learnloop.content.fields import (
     BOOL,
     INT,
@@ -34,8 +35,9 @@ from learnloop.content.fields import (
     did_you_mean,
     read_fields,
 )
-from learnloop.content.markdown import html_to_text, inline_text, render, slugify
+from learnloop.content.markdown import html_to_text, inline_text, render_with_maths, slugify
 from learnloop.content.model import (
+    AUTO_CHECKED_KINDS,
     POINT_STATUSES,
     Blank,
     ChoiceExercise,
@@ -59,6 +61,7 @@ from learnloop.content.model import (
 )
 from learnloop.content.problems import Problem
 from learnloop.content.yamlsource import LineDict, YamlError, load_yaml
+from learnloop.exercises.kinds import REGISTRY
 from learnloop.exercises.numbers import uses_decimal_comma
 from learnloop.exercises.patterns import pattern_problem
 from learnloop.exercises.units import unit_problem
@@ -494,9 +497,27 @@ EXERCISE_PARSERS: dict[str, ExerciseParser] = {
     "written": _parse_written,
     "go-deeper": _parse_go_deeper,
 }
+# Kinds with a module of their own in learnloop.exercises.kinds bring their keys and parser.
+for _spec in REGISTRY.values():
+    EXERCISE_SCHEMAS[_spec.name] = {
+        **_COMMON,
+        **_CHECKED,
+        "prompt": Key(TEXT, required=True),
+        "explanation": Key(TEXT),
+        "partial_credit": Key(BOOL),
+        **_spec.schema,
+    }
+    EXERCISE_PARSERS[_spec.name] = _spec.parse
 
 
 # --- lessons -----------------------------------------------------------------------------
+
+
+@dataclass
+class _AssetContext:
+    slug: str
+    files: dict[str, bytes]
+    used: dict[str, Asset] = field(default_factory=dict)
 
 
 @dataclass
@@ -537,6 +558,7 @@ def parse_lesson(
     problems: list[Problem],
     *,
     decimal_comma: bool = False,
+    assets: _AssetContext | None = None,
 ) -> LessonParse:
     """Parse one lesson file. Problems go to ``problems``; the lesson is None if any arose."""
     before = len(problems)
@@ -576,7 +598,9 @@ def parse_lesson(
     if "slug" in meta and not COURSE_SLUG.match(slug):
         at(slug_line, f"lesson slug '{slug}' may use only lowercase letters, digits and '-'")
 
-    sections = _parse_body(body, body_start, display_path, source_path, problems, decimal_comma)
+    sections = _parse_body(
+        body, body_start, display_path, source_path, problems, decimal_comma, assets
+    )
     exercises = tuple(
         block
         for section in sections
@@ -608,9 +632,7 @@ def parse_lesson(
 
 def estimate_minutes(sections: tuple[Section, ...], exercises: tuple[Exercise, ...]) -> int:
     words = sum(len(section.text.split()) for section in sections)
-    auto = sum(
-        isinstance(e, ChoiceExercise | TrueFalseExercise | FillBlankExercise) for e in exercises
-    )
+    auto = sum(e.kind in AUTO_CHECKED_KINDS for e in exercises)
     written = sum(isinstance(e, WrittenExercise) for e in exercises)
     total = (
         words / WORDS_PER_MINUTE + auto * MINUTES_PER_AUTO_CHECKED + written * MINUTES_PER_WRITTEN
@@ -718,6 +740,7 @@ def _parse_body(
     source_path: str,
     problems: list[Problem],
     decimal_comma: bool = False,
+    assets: _AssetContext | None = None,
 ) -> tuple[Section, ...]:
     chunks = split_body(body)
     # Reference-style link definitions apply to the whole file, so every chunk gets them.
@@ -772,7 +795,16 @@ def _parse_body(
             if exercise is not None:
                 current.blocks.append(exercise)
         else:
-            markup = render(f"{chunk.text}\n\n{references}" if references else chunk.text)
+            markup, maths_problems = render_with_maths(
+                f"{chunk.text}\n\n{references}" if references else chunk.text
+            )
+            if assets is not None:
+                markup, asset_problems = link_assets(
+                    markup, source_path, assets.slug, assets.files, assets.used
+                )
+                maths_problems += asset_problems
+            for message in maths_problems:
+                problems.append(Problem(display_path, body_start + chunk.line + 1, message))
             current.blocks.append(ProseBlock(html=markup, text=html_to_text(markup)))
     close(current)
     return tuple(Section(id=s.id, title=s.title, blocks=tuple(s.blocks)) for s in sections)
@@ -847,7 +879,11 @@ def course_file_names(root: Path) -> list[str]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         relative = Path(folder).relative_to(root)
         for filename in filenames:
-            if filename.endswith(".md") or (filename == COURSE_FILE and folder == str(root)):
+            if (
+                filename.endswith(".md")
+                or is_asset_name(filename)
+                or (filename == COURSE_FILE and folder == str(root))
+            ):
                 names.append((relative / filename).as_posix())
     return sorted(names)
 
@@ -899,6 +935,7 @@ def parse_course(
         )
 
     decimal_comma = uses_decimal_comma(str(meta.get("locale", "en")))
+    assets = _AssetContext(str(slug or ""), files.files)
     modules: list[Module] = []
     lessons: list[Lesson] = []
     listed: dict[str, int] = {}
@@ -941,6 +978,7 @@ def parse_course(
                 str(module.get("title", "")),
                 problems,
                 decimal_comma=decimal_comma,
+                assets=assets,
             )
             if result.number is not None:
                 if result.number in number_owner:
@@ -981,6 +1019,7 @@ def parse_course(
         modules=tuple(modules),
         lessons=tuple(lessons),
         content_hash=files.content_hash,
+        assets={asset.digest: asset for asset in assets.used.values()},
     )
     return course, []
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from learnloop.content.model import (
     AutoCheckedExercise,
@@ -15,36 +14,21 @@ from learnloop.content.model import (
     TrueFalseExercise,
 )
 from learnloop.exercises import numbers
+from learnloop.exercises.kinds import REGISTRY, RegisteredExercise
 from learnloop.exercises.normalise import edit_distance, is_symbolic, normalise, typo_allowance
 from learnloop.exercises.numbers import read_number, round_significant, within
 from learnloop.exercises.patterns import full_match
 from learnloop.exercises.units import split_quantity, to_unit
+from learnloop.exercises.verdicts import (
+    CLOSE_FEEDBACK,
+    CORRECT_FEEDBACK,
+    INCORRECT_FEEDBACK,
+    AnswerError,
+    Verdict,
+    VerdictKind,
+)
 
-VerdictKind = Literal["correct", "incorrect", "close"]
-
-CLOSE_FEEDBACK = "Close — check your spelling."
-CORRECT_FEEDBACK = "Correct."
-INCORRECT_FEEDBACK = "Not quite."
-
-
-class AnswerError(ValueError):
-    """The answer has the wrong shape for the exercise (the API answers 422)."""
-
-
-@dataclass(frozen=True)
-class Verdict:
-    verdict: VerdictKind
-    feedback: str
-    explanation: str
-    normalised: object
-    blanks: tuple[str, ...] = ()  # one verdict per blank, for fill-blank exercises
-    # With partial credit: the share of the exercise that is right (0 to 1). The verdict stays
-    # "correct" only for a fully right answer.
-    score: float | None = None
-
-    @property
-    def correct(self) -> bool:
-        return self.verdict == "correct"
+__all__ = ["CLOSE_FEEDBACK", "AnswerError", "Verdict", "VerdictKind", "check", "match_blank"]
 
 
 def check(exercise: Exercise, answer: object) -> Verdict:
@@ -55,6 +39,8 @@ def check(exercise: Exercise, answer: object) -> Verdict:
         return _check_true_false(exercise, answer)
     if isinstance(exercise, FillBlankExercise):
         return _check_fill_blank(exercise, answer)
+    if isinstance(exercise, RegisteredExercise):
+        return REGISTRY[exercise.kind].check(exercise, answer)
     raise AnswerError(f"a {exercise.kind} block is not checked automatically")
 
 
