@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
+import yaml
 
 from learnloop.content.check import check_course
 from learnloop.content.export import course_to_dict
+from learnloop.content.gift import bank_to_lesson, course_to_gift, parse_gift
 from learnloop.content.loader import find_course_dirs
-from learnloop.content.parser import parse_course
+from learnloop.content.parser import COURSE_FILE, parse_course
 
 _COURSE_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
@@ -70,4 +73,52 @@ def show(course_dir: Path, as_json: bool) -> None:
             )
 
 
-commands: list[click.Command] = [check, show]
+@click.command("import-gift")
+@click.argument("gift_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--into",
+    "into",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Course folder to add the lesson to (created with a course.yaml when new).",
+)
+def import_gift(gift_file: Path, into: Path) -> None:
+    """Convert a Moodle GIFT question bank into a lesson of a course folder."""
+    bank = parse_gift(gift_file.read_text(encoding="utf-8-sig"))
+    for line, message in bank.problems:
+        click.echo(f"{gift_file}:{line}: {message}", err=True)
+    into.mkdir(parents=True, exist_ok=True)
+    course_yaml = into / COURSE_FILE
+    if course_yaml.exists():
+        data = yaml.safe_load(course_yaml.read_text(encoding="utf-8")) or {}
+    else:
+        slug = re.sub(r"[^a-z0-9-]+", "-", into.resolve().name.lower()).strip("-") or "imported"
+        data = {"slug": slug, "title": into.resolve().name, "modules": []}
+    listed = [name for module in data.get("modules") or [] for name in module.get("lessons", [])]
+    number = len(listed) + 1
+    name = f"{number:02d}-{re.sub(r'[^a-z0-9]+', '-', gift_file.stem.lower()).strip('-')}.md"
+    (into / name).write_text(
+        bank_to_lesson(bank, number=number, title=gift_file.stem.replace("-", " ").title()),
+        encoding="utf-8",
+    )
+    data.setdefault("modules", []).append({"title": "Imported", "lessons": [name]})
+    course_yaml.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    click.echo(f"{len(bank.questions)} questions -> {into / name}; run `learnloop check {into}`")
+
+
+@click.command("export-gift")
+@click.argument("course_dir", type=_COURSE_DIR)
+def export_gift(course_dir: Path) -> None:
+    """Print the course's auto-checked exercises as a Moodle GIFT question bank."""
+    course, problems = parse_course(course_dir)
+    if course is None:
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        raise SystemExit(1)
+    text, skipped = course_to_gift(course)
+    click.echo(text)
+    for item in skipped:
+        click.echo(f"not expressible in GIFT, left out: {item}", err=True)
+
+
+commands: list[click.Command] = [check, show, import_gift, export_gift]
