@@ -37,8 +37,9 @@ def test_every_example_parses_and_passes_its_tests(tmp_path: Path, index: int) -
     (tmp_path / "course.yaml").write_text(
         "slug: docs\ntitle: Docs\nmodules:\n  - title: M\n    lessons: [01-example.md]\n"
     )
+    front = "---\nnumber: 1\ntitle: Example\nxp: 1\n---\n"
     (tmp_path / "01-example.md").write_text(
-        f"---\nnumber: 1\ntitle: Example\nxp: 1\n---\n## Part\n\n```exercise\n{EXAMPLES[index]}```\n"
+        f"{front}## Part\n\n```exercise\n{EXAMPLES[index]}```\n"
     )
     assert check_course(tmp_path) == []
 
