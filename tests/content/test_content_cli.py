@@ -81,3 +81,18 @@ def test_installed_command_runs_as_a_process() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["slug"] == "demo"
+
+
+def test_new_course_and_lesson_pass_check(tmp_path: Path) -> None:
+    folder = tmp_path / "optics-101"
+    created = CliRunner().invoke(main, ["new", "course", str(folder)])
+    assert created.exit_code == 0, created.output
+    added = CliRunner().invoke(main, ["new", "lesson", str(folder), "Light and lenses"])
+    assert added.exit_code == 0, added.output
+    assert (folder / "02-light-and-lenses.md").is_file()
+    result = CliRunner().invoke(main, ["check", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "'Optics 101', 1 modules, 2 lessons, 4 exercises, 4 answer tests passed" in result.output
+    again = CliRunner().invoke(main, ["new", "course", str(folder)])
+    assert again.exit_code == 1
+    assert "exists already" in again.output

@@ -121,4 +121,90 @@ def export_gift(course_dir: Path) -> None:
         click.echo(f"not expressible in GIFT, left out: {item}", err=True)
 
 
-commands: list[click.Command] = [check, show, import_gift, export_gift]
+_LESSON_TEMPLATE = """\
+---
+number: {number}
+title: {title}
+xp: 50
+summary: One or two sentences about what this lesson teaches.
+---
+What the learner will be able to do after this lesson.
+
+## First idea
+
+Explain one idea. Maths works inline, $E = mc^2$, and images from the course folder too.
+
+```exercise
+kind: choice
+prompt: Which statement is true?
+options:
+  - text: The right answer
+    correct: true
+    feedback: Yes, because ...
+  - text: A tempting wrong answer
+    feedback: Not quite, because ...
+tests:
+  - answer: a
+    verdict: correct
+  - answer: b
+    verdict: incorrect
+```
+
+```exercise
+kind: takeaways
+items:
+  - The one thing to remember.
+```
+"""
+
+
+@click.group("new")
+def new() -> None:
+    """Scaffold a course or a lesson that passes `learnloop check`."""
+
+
+@new.command("course")
+@click.argument("course_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--title", default="", help="Course title (default: from the folder name).")
+def new_course(course_dir: Path, title: str) -> None:
+    """Create COURSE_DIR with a course.yaml and a first lesson."""
+    if (course_dir / COURSE_FILE).exists():
+        raise click.ClickException(f"{course_dir / COURSE_FILE} exists already")
+    course_dir.mkdir(parents=True, exist_ok=True)
+    name = course_dir.resolve().name
+    slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "course"
+    data = {
+        "slug": slug,
+        "title": title or name.replace("-", " ").title(),
+        "description": "One paragraph about the course.",
+        "modules": [{"title": "Getting started", "lessons": ["01-introduction.md"]}],
+    }
+    (course_dir / COURSE_FILE).write_text(yaml.safe_dump(data, sort_keys=False))
+    (course_dir / "01-introduction.md").write_text(
+        _LESSON_TEMPLATE.format(number=1, title="Introduction")
+    )
+    click.echo(f"created {course_dir}; next: learnloop check {course_dir}")
+
+
+@new.command("lesson")
+@click.argument("course_dir", type=_COURSE_DIR)
+@click.argument("title")
+def new_lesson(course_dir: Path, title: str) -> None:
+    """Add a lesson called TITLE to the last module of COURSE_DIR."""
+    course_yaml = course_dir / COURSE_FILE
+    if not course_yaml.is_file():
+        raise click.ClickException(f"no {COURSE_FILE} in {course_dir}")
+    data = yaml.safe_load(course_yaml.read_text(encoding="utf-8")) or {}
+    modules = data.get("modules") or [{"title": "Lessons", "lessons": []}]
+    number = sum(len(module.get("lessons") or []) for module in modules) + 1
+    name = f"{number:02d}-{re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-') or 'lesson'}.md"
+    if (course_dir / name).exists():
+        raise click.ClickException(f"{course_dir / name} exists already")
+    (course_dir / name).write_text(_LESSON_TEMPLATE.format(number=number, title=title))
+    modules[-1].setdefault("lessons", []).append(name)
+    data["modules"] = modules
+    course_yaml.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    click.echo(f"created {course_dir / name} (lesson {number})")
+
+
+commands: list[click.Command] = [check, show, import_gift, export_gift, new]
