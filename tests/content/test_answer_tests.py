@@ -74,3 +74,12 @@ def test_a_test_needs_a_known_verdict(tmp_path: Path) -> None:
     write_course(tmp_path, {"02-two.md": lesson("number: 2\ntitle: Two\nxp: 1", body)})
     result = CliRunner().invoke(main, ["check", str(tmp_path)])
     assert "verdict must be one of correct, incorrect, close, not the text 'right'" in result.output
+
+
+def test_exercises_with_tests_stay_hashable() -> None:
+    # The grader caches by lesson and exercise; a list answer in `tests:` once broke that.
+    for folder in sorted(path.parent for path in COURSES.glob("*/course.yaml")):
+        course, _ = parse_course(folder)
+        assert course is not None
+        for lesson_ in course.lessons:
+            hash(lesson_)
