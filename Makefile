@@ -42,8 +42,8 @@ lint: $(BIN)/.dev ## ruff and mypy --strict
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-check-course: $(BIN)/.runtime ## Validate the bundled sample course
-	$(BIN)/learnloop check courses/cloud-native
+check-course: $(BIN)/.runtime ## Validate the bundled courses and run their answer tests
+	$(BIN)/learnloop check courses
 
 image: $(BIN)/.dev ## Build the web and worker OCI images (no Docker daemon; needs root)
 	bash scripts/install-deploy-tools.sh

@@ -19,7 +19,7 @@ def test_check_valid_course_exits_0_with_one_summary_line() -> None:
     result = CliRunner().invoke(main, ["check", str(FIXTURE)])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        f"OK {FIXTURE}: 'Demo Course', 2 modules, 2 lessons, 9 exercises"
+        f"OK {FIXTURE}: 'Demo Course', 2 modules, 2 lessons, 9 exercises, 0 answer tests passed"
     ]
 
 
@@ -138,3 +138,18 @@ def test_check_warns_about_a_rubric_point_the_examples_disagree_on(tmp_path: Pat
     assert all(line.startswith(f"{tmp_path}/01-one.md:") for line in warnings)
     skipped = CliRunner().invoke(main, ["check", "--no-examples", str(tmp_path)])
     assert "agrees" not in skipped.output
+
+
+def test_new_course_and_lesson_pass_check(tmp_path: Path) -> None:
+    folder = tmp_path / "optics-101"
+    created = CliRunner().invoke(main, ["new", "course", str(folder)])
+    assert created.exit_code == 0, created.output
+    added = CliRunner().invoke(main, ["new", "lesson", str(folder), "Light and lenses"])
+    assert added.exit_code == 0, added.output
+    assert (folder / "02-light-and-lenses.md").is_file()
+    result = CliRunner().invoke(main, ["check", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "'Optics 101', 1 modules, 2 lessons, 4 exercises, 4 answer tests passed" in result.output
+    again = CliRunner().invoke(main, ["new", "course", str(folder)])
+    assert again.exit_code == 1
+    assert "exists already" in again.output

@@ -73,7 +73,8 @@ def test_unknown_exercise_kind_suggests_the_nearest(tmp_path: Path) -> None:
     found = problems_of(tmp_path, {"01-one.md": lesson("number: 1\ntitle: One\nxp: 1", body)})
     assert found == [
         f"{tmp_path}/01-one.md:9: unknown exercise kind 'choise'; did you mean 'choice'? "
-        "(kinds: choice, true-false, fill-blank, takeaways, written, go-deeper)"
+        "(kinds: choice, true-false, fill-blank, takeaways, written, go-deeper, matching, "
+        "ordering, select)"
     ]
 
 

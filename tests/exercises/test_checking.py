@@ -176,8 +176,10 @@ def test_fill_blank_near_miss_counts_when_typos_are_allowed() -> None:
 
 def test_typo_allowance_depends_on_answer_length() -> None:
     short = Blank(answers=("pod",))
-    assert match_blank(short, "pd") == "close"
-    assert match_blank(short, "p") == "incorrect"  # two edits from a 3-letter word
+    assert match_blank(short, "pd") == "incorrect"  # under 4 characters: no typo slack
+    four = Blank(answers=("node",))
+    assert match_blank(four, "nod") == "close"
+    assert match_blank(four, "nd") == "incorrect"  # two edits from a 4-letter word
     long = Blank(answers=("kubernetes",))
     assert match_blank(long, "kuberntes") == "close"
     assert match_blank(long, "kubrntes") == "close"

@@ -10,13 +10,10 @@ from hypothesis import strategies as st
 
 from learnloop.exercises.normalise import edit_distance, normalise
 
-# Punctuation (Unicode category P) is dropped; dashes and slashes separate words instead, and
-# symbols such as + or $ are kept because they can carry meaning ("C++", "$HOME").
-DROPPED = [
-    c
-    for c in [*string.punctuation, "¿", "¡", "«", "»", "…"]
-    if unicodedata.category(c).startswith("P") and c not in "-/\\"
-]
+# Prose punctuation is dropped; dashes and slashes separate words instead, and symbols such as
+# +, # or $ are kept because they can carry meaning ("C++", "C#", "$HOME").
+DROPPED = [*".,;:!?'\"()[]{}", "¿", "¡", "«", "»", "…"]
+KEPT = [c for c in string.punctuation if c not in DROPPED and c not in "-/\\"]
 words = st.text(alphabet=st.characters(categories=["L", "N"]), min_size=1, max_size=12)
 sentences = st.lists(words, min_size=1, max_size=5)
 
@@ -72,6 +69,11 @@ def test_output_has_no_case_accents_or_untidy_space(text: str) -> None:
     assert "  " not in result
     assert not any(unicodedata.category(char) == "Mn" for char in result)
     assert result == result.casefold()
+
+
+@given(sentences, st.sampled_from(KEPT))
+def test_symbols_are_kept(parts: list[str], symbol: str) -> None:
+    assert normalise(" ".join(parts) + symbol) != normalise(" ".join(parts))
 
 
 def test_examples() -> None:

@@ -151,6 +151,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/upgrade"): page_learner(BAD, Request(form={"code": "NOT-A-CODE"})),
     ("GET", "/"): everyone(OK),
     ("GET", "/courses/{slug}"): everyone(OK),
+    # Course images are public like the outline; the sample course has none, so: not found.
+    ("GET", "/courses/{slug}/assets/{digest}/{filename}"): everyone(NOT_FOUND),
     ("GET", LESSON_PAGE): page_learner(OK),
     ("POST", f"{LESSON_PAGE}/exercises/{{exercise_id}}"): page_learner(
         TO_LESSON, Request(form={"answer": "a"})

@@ -83,6 +83,8 @@ class Site:
             question_id="distroless-security",
             response_id=self.learner_response_id,
             name="app.css",
+            digest="0" * 16,
+            filename="missing.png",
         )
 
     def body(self, spec: Any, person: Person) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from learnloop.content.parser import COURSE_FILE, parse_course
 from learnloop.content.problems import CourseError, Problem
+from learnloop.exercises.answer_tests import run_answer_tests
 
 __all__ = ["CourseError", "Problem", "check_course"]
 
@@ -20,8 +21,11 @@ def check_course(path: Path | str) -> list[Problem]:
             Problem(str(folder / COURSE_FILE), 1, f"no {COURSE_FILE} here: not a course folder")
         ]
     try:
-        _, problems = parse_course(folder)
+        course, problems = parse_course(folder)
     except RecursionError:
         # Deeply nested YAML is the only input we know of that can get this far.
         return [Problem(str(folder), 1, "course files are nested too deeply to read")]
-    return problems
+    if course is None:
+        return problems
+    # The author's answer tests run only here, never when the server loads a course.
+    return sorted(run_answer_tests(course, folder))

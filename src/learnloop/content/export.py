@@ -15,6 +15,7 @@ from learnloop.content.model import (
     GoDeeperBlock,
     Lesson,
     ProseBlock,
+    RegisteredExercise,
     TakeawaysBlock,
     TrueFalseExercise,
     WrittenExercise,
@@ -66,10 +67,18 @@ def exercise_to_dict(exercise: Exercise, section_id: str) -> dict[str, Any]:
         "section_id": section_id,
         "line": exercise.source.line if exercise.source else None,
     }
+    hints = getattr(exercise, "hints", None)
+    if hints is not None:
+        data["hints"] = list(hints)
+        data["tests"] = [
+            {"answer": test.answer, "verdict": test.verdict, "line": test.line}
+            for test in exercise.tests  # type: ignore[union-attr]  # every kind with hints has tests
+        ]
     if isinstance(exercise, ChoiceExercise):
         data.update(
             prompt=exercise.prompt,
             multiple=exercise.multiple,
+            partial_credit=exercise.partial_credit,
             shuffle=exercise.shuffle,
             explanation=exercise.explanation,
             options=[
@@ -90,14 +99,20 @@ def exercise_to_dict(exercise: Exercise, section_id: str) -> dict[str, Any]:
         data.update(
             prompt=exercise.prompt,
             explanation=exercise.explanation,
+            partial_credit=exercise.partial_credit,
             blanks=[
                 {
                     "answers": list(blank.answers),
                     "regex": blank.regex,
                     "number": blank.number,
                     "tolerance": blank.tolerance,
+                    "relative_tolerance": blank.relative_tolerance,
+                    "sig_figs": blank.sig_figs,
+                    "units": blank.units,
+                    "convert_units": blank.convert_units,
                     "allow_typos": blank.allow_typos,
                     "case_sensitive": blank.case_sensitive,
+                    "feedback": dict(blank.feedback),
                 }
                 for blank in exercise.blanks
             ],
@@ -119,6 +134,11 @@ def exercise_to_dict(exercise: Exercise, section_id: str) -> dict[str, Any]:
                 for example in exercise.examples
             ],
         )
+    elif isinstance(exercise, RegisteredExercise):
+        # Imported here: the kinds import the content model, which this module sits beside.
+        from learnloop.exercises.kinds import REGISTRY
+
+        data.update(REGISTRY[exercise.kind].to_dict(exercise))
     elif isinstance(exercise, GoDeeperBlock):
         data.update(
             questions=[

@@ -22,6 +22,9 @@ from typing import Any
 import nh3
 from markdown_it import MarkdownIt
 
+from learnloop.content import maths
+from learnloop.content.maths import MATHML_ATTRIBUTES, MATHML_TAGS
+
 # One shared parser per engine: building one costs far more than parsing a lesson.
 MD = MarkdownIt("commonmark", {"html": False}).enable("table")
 
@@ -64,7 +67,9 @@ _ALLOWED_ATTRIBUTES: dict[str, set[str]] = copy.deepcopy(nh3.ALLOWED_ATTRIBUTES)
 _ALLOWED_ATTRIBUTES.setdefault("code", set()).add("class")
 _ALLOWED_ATTRIBUTES.setdefault("th", set()).add("style")
 _ALLOWED_ATTRIBUTES.setdefault("td", set()).add("style")
-_ALLOWED_TAGS: set[str] = set(nh3.ALLOWED_TAGS)
+_ALLOWED_TAGS: set[str] = set(nh3.ALLOWED_TAGS) | MATHML_TAGS
+for _tag, _names in MATHML_ATTRIBUTES.items():
+    _ALLOWED_ATTRIBUTES.setdefault(_tag, set()).update(_names)
 
 
 # A prepared cleaner skips rebuilding the allow-lists on every call (most of the cost of
@@ -79,6 +84,15 @@ def sanitise(markup: str) -> str:
 def render(markdown: str) -> str:
     """Render Markdown (a prose chunk, a prompt, feedback) to safe HTML."""
     return sanitise(_render_markdown(markdown))
+
+
+def render_with_maths(markdown: str) -> tuple[str, list[str]]:
+    """Render Markdown with `$...$` maths as MathML; also every problem with the maths."""
+    if not maths.has_maths(markdown):
+        return render(markdown), []
+    text, formulas, problems = maths.extract(markdown)
+    # MathML goes in before cleaning, so it passes the same sanitiser as everything else.
+    return sanitise(maths.restore(_render_markdown(text), formulas)), problems
 
 
 _INLINE_SYNTAX = re.compile(r"[`*_\[\]<>&\\!]")

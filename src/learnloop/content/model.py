@@ -6,13 +6,29 @@ This module is the contract between the course parser and everything that reads 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-ExerciseKind = Literal["choice", "true-false", "fill-blank", "takeaways", "written", "go-deeper"]
+if TYPE_CHECKING:
+    from learnloop.content.assets import Asset
+
+ExerciseKind = Literal[
+    "choice",
+    "true-false",
+    "fill-blank",
+    "takeaways",
+    "written",
+    "go-deeper",
+    "matching",
+    "ordering",
+    "select",
+]
 
 # Kinds a learner answers and the server checks instantly.
-AUTO_CHECKED_KINDS: frozenset[str] = frozenset({"choice", "true-false", "fill-blank"})
+AUTO_CHECKED_KINDS: frozenset[str] = frozenset(
+    {"choice", "true-false", "fill-blank", "matching", "ordering", "select"}
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +48,18 @@ class ChoiceOption:
 
 
 @dataclass(frozen=True)
+class AnswerTest:
+    """An answer the author wrote down with the verdict it must get (`tests:`); `check` runs it."""
+
+    # Often a list: left out of equality and hashing, so exercises and lessons stay hashable
+    # (the grader caches by them).
+    answer: object = field(compare=False)
+    verdict: str = "correct"  # "correct", "incorrect" or "close"
+    line: int = 0  # in the lesson file
+    feedback: str = ""  # when given, the verdict's feedback must contain it
+
+
+@dataclass(frozen=True)
 class ChoiceExercise:
     id: str
     prompt: str
@@ -39,11 +67,18 @@ class ChoiceExercise:
     shuffle: bool = False
     explanation: str = ""
     source: SourceRef | None = None
+    # True: checkboxes, even with one correct option. None: decided by the correct options.
+    multiple_answers: bool | None = None
+    partial_credit: bool = False  # multi-select: a share of the credit for a partly right set
+    hints: tuple[str, ...] = ()
+    tests: tuple[AnswerTest, ...] = ()
     kind: Literal["choice"] = "choice"
 
     @property
     def multiple(self) -> bool:
-        """More than one correct option: the learner must pick exactly the correct set."""
+        """Several options may be chosen: the learner must pick exactly the correct set."""
+        if self.multiple_answers is not None:
+            return self.multiple_answers
         return sum(option.correct for option in self.options) > 1
 
 
@@ -54,6 +89,8 @@ class TrueFalseExercise:
     answer: bool
     explanation: str = ""
     source: SourceRef | None = None
+    hints: tuple[str, ...] = ()
+    tests: tuple[AnswerTest, ...] = ()
     kind: Literal["true-false"] = "true-false"
 
 
@@ -62,9 +99,16 @@ class Blank:
     answers: tuple[str, ...]
     regex: str | None = None
     number: float | None = None
-    tolerance: float = 0.0
+    tolerance: float = 0.0  # absolute
     allow_typos: bool = False
     case_sensitive: bool = False
+    relative_tolerance: float = 0.0  # 0.01: within 1% of `number`
+    sig_figs: int | None = None  # the answer must be given to this many significant figures
+    units: str | None = None  # the unit of `number` (pint syntax: "m", "km/h", "m/s**2")
+    convert_units: bool = False  # accept any unit of the same dimension, converted
+    # (wrong answer, message) pairs: a specific wrong answer gets its own feedback.
+    feedback: tuple[tuple[str, str], ...] = ()
+    decimal_comma: bool = False  # from the course's `locale`
 
 
 @dataclass(frozen=True)
@@ -74,6 +118,9 @@ class FillBlankExercise:
     blanks: tuple[Blank, ...]
     explanation: str = ""
     source: SourceRef | None = None
+    partial_credit: bool = False  # several blanks: a share of the credit per right blank
+    hints: tuple[str, ...] = ()
+    tests: tuple[AnswerTest, ...] = ()
     kind: Literal["fill-blank"] = "fill-blank"
 
 
@@ -147,6 +194,21 @@ class GoDeeperBlock:
         return "Go deeper"
 
 
+@dataclass(frozen=True, kw_only=True)
+class RegisteredExercise:
+    """An auto-checked exercise of a kind that lives in one module of learnloop.exercises.kinds
+    (matching, ordering, select): the subclass, its parsing, checking and card are there."""
+
+    id: str
+    prompt: str
+    explanation: str = ""
+    source: SourceRef | None = None
+    partial_credit: bool = False
+    hints: tuple[str, ...] = ()
+    tests: tuple[AnswerTest, ...] = ()
+    kind: str = ""
+
+
 Exercise = (
     ChoiceExercise
     | TrueFalseExercise
@@ -154,8 +216,9 @@ Exercise = (
     | TakeawaysBlock
     | WrittenExercise
     | GoDeeperBlock
+    | RegisteredExercise
 )
-AutoCheckedExercise = ChoiceExercise | TrueFalseExercise | FillBlankExercise
+AutoCheckedExercise = ChoiceExercise | TrueFalseExercise | FillBlankExercise | RegisteredExercise
 
 
 @dataclass(frozen=True)
@@ -204,7 +267,9 @@ class Lesson:
         return tuple(
             e
             for e in self.exercises
-            if isinstance(e, ChoiceExercise | TrueFalseExercise | FillBlankExercise)
+            if isinstance(
+                e, ChoiceExercise | TrueFalseExercise | FillBlankExercise | RegisteredExercise
+            )
         )
 
     @property
@@ -234,6 +299,8 @@ class Course:
     modules: tuple[Module, ...]
     lessons: tuple[Lesson, ...]  # in course order
     content_hash: str  # sha256 over every file the course is built from
+    # Files the lessons show (images), by content digest; see learnloop.content.assets.
+    assets: Mapping[str, Asset] = field(default_factory=dict, repr=False, compare=False)
     _by_number: dict[int, Lesson] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:

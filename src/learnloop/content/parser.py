@@ -6,18 +6,38 @@ line, so ``learnloop check`` can report them all in one run. See docs/authoring.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from learnloop.content.markdown import html_to_text, inline_text, render, slugify
+from learnloop.content.assets import Asset, is_asset_name, link_assets
+from learnloop.content.fields import (
+    BOOL,
+    INT,
+    LIST,
+    MAPPING,
+    NUMBER,
+    OPENING_LINE,
+    TEXT,
+    ExerciseContext,
+    Key,
+    Report,
+    Schema,
+    _describe,
+    _is_text,
+    _item_line,
+    _text_items,
+    did_you_mean,
+    read_fields,
+)
+from learnloop.content.markdown import html_to_text, inline_text, render_with_maths, slugify
 from learnloop.content.model import (
+    AUTO_CHECKED_KINDS,
     POINT_STATUSES,
     Blank,
     ChoiceExercise,
@@ -40,7 +60,11 @@ from learnloop.content.model import (
     WrittenExercise,
 )
 from learnloop.content.problems import Problem
-from learnloop.content.yamlsource import LineDict, LineList, YamlError, load_yaml
+from learnloop.content.yamlsource import LineDict, YamlError, load_yaml
+from learnloop.exercises.kinds import REGISTRY
+from learnloop.exercises.numbers import uses_decimal_comma
+from learnloop.exercises.patterns import pattern_problem
+from learnloop.exercises.units import unit_problem
 
 COURSE_FILE = "course.yaml"
 EXERCISE_INFO = "exercise"
@@ -53,50 +77,6 @@ WORDS_PER_MINUTE = 200
 MINUTES_PER_AUTO_CHECKED = 1
 MINUTES_PER_WRITTEN = 3
 
-# A line number below this inside a YAML snippet means "the line that opened the snippet".
-OPENING_LINE = -1
-
-
-# --- field schemas -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Kind:
-    """What a YAML value must be, and how to say so in a problem message."""
-
-    name: str
-    accepts: Callable[[Any], bool]
-    convert: Callable[[Any], Any] = lambda value: value
-
-
-def _is_text(value: Any) -> bool:
-    return isinstance(value, str | int | float) and not isinstance(value, bool)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-# Numbers are allowed where text is expected because YAML reads `text: 3` as an integer.
-TEXT = Kind("text", _is_text, lambda value: value if isinstance(value, str) else str(value))
-INT = Kind("a whole number", _is_int)
-NUMBER = Kind("a number", _is_number, float)
-BOOL = Kind("true or false", lambda value: isinstance(value, bool))
-LIST = Kind("a list", lambda value: isinstance(value, list))
-MAPPING = Kind("a mapping of 'key: value' lines", lambda value: isinstance(value, dict))
-
-
-@dataclass(frozen=True)
-class Key:
-    kind: Kind
-    required: bool = False
-
-
-Schema = Mapping[str, Key]
 
 FRONT_MATTER: Schema = {
     "number": Key(INT, required=True),
@@ -111,28 +91,37 @@ COURSE: Schema = {
     "title": Key(TEXT, required=True),
     "description": Key(TEXT),
     "modules": Key(LIST, required=True),
+    "locale": Key(TEXT),
 }
 MODULE: Schema = {"title": Key(TEXT, required=True), "lessons": Key(LIST, required=True)}
 
 _COMMON: Schema = {"kind": Key(TEXT, required=True), "id": Key(TEXT)}
+# Every auto-checked kind also takes progressive hints and the author's own answer tests.
+_CHECKED: Schema = {"hints": Key(LIST), "tests": Key(LIST)}
 EXERCISE_SCHEMAS: dict[str, Schema] = {
     "choice": {
         **_COMMON,
+        **_CHECKED,
         "prompt": Key(TEXT, required=True),
         "options": Key(LIST, required=True),
         "shuffle": Key(BOOL),
+        "multiple": Key(BOOL),
+        "partial_credit": Key(BOOL),
         "explanation": Key(TEXT),
     },
     "true-false": {
         **_COMMON,
+        **_CHECKED,
         "prompt": Key(TEXT, required=True),
         "answer": Key(BOOL, required=True),
         "explanation": Key(TEXT),
     },
     "fill-blank": {
         **_COMMON,
+        **_CHECKED,
         "prompt": Key(TEXT, required=True),
         "blanks": Key(LIST, required=True),
+        "partial_credit": Key(BOOL),
         "explanation": Key(TEXT),
     },
     "takeaways": {**_COMMON, "items": Key(LIST, required=True)},
@@ -158,8 +147,13 @@ BLANK_SCHEMA: Schema = {
     "regex": Key(TEXT),
     "number": Key(NUMBER),
     "tolerance": Key(NUMBER),
+    "relative_tolerance": Key(NUMBER),
+    "sig_figs": Key(INT),
+    "units": Key(TEXT),
+    "convert_units": Key(BOOL),
     "allow_typos": Key(BOOL),
     "case_sensitive": Key(BOOL),
+    "feedback": Key(MAPPING),
 }
 RUBRIC_POINT: Schema = {
     "point": Key(TEXT, required=True),
@@ -178,83 +172,7 @@ QUESTION: Schema = {
 }
 
 
-def did_you_mean(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
-
-
-# A reporter takes a 0-based line inside the YAML snippet being read and a message.
-Report = Callable[[int, str], None]
-
-
-def read_fields(data: Any, schema: Schema, what: str, report: Report, line: int) -> dict[str, Any]:
-    """Check ``data`` against ``schema``; return the valid values, report the rest.
-
-    ``line`` is where the mapping starts, used when ``data`` is not a mapping at all or a
-    required key is missing. A key whose value is wrong is left out of the result.
-    """
-    if not isinstance(data, dict):
-        report(line, f"{what} must be a mapping of 'key: value' lines")
-        return {}
-    key_line = data.line_of if isinstance(data, LineDict) else (lambda _key: line)
-    values: dict[str, Any] = {}
-    for key, value in data.items():
-        spec = schema.get(key) if isinstance(key, str) else None
-        if spec is None:
-            report(
-                key_line(key),
-                f"unknown key '{key}' in {what}{did_you_mean(str(key), list(schema))}",
-            )
-            continue
-        if value is None:
-            if spec.required:
-                report(key_line(key), f"'{key}' in {what} is empty")
-            continue
-        if not spec.kind.accepts(value):
-            hint = " (put it in quotes)" if isinstance(value, bool) and spec.kind is TEXT else ""
-            report(
-                key_line(key),
-                f"'{key}' in {what} must be {spec.kind.name}, not {_describe(value)}{hint}",
-            )
-            continue
-        values[key] = spec.kind.convert(value)
-    for key, spec in schema.items():
-        if spec.required and key not in data:
-            report(line, f"{what} is missing required key '{key}'")
-    return values
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"'{str(value).lower()}'"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return f"the text '{value}'"
-    return f"'{value}'"
-
-
-def _item_line(items: Any, index: int, fallback: int) -> int:
-    return items.line_of(index) if isinstance(items, LineList) else fallback
-
-
 # --- exercises ---------------------------------------------------------------------------
-
-
-@dataclass
-class ExerciseContext:
-    """What an exercise parser needs to know about where it is."""
-
-    report: Report
-    source: SourceRef
-    derived_id: str
-    data: Any = None
-
-    def key_line(self, key: str) -> int:
-        """Where ``key`` is written in the block, or the opening fence if it is not."""
-        return self.data.line_of(key) if isinstance(self.data, LineDict) else OPENING_LINE
 
 
 def _exercise_id(values: dict[str, Any], context: ExerciseContext, data: Any) -> str:
@@ -298,6 +216,15 @@ def _parse_choice(values: dict[str, Any], context: ExerciseContext, eid: str) ->
         report(line, "a choice needs at least two options")
     elif len(options) == len(options_data) and not any(option.correct for option in options):
         report(line, "a choice needs at least one option with 'correct: true'")
+    elif values.get("multiple") is False and sum(option.correct for option in options) > 1:
+        report(context.key_line("multiple"), "'multiple: false' but several options are correct")
+    if values.get("partial_credit") and not (
+        values.get("multiple") or sum(option.correct for option in options) > 1
+    ):
+        report(
+            context.key_line("partial_credit"),
+            "partial credit needs several answers: add 'multiple: true'",
+        )
     return ChoiceExercise(
         id=eid,
         prompt=values.get("prompt", ""),
@@ -305,6 +232,10 @@ def _parse_choice(values: dict[str, Any], context: ExerciseContext, eid: str) ->
         shuffle=values.get("shuffle", False),
         explanation=values.get("explanation", ""),
         source=context.source,
+        multiple_answers=values.get("multiple"),
+        partial_credit=values.get("partial_credit", False),
+        hints=context.hints(values),
+        tests=context.tests(values),
     )
 
 
@@ -322,6 +253,8 @@ def _parse_true_false(values: dict[str, Any], context: ExerciseContext, eid: str
         answer=values.get("answer", False),
         explanation=values.get("explanation", ""),
         source=context.source,
+        hints=context.hints(values),
+        tests=context.tests(values),
     )
 
 
@@ -332,44 +265,15 @@ def _parse_fill_blank(values: dict[str, Any], context: ExerciseContext, eid: str
     for index, item in enumerate(blanks_data):
         line = _item_line(blanks_data, index, 0)
         fields = read_fields(item, BLANK_SCHEMA, "blank", report, line)
-        answers: list[str] = []
         answers_data = fields.get("answers") or []
         for answer_index, answer in enumerate(answers_data):
-            if _is_text(answer):
-                answers.append(str(answer))
-            else:
+            if not _is_text(answer):
                 hint = " (put it in quotes)" if isinstance(answer, bool) else ""
                 report(
                     _item_line(answers_data, answer_index, line),
                     f"an accepted answer must be text, not {_describe(answer)}{hint}",
                 )
-        regex = fields.get("regex")
-        if regex is not None:
-            try:
-                re.compile(regex)
-            except re.error as error:
-                report(
-                    item.line_of("regex") if isinstance(item, LineDict) else line,
-                    f"invalid regex '{regex}': {error}",
-                )
-        number = fields.get("number")
-        if (
-            isinstance(item, dict)
-            and not answers_data
-            and "regex" not in item
-            and "number" not in item
-        ):
-            report(line, "blank has no accepted answer: give 'answers', 'regex' or 'number'")
-        blanks.append(
-            Blank(
-                answers=tuple(answers),
-                regex=regex,
-                number=number,
-                tolerance=fields.get("tolerance", 0.0),
-                allow_typos=fields.get("allow_typos", False),
-                case_sensitive=fields.get("case_sensitive", False),
-            )
-        )
+        blanks.append(_parse_blank(item, fields, answers_data, line, context))
     prompt = values.get("prompt", "")
     if "prompt" in values and "blanks" in values:
         count = len(BLANK.findall(prompt))
@@ -379,23 +283,78 @@ def _parse_fill_blank(values: dict[str, Any], context: ExerciseContext, eid: str
                 f"the prompt has {count} blank(s) (written as ___) but 'blanks' lists "
                 f"{len(blanks_data)}",
             )
+    if values.get("partial_credit") and len(blanks_data) < 2:
+        report(context.key_line("partial_credit"), "partial credit needs two or more blanks")
     return FillBlankExercise(
         id=eid,
         prompt=prompt,
         blanks=tuple(blanks),
         explanation=values.get("explanation", ""),
         source=context.source,
+        partial_credit=values.get("partial_credit", False),
+        hints=context.hints(values),
+        tests=context.tests(values),
     )
 
 
-def _text_items(items: Any, what: str, report: Report) -> list[str]:
-    texts: list[str] = []
-    for index, item in enumerate(items or []):
-        if _is_text(item):
-            texts.append(str(item))
-        else:
-            report(_item_line(items, index, 0), f"each {what} must be text, not {_describe(item)}")
-    return texts
+def _parse_blank(
+    item: Any, fields: dict[str, Any], answers_data: Any, line: int, context: ExerciseContext
+) -> Blank:
+    report = context.report
+
+    def at(key: str) -> int:
+        return item.line_of(key) if isinstance(item, LineDict) else line
+
+    answers = [str(answer) for answer in answers_data if _is_text(answer)]
+    regex = fields.get("regex")
+    if regex is not None:
+        problem = pattern_problem(regex)
+        if problem:
+            report(at("regex"), problem)
+    number = fields.get("number")
+    if isinstance(item, dict) and not answers_data and "regex" not in item and "number" not in item:
+        report(line, "blank has no accepted answer: give 'answers', 'regex' or 'number'")
+    for key in ("tolerance", "relative_tolerance"):
+        value = fields.get(key)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            report(at(key), f"'{key}' must be a finite number of 0 or more, not {value}")
+            fields.pop(key)
+    sig_figs = fields.get("sig_figs")
+    if sig_figs is not None and not 1 <= sig_figs <= 15:
+        report(at("sig_figs"), f"'sig_figs' must be between 1 and 15, not {sig_figs}")
+        fields.pop("sig_figs")
+    number_only = ("relative_tolerance", "sig_figs", "units", "convert_units", "tolerance")
+    for key in number_only:
+        if key in fields and number is None:
+            report(at(key), f"'{key}' applies only to a blank with a 'number'")
+    units = fields.get("units")
+    if units is not None:
+        problem = unit_problem(units)
+        if problem:
+            report(at("units"), problem)
+            units = None
+    if fields.get("convert_units") and "units" not in fields:
+        report(at("convert_units"), "'convert_units' needs 'units', the unit of 'number'")
+    feedback: list[tuple[str, str]] = []
+    for wrong, message in (fields.get("feedback") or {}).items():
+        if not _is_text(wrong) or not _is_text(message):
+            report(at("feedback"), "'feedback' maps a wrong answer to its message, both text")
+            continue
+        feedback.append((str(wrong), str(message)))
+    return Blank(
+        answers=tuple(answers),
+        regex=regex,
+        number=number,
+        tolerance=fields.get("tolerance", 0.0),
+        allow_typos=fields.get("allow_typos", False),
+        case_sensitive=fields.get("case_sensitive", False),
+        relative_tolerance=fields.get("relative_tolerance", 0.0),
+        sig_figs=fields.get("sig_figs"),
+        units=units,
+        convert_units=fields.get("convert_units", False),
+        feedback=tuple(feedback),
+        decimal_comma=context.decimal_comma,
+    )
 
 
 def _parse_takeaways(values: dict[str, Any], context: ExerciseContext, eid: str) -> Exercise:
@@ -538,9 +497,27 @@ EXERCISE_PARSERS: dict[str, ExerciseParser] = {
     "written": _parse_written,
     "go-deeper": _parse_go_deeper,
 }
+# Kinds with a module of their own in learnloop.exercises.kinds bring their keys and parser.
+for _spec in REGISTRY.values():
+    EXERCISE_SCHEMAS[_spec.name] = {
+        **_COMMON,
+        **_CHECKED,
+        "prompt": Key(TEXT, required=True),
+        "explanation": Key(TEXT),
+        "partial_credit": Key(BOOL),
+        **_spec.schema,
+    }
+    EXERCISE_PARSERS[_spec.name] = _spec.parse
 
 
 # --- lessons -----------------------------------------------------------------------------
+
+
+@dataclass
+class _AssetContext:
+    slug: str
+    files: dict[str, bytes]
+    used: dict[str, Asset] = field(default_factory=dict)
 
 
 @dataclass
@@ -574,7 +551,14 @@ def split_front_matter(text: str) -> tuple[str, str, int] | None:
 
 
 def parse_lesson(
-    text: str, display_path: str, source_path: str, module_title: str, problems: list[Problem]
+    text: str,
+    display_path: str,
+    source_path: str,
+    module_title: str,
+    problems: list[Problem],
+    *,
+    decimal_comma: bool = False,
+    assets: _AssetContext | None = None,
 ) -> LessonParse:
     """Parse one lesson file. Problems go to ``problems``; the lesson is None if any arose."""
     before = len(problems)
@@ -614,7 +598,9 @@ def parse_lesson(
     if "slug" in meta and not COURSE_SLUG.match(slug):
         at(slug_line, f"lesson slug '{slug}' may use only lowercase letters, digits and '-'")
 
-    sections = _parse_body(body, body_start, display_path, source_path, problems)
+    sections = _parse_body(
+        body, body_start, display_path, source_path, problems, decimal_comma, assets
+    )
     exercises = tuple(
         block
         for section in sections
@@ -646,9 +632,7 @@ def parse_lesson(
 
 def estimate_minutes(sections: tuple[Section, ...], exercises: tuple[Exercise, ...]) -> int:
     words = sum(len(section.text.split()) for section in sections)
-    auto = sum(
-        isinstance(e, ChoiceExercise | TrueFalseExercise | FillBlankExercise) for e in exercises
-    )
+    auto = sum(e.kind in AUTO_CHECKED_KINDS for e in exercises)
     written = sum(isinstance(e, WrittenExercise) for e in exercises)
     total = (
         words / WORDS_PER_MINUTE + auto * MINUTES_PER_AUTO_CHECKED + written * MINUTES_PER_WRITTEN
@@ -750,7 +734,13 @@ def split_body(body: str) -> list[_Chunk]:
 
 
 def _parse_body(
-    body: str, body_start: int, display_path: str, source_path: str, problems: list[Problem]
+    body: str,
+    body_start: int,
+    display_path: str,
+    source_path: str,
+    problems: list[Problem],
+    decimal_comma: bool = False,
+    assets: _AssetContext | None = None,
 ) -> tuple[Section, ...]:
     chunks = split_body(body)
     # Reference-style link definitions apply to the whole file, so every chunk gets them.
@@ -794,12 +784,27 @@ def _parse_body(
         elif chunk.kind == "exercise":
             fence_line = body_start + chunk.line + 1
             exercise = _parse_exercise(
-                chunk.text, fence_line, display_path, source_path, kind_counts, problems
+                chunk.text,
+                fence_line,
+                display_path,
+                source_path,
+                kind_counts,
+                problems,
+                decimal_comma=decimal_comma,
             )
             if exercise is not None:
                 current.blocks.append(exercise)
         else:
-            markup = render(f"{chunk.text}\n\n{references}" if references else chunk.text)
+            markup, maths_problems = render_with_maths(
+                f"{chunk.text}\n\n{references}" if references else chunk.text
+            )
+            if assets is not None:
+                markup, asset_problems = link_assets(
+                    markup, source_path, assets.slug, assets.files, assets.used
+                )
+                maths_problems += asset_problems
+            for message in maths_problems:
+                problems.append(Problem(display_path, body_start + chunk.line + 1, message))
             current.blocks.append(ProseBlock(html=markup, text=html_to_text(markup)))
     close(current)
     return tuple(Section(id=s.id, title=s.title, blocks=tuple(s.blocks)) for s in sections)
@@ -812,6 +817,8 @@ def _parse_exercise(
     source_path: str,
     kind_counts: dict[str, int],
     problems: list[Problem],
+    *,
+    decimal_comma: bool = False,
 ) -> Exercise | None:
     def report(line: int, message: str) -> None:
         # Line -1 (OPENING_LINE) lands on the ```exercise fence itself.
@@ -843,7 +850,11 @@ def _parse_exercise(
     kind_counts[kind] = kind_counts.get(kind, 0) + 1
     values = read_fields(data, EXERCISE_SCHEMAS[kind], f"{kind} exercise", report, OPENING_LINE)
     context = ExerciseContext(
-        report, SourceRef(source_path, fence_line), f"{kind}-{kind_counts[kind]}", data
+        report,
+        SourceRef(source_path, fence_line),
+        f"{kind}-{kind_counts[kind]}",
+        data,
+        decimal_comma=decimal_comma,
     )
     exercise_id = _exercise_id(values, context, data)
     return EXERCISE_PARSERS[kind](values, context, exercise_id)
@@ -868,7 +879,11 @@ def course_file_names(root: Path) -> list[str]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         relative = Path(folder).relative_to(root)
         for filename in filenames:
-            if filename.endswith(".md") or (filename == COURSE_FILE and folder == str(root)):
+            if (
+                filename.endswith(".md")
+                or is_asset_name(filename)
+                or (filename == COURSE_FILE and folder == str(root))
+            ):
                 names.append((relative / filename).as_posix())
     return sorted(names)
 
@@ -919,6 +934,8 @@ def parse_course(
             f"course slug '{slug}' may use only lowercase letters, digits and '-'",
         )
 
+    decimal_comma = uses_decimal_comma(str(meta.get("locale", "en")))
+    assets = _AssetContext(str(slug or ""), files.files)
     modules: list[Module] = []
     lessons: list[Lesson] = []
     listed: dict[str, int] = {}
@@ -955,7 +972,13 @@ def parse_course(
             if lesson_text is None:
                 continue
             result = parse_lesson(
-                lesson_text, display, posix, str(module.get("title", "")), problems
+                lesson_text,
+                display,
+                posix,
+                str(module.get("title", "")),
+                problems,
+                decimal_comma=decimal_comma,
+                assets=assets,
             )
             if result.number is not None:
                 if result.number in number_owner:
@@ -996,6 +1019,7 @@ def parse_course(
         modules=tuple(modules),
         lessons=tuple(lessons),
         content_hash=files.content_hash,
+        assets={asset.digest: asset for asset in assets.used.values()},
     )
     return course, []
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from learnloop.content.model import (
     AutoCheckedExercise,
@@ -16,30 +13,22 @@ from learnloop.content.model import (
     FillBlankExercise,
     TrueFalseExercise,
 )
-from learnloop.exercises.normalise import edit_distance, normalise, typo_allowance
+from learnloop.exercises import numbers
+from learnloop.exercises.kinds import REGISTRY, RegisteredExercise
+from learnloop.exercises.normalise import edit_distance, is_symbolic, normalise, typo_allowance
+from learnloop.exercises.numbers import read_number, round_significant, within
+from learnloop.exercises.patterns import full_match
+from learnloop.exercises.units import split_quantity, to_unit
+from learnloop.exercises.verdicts import (
+    CLOSE_FEEDBACK,
+    CORRECT_FEEDBACK,
+    INCORRECT_FEEDBACK,
+    AnswerError,
+    Verdict,
+    VerdictKind,
+)
 
-VerdictKind = Literal["correct", "incorrect", "close"]
-
-CLOSE_FEEDBACK = "Close — check your spelling."
-CORRECT_FEEDBACK = "Correct."
-INCORRECT_FEEDBACK = "Not quite."
-
-
-class AnswerError(ValueError):
-    """The answer has the wrong shape for the exercise (the API answers 422)."""
-
-
-@dataclass(frozen=True)
-class Verdict:
-    verdict: VerdictKind
-    feedback: str
-    explanation: str
-    normalised: object
-    blanks: tuple[str, ...] = ()  # one verdict per blank, for fill-blank exercises
-
-    @property
-    def correct(self) -> bool:
-        return self.verdict == "correct"
+__all__ = ["CLOSE_FEEDBACK", "AnswerError", "Verdict", "VerdictKind", "check", "match_blank"]
 
 
 def check(exercise: Exercise, answer: object) -> Verdict:
@@ -50,6 +39,8 @@ def check(exercise: Exercise, answer: object) -> Verdict:
         return _check_true_false(exercise, answer)
     if isinstance(exercise, FillBlankExercise):
         return _check_fill_blank(exercise, answer)
+    if isinstance(exercise, RegisteredExercise):
+        return REGISTRY[exercise.kind].check(exercise, answer)
     raise AnswerError(f"a {exercise.kind} block is not checked automatically")
 
 
@@ -78,11 +69,19 @@ def _check_choice(exercise: ChoiceExercise, answer: object) -> Verdict:
         option.feedback for option in exercise.options if option.id in chosen and option.feedback
     )
     is_correct = chosen == correct
+    score = None
+    if exercise.partial_credit:
+        # Each option judged on its own: chosen when correct, left out when not.
+        right = sum((option.id in chosen) == option.correct for option in exercise.options)
+        score = right / len(exercise.options)
     if not feedback:
         if is_correct:
             feedback = CORRECT_FEEDBACK
         elif exercise.multiple:
-            feedback = f"Not quite: exactly {len(correct)} options are correct."
+            count = len(correct)
+            feedback = (
+                f"Not quite: exactly {count} option{'s are' if count != 1 else ' is'} correct."
+            )
         else:
             feedback = INCORRECT_FEEDBACK
     normalised: object = sorted(chosen) if exercise.multiple or len(chosen) > 1 else chosen_ids[0]
@@ -91,6 +90,7 @@ def _check_choice(exercise: ChoiceExercise, answer: object) -> Verdict:
         feedback=feedback,
         explanation=exercise.explanation,
         normalised=normalised,
+        score=score,
     )
 
 
@@ -120,10 +120,10 @@ def _check_fill_blank(exercise: FillBlankExercise, answer: object) -> Verdict:
     if not all(isinstance(item, str) for item in answers):
         raise AnswerError("each blank's answer must be a string")
     judged = [
-        _judge_blank(blank, str(text)) for blank, text in zip(exercise.blanks, answers, strict=True)
+        judge_blank(blank, str(text)) for blank, text in zip(exercise.blanks, answers, strict=True)
     ]
-    verdicts = tuple(verdict for verdict, _ in judged)
-    near_miss = any(typo for _, typo in judged)
+    verdicts = tuple(judgement.verdict for judgement in judged)
+    near_miss = any(judgement.near_miss for judgement in judged)
     normalised = [
         _normalised_blank(blank, str(text))
         for blank, text in zip(exercise.blanks, answers, strict=True)
@@ -135,22 +135,29 @@ def _check_fill_blank(exercise: FillBlankExercise, answer: object) -> Verdict:
         overall = "close"
     else:
         overall = "incorrect"
+    messages = [judgement.message for judgement in judged if judgement.message]
     if near_miss and overall != "incorrect":
         feedback = CLOSE_FEEDBACK
+    elif messages:
+        feedback = " ".join(dict.fromkeys(messages))  # each message once, in blank order
     else:
         feedback = CORRECT_FEEDBACK if overall == "correct" else INCORRECT_FEEDBACK
+    score = None
+    if exercise.partial_credit:
+        score = sum(verdict == "correct" for verdict in verdicts) / count
     return Verdict(
         verdict=overall,
         feedback=feedback,
         explanation=exercise.explanation,
         normalised=normalised,
         blanks=verdicts,
+        score=score,
     )
 
 
 def _normalised_blank(blank: Blank, text: str) -> str:
     if blank.number is not None:
-        value = parse_number(text)
+        value = parse_number(text, decimal_comma=blank.decimal_comma)
         if value is not None:
             return f"{value:g}"
     return normalise(text, case_sensitive=blank.case_sensitive)
@@ -158,47 +165,120 @@ def _normalised_blank(blank: Blank, text: str) -> str:
 
 def match_blank(blank: Blank, text: str) -> VerdictKind:
     """Judge one blank: regex, number, exact match after normalising, then near miss."""
-    return _judge_blank(blank, text)[0]
+    return judge_blank(blank, text).verdict
+
+
+@dataclass(frozen=True)
+class BlankJudgement:
+    verdict: VerdictKind
+    near_miss: bool = False  # even one allowed as correct
+    message: str = ""  # the author's feedback for this answer, or a unit / figures hint
 
 
 def _judge_blank(blank: Blank, text: str) -> tuple[VerdictKind, bool]:
-    """The verdict for one blank, and whether it was a near miss (even one allowed as correct)."""
+    judged = judge_blank(blank, text)
+    return judged.verdict, judged.near_miss
+
+
+def judge_blank(blank: Blank, text: str) -> BlankJudgement:
+    """The verdict for one blank; see "How answers are matched" in docs/authoring.md."""
     trimmed = text.strip()
     if not trimmed:
-        return "incorrect", False
-    if blank.regex is not None:
-        flags = 0 if blank.case_sensitive else re.IGNORECASE
-        if re.fullmatch(blank.regex, trimmed, flags):
-            return "correct", False
+        return BlankJudgement("incorrect")
+    if blank.regex is not None and full_match(
+        blank.regex, trimmed, case_sensitive=blank.case_sensitive
+    ):
+        return BlankJudgement("correct")
+    number_message = ""
     if blank.number is not None:
-        value = parse_number(trimmed)
-        # A hair of slack so that 0.1 + 0.2 style float error never fails an exact answer.
-        slack = blank.tolerance + 1e-9 * max(1.0, abs(blank.number))
-        if value is not None and abs(value - blank.number) <= slack:
-            return "correct", False
+        judged = _judge_number(blank, trimmed)
+        if judged.verdict == "correct":
+            return judged
+        number_message = judged.message
     given = normalise(trimmed, case_sensitive=blank.case_sensitive)
+    if is_symbolic(trimmed) or not given:
+        # "==", "//", "-": nothing but symbols, so nothing may be folded away.
+        exact = " ".join(trimmed.split())
+        if any(exact == " ".join(option.split()) for option in blank.answers):
+            return BlankJudgement("correct")
+        return BlankJudgement("incorrect", message=_author_feedback(blank, trimmed))
     accepted = [normalise(option, case_sensitive=blank.case_sensitive) for option in blank.answers]
     if given in accepted:
-        return "correct", False
-    near = bool(given) and any(
-        expected and edit_distance(given, expected) <= typo_allowance(expected)
-        for expected in accepted
+        return BlankJudgement("correct")
+    author_message = _author_feedback(blank, trimmed)
+    if author_message:
+        return BlankJudgement("incorrect", message=author_message)
+    if any(expected and _near(given, expected, blank) for expected in accepted):
+        return BlankJudgement("correct" if blank.allow_typos else "close", near_miss=True)
+    return BlankJudgement("incorrect", message=number_message)
+
+
+def _near(given: str, expected: str, blank: Blank) -> bool:
+    allowance = typo_allowance(expected)
+    if allowance == 0 or abs(len(given) - len(expected)) > allowance:
+        return False
+    distance = edit_distance(given, expected)
+    if distance > allowance:
+        return False
+    # Under case_sensitive a typo never fixes case: every edit must be more than a case change.
+    return not blank.case_sensitive or distance == edit_distance(
+        given.casefold(), expected.casefold()
     )
-    if near:
-        return ("correct" if blank.allow_typos else "close"), True
-    return "incorrect", False
 
 
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+def _author_feedback(blank: Blank, trimmed: str) -> str:
+    """The author's message for this wrong answer (compared as accepted answers are)."""
+    if not blank.feedback:
+        return ""
+    given = normalise(trimmed, case_sensitive=blank.case_sensitive)
+    value = parse_number(trimmed, decimal_comma=blank.decimal_comma)
+    for wrong, message in blank.feedback:
+        if is_symbolic(wrong):
+            same = " ".join(wrong.split()) == " ".join(trimmed.split())
+        else:
+            wrong_value = parse_number(wrong, decimal_comma=blank.decimal_comma)
+            same = normalise(wrong, case_sensitive=blank.case_sensitive) == given or (
+                value is not None and value == wrong_value
+            )
+        if same:
+            return message
+    return ""
 
 
-def parse_number(text: str) -> float | None:
-    """A number as typed: thousands separators, a decimal comma and a % sign are accepted."""
-    cleaned = text.strip().replace("_", "").replace(" ", "").rstrip("%")
-    if "," in cleaned and "." not in cleaned and re.fullmatch(r"[+-]?\d+,\d{1,2}", cleaned):
-        cleaned = cleaned.replace(",", ".")  # "2,5" written with a decimal comma
-    cleaned = cleaned.replace(",", "")
-    if not _NUMBER.fullmatch(cleaned):
-        return None
-    value = float(cleaned)
-    return value if math.isfinite(value) else None
+def _judge_number(blank: Blank, trimmed: str) -> BlankJudgement:
+    assert blank.number is not None  # the caller checked
+    if blank.units is not None:
+        quantity = split_quantity(trimmed, decimal_comma=blank.decimal_comma)
+        if quantity is None:
+            return BlankJudgement("incorrect")
+        if not quantity.unit_text:
+            return BlankJudgement("incorrect", message=f"Add the unit ({blank.units}).")
+        converted = to_unit(
+            quantity.number.value, quantity.unit_text, blank.units, convert=blank.convert_units
+        )
+        if converted.value is None:
+            return BlankJudgement("incorrect", message=converted.message)
+        value, figures = converted.value, quantity.number.significant_figures
+    else:
+        parsed = read_number(trimmed, decimal_comma=blank.decimal_comma)
+        if parsed is None:
+            return BlankJudgement("incorrect")
+        value, figures = parsed.value, parsed.significant_figures
+    if blank.sig_figs is not None:
+        if figures < blank.sig_figs:
+            message = f"Give {blank.sig_figs} significant figures."
+            return BlankJudgement("incorrect", message=message)
+        value = round_significant(value, blank.sig_figs)
+        expected = round_significant(blank.number, blank.sig_figs)
+    else:
+        expected = blank.number
+    if within(
+        value, expected, tolerance=blank.tolerance, relative_tolerance=blank.relative_tolerance
+    ):
+        return BlankJudgement("correct")
+    return BlankJudgement("incorrect")
+
+
+def parse_number(text: str, *, decimal_comma: bool = False) -> float | None:
+    """A number as typed; see learnloop.exercises.numbers for what is accepted."""
+    return numbers.parse_number(text, decimal_comma=decimal_comma)

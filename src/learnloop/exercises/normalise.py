@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import unicodedata
 
-# Dashes and slashes separate words ("distributed-tracing", "TCP/IP"), so they become spaces;
-# every other punctuation mark is simply dropped ("don't" and "dont" compare equal).
+# Prose punctuation is dropped ("don't" = "dont", "tracing." = "tracing"); dashes and slashes
+# between words separate them ("distributed-tracing", "TCP/IP"). Every other mark is kept,
+# because symbols carry meaning: "C#", "C++", "x**2", "-5", "$HOME".
 _SEPARATORS = frozenset("/\\")
+_PROSE_PUNCTUATION = frozenset(
+    ".,;:!?'\"()[]{}\u00bf\u00a1\u00ab\u00bb\u2026\u2018\u2019\u201c\u201d"
+)
+_MINUS = "\u2212"
 
 
 def _fold_char(char: str) -> str:
@@ -15,9 +20,14 @@ def _fold_char(char: str) -> str:
         return ""
     if category == "Pd" or char in _SEPARATORS:
         return " "
-    if category.startswith("P"):
+    if char in _PROSE_PUNCTUATION or category in ("Pi", "Pf", "Ps", "Pe"):
         return ""
     return char
+
+
+def is_symbolic(text: str) -> bool:
+    """No letter or digit at all: "==", "//", "?", "-". Such answers are compared exactly."""
+    return bool(text.strip()) and not any(char.isalnum() for char in text)
 
 
 def normalise(text: str, *, case_sensitive: bool = False) -> str:
@@ -32,17 +42,20 @@ def normalise(text: str, *, case_sensitive: bool = False) -> str:
     if not case_sensitive:
         # The dotless i is the one letter whose capital (I) folds back to a different letter.
         folded = unicodedata.normalize("NFKD", folded.casefold()).replace("\u0131", "i")
-    kept = "".join(
-        # A point or comma between digits is part of a number ("3.4" must not become "34").
-        char
-        if char in ".,"
-        and 0 < index < len(folded) - 1
-        and folded[index - 1].isdigit()
-        and folded[index + 1].isdigit()
-        else _fold_char(char)
-        for index, char in enumerate(folded)
-    )
-    return " ".join(kept.split())
+    folded = folded.replace(_MINUS, "-")
+    kept: list[str] = []
+    last = ""  # the last character kept so far: a sign follows no letter or digit
+    for index, char in enumerate(folded):
+        following = folded[index + 1] if index + 1 < len(folded) else ""
+        if char in ".," and last.isdigit() and following.isdigit():
+            piece = char  # part of a number: "3.4" must not become "34"
+        elif char in "-+" and following.isdigit() and not last.isalnum():
+            piece = char  # a sign: "-5" is not "5"
+        else:
+            piece = _fold_char(char)
+        kept.append(piece)
+        last = piece[-1] if piece else last
+    return " ".join("".join(kept).split())
 
 
 def edit_distance(first: str, second: str) -> int:
@@ -64,6 +77,12 @@ def edit_distance(first: str, second: str) -> int:
     return previous[-1]
 
 
+# Shorter answers get no typo slack: with "N" accepted, any one letter would be one edit away.
+MIN_TYPO_LENGTH = 4
+
+
 def typo_allowance(expected: str) -> int:
-    """How many edits still count as a near miss: one for short answers, two for longer."""
+    """How many edits still count as a near miss: none under 4 characters, one up to 5, then two."""
+    if len(expected) < MIN_TYPO_LENGTH:
+        return 0
     return 1 if len(expected) <= 5 else 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,14 +10,17 @@ from learnloop.content.model import (
     ChoiceExercise,
     Course,
     Exercise,
+    ExerciseKind,
     FillBlankExercise,
     GoDeeperBlock,
     Lesson,
     ProseBlock,
+    RegisteredExercise,
     TakeawaysBlock,
     TrueFalseExercise,
     WrittenExercise,
 )
+from learnloop.exercises.kinds import REGISTRY
 
 
 class CourseOut(BaseModel):
@@ -56,7 +59,7 @@ class ExerciseOut(BaseModel):
     """One exercise, without anything that gives its answer away."""
 
     id: str
-    kind: Literal["choice", "true-false", "fill-blank", "takeaways", "written", "go-deeper"]
+    kind: ExerciseKind
     prompt: str
     section_id: str
     options: list[OptionOut] | None = None  # choice
@@ -67,6 +70,9 @@ class ExerciseOut(BaseModel):
     min_words: int | None = None  # written
     max_words: int | None = None  # written
     questions: list[QuestionOut] | None = None  # go-deeper
+    hints: list[str] | None = None  # auto-checked kinds: shown one at a time
+    # matching, ordering, select: what the learner chooses from (see docs/authoring.md)
+    parts: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, exercise: Exercise, section_id: str) -> ExerciseOut:
@@ -83,8 +89,13 @@ class ExerciseOut(BaseModel):
             out.min_words, out.max_words = exercise.min_words, exercise.max_words
         elif isinstance(exercise, GoDeeperBlock):
             out.questions = [QuestionOut(id=q.id, question=q.question) for q in exercise.questions]
+        elif isinstance(exercise, RegisteredExercise):
+            out.parts = REGISTRY[exercise.kind].public(exercise)
         elif isinstance(exercise, TrueFalseExercise):
             pass  # the statement is the prompt; the answer stays on the server
+        hints = getattr(exercise, "hints", None)
+        if hints:
+            out.hints = list(hints)
         return out
 
 
@@ -130,7 +141,9 @@ class AttemptIn(BaseModel):
 
     answer: bool | str | list[str] = Field(
         description="choice: an option id, or a list of ids; true-false: true or false; "
-        "fill-blank: a list of strings, one per blank."
+        "fill-blank: a list of strings, one per blank; "
+        + "; ".join(spec.answer_help for spec in REGISTRY.values())
+        + "."
     )
 
 

@@ -9,12 +9,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import Response
+from jinja2 import Template
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -22,16 +24,19 @@ from starlette.datastructures import FormData
 from learnloop.accounts import service as accounts
 from learnloop.accounts.models import User
 from learnloop.content.model import (
+    AutoCheckedExercise,
     ChoiceExercise,
     ChoiceOption,
     Course,
     Exercise,
     FillBlankExercise,
     Lesson,
+    RegisteredExercise,
     TrueFalseExercise,
 )
 from learnloop.exercises import service as exercises
 from learnloop.exercises.checking import AnswerError, Verdict, check
+from learnloop.exercises.kinds import REGISTRY
 from learnloop.feedback import service as feedback
 from learnloop.progress import service as progress
 from learnloop.settings import Settings
@@ -97,7 +102,7 @@ class BlankPart:
 
 @dataclass
 class ExerciseView:
-    exercise: ChoiceExercise | TrueFalseExercise | FillBlankExercise
+    exercise: AutoCheckedExercise
     number: int
     kind_label: str
     options: list[ChoiceOption] = field(default_factory=list)
@@ -108,6 +113,7 @@ class ExerciseView:
     attempts: int = 0
     solved: bool = False
     verdict: VerdictView | None = None
+    kind_fields: Markup | None = None  # a registered kind's fields, from its own card template
 
 
 @dataclass(frozen=True)
@@ -183,6 +189,8 @@ def verdict_view(verdict: Verdict, exercise: Exercise) -> VerdictView:
         wrong = [str(i + 1) for i, v in enumerate(verdict.blanks) if v != "correct"]
         if wrong and verdict.verdict != "correct":
             lines.append(f"Check blank {', '.join(wrong)}.")
+    if verdict.score is not None and verdict.verdict != "correct":
+        lines.append(f"Partial credit: {round(verdict.score * 100)}%.")
     return VerdictView(
         verdict.verdict,
         VERDICT_TITLES.get(verdict.verdict, verdict.verdict),
@@ -215,7 +223,7 @@ def option_order(exercise: ChoiceExercise, user_id: int) -> list[ChoiceOption]:
 
 
 def exercise_view(
-    exercise: ChoiceExercise | TrueFalseExercise | FillBlankExercise,
+    exercise: AutoCheckedExercise,
     number: int,
     user_id: int,
     state: exercises.ExerciseState | None,
@@ -223,7 +231,8 @@ def exercise_view(
     options: list[ChoiceOption] | None = None,
 ) -> ExerciseView:
     """`options`: the learner's option order when the caller has it already."""
-    view = ExerciseView(exercise, number, KIND_LABELS[exercise.kind])
+    spec = REGISTRY.get(exercise.kind) if isinstance(exercise, RegisteredExercise) else None
+    view = ExerciseView(exercise, number, spec.label if spec else KIND_LABELS[exercise.kind])
     if isinstance(exercise, ChoiceExercise):
         view.options = options if options is not None else option_order(exercise, user_id)
     if isinstance(exercise, FillBlankExercise):
@@ -235,6 +244,9 @@ def exercise_view(
                 view.parts.append(BlankPart("", index))
         view.blank_count = len(pieces) - 1
         view.blank_values = [""] * view.blank_count
+    if spec is not None:
+        fields = spec.view(exercise, state.last_answer if state is not None else None)
+        view.kind_fields = Markup(_kind_card(spec.name, spec.card).render(ex=exercise, v=fields))  # noqa: S704  # an autoescaping template
     if state is not None:
         view.attempts = state.attempts
         view.solved = state.solved
@@ -248,6 +260,12 @@ def exercise_view(
         except AnswerError:
             view.verdict = None
     return view
+
+
+@cache
+def _kind_card(name: str, source: str) -> Template:
+    """A registered kind's card template, compiled once (autoescaped like every template)."""
+    return templates.from_string(source)
 
 
 def exercise_card(view: ExerciseView, url: str, csrf_token: str) -> Markup:
@@ -447,10 +465,17 @@ def lesson_context(
     }
 
 
-def answer_from_form(
-    exercise: ChoiceExercise | TrueFalseExercise | FillBlankExercise, form: FormData
-) -> object:
+def answer_from_form(exercise: AutoCheckedExercise, form: FormData) -> object:
     """The form's fields as the answer shape `record_attempt` takes (see docs/architecture.md)."""
+    if isinstance(exercise, RegisteredExercise):
+
+        def field(name: str) -> list[str]:
+            found = form_list(form, name)
+            if len(found) > MAX_ANSWER_VALUES or any(len(v) > MAX_FIELD_CHARS for v in found):
+                raise AnswerError("That answer is too long.")
+            return found
+
+        return REGISTRY[exercise.kind].answer_from_form(exercise, field)
     values = form_list(form, "blank" if isinstance(exercise, FillBlankExercise) else "answer")
     if len(values) > MAX_ANSWER_VALUES or any(len(v) > MAX_FIELD_CHARS for v in values):
         raise AnswerError("That answer is too long.")

@@ -32,12 +32,10 @@ from starlette.datastructures import FormData
 from learnloop.accounts import service as accounts
 from learnloop.accounts.models import User
 from learnloop.content.model import (
-    ChoiceExercise,
+    AutoCheckedExercise,
     Course,
-    FillBlankExercise,
     GoDeeperQuestion,
     Lesson,
-    TrueFalseExercise,
     WrittenExercise,
 )
 from learnloop.db import writes_late
@@ -128,6 +126,21 @@ def static_file(name: str, request: Request) -> Response:
     versioned = request.query_params.get("v") == item.version
     cache = "public, max-age=31536000, immutable" if versioned else "public, max-age=300"
     return Response(item.body, media_type=item.media_type, headers={"cache-control": cache})
+
+
+@router.get("/courses/{slug}/assets/{digest}/{filename}")
+def course_asset(slug: str, digest: str, filename: str, library: Library) -> Response:
+    """An image of a course. Public like the course outline; the URL changes with the bytes."""
+    course = library.get(slug)
+    asset = course.assets.get(digest) if course is not None else None
+    if asset is None or asset.filename != filename:
+        return Response("Not found", status_code=404, media_type="text/plain")
+    headers = {
+        "cache-control": "public, max-age=31536000, immutable",
+        # An SVG opened on its own must not run script.
+        "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+    }
+    return Response(asset.data, media_type=asset.media_type, headers=headers)
 
 
 # ---------------------------------------------------------------------------------- accounts
@@ -398,9 +411,7 @@ def attempt(
 ) -> Response:
     found = _find_lesson(library, slug, number)
     exercise = found[1].exercise(exercise_id) if found else None
-    if found is None or not isinstance(
-        exercise, ChoiceExercise | TrueFalseExercise | FillBlankExercise
-    ):
+    if found is None or not isinstance(exercise, AutoCheckedExercise):
         return _not_found(request, user, "There is no such exercise.")
     course, lesson = found
     try:
