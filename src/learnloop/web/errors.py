@@ -20,7 +20,8 @@ from learnloop.accounts.access import Forbidden
 from learnloop.exercises.checking import AnswerError
 from learnloop.exercises.service import IdempotencyConflict
 from learnloop.feedback import service as feedback
-from learnloop.progress.service import InvalidFocusSession
+from learnloop.progress.service import InvalidFocusSession, LessonNotMastered
+from learnloop.review.service import CardNotDue, CardNotFound
 from learnloop.web.deps import SignInRequired
 
 logger = logging.getLogger(__name__)
@@ -71,8 +72,12 @@ async def _handle(request: Request, error: Exception) -> Response:
             if isinstance(error, feedback.AnswerTooLong):
                 field = ("body", error.field)
             return validation_error(field, str(error))
-    if isinstance(error, accounts.EmailTaken | IdempotencyConflict):
+    if isinstance(error, accounts.EmailTaken | IdempotencyConflict | LessonNotMastered):
         return _detail(409, error)
+    if isinstance(error, CardNotDue):
+        return _detail(409, error)
+    if isinstance(error, CardNotFound):
+        return _detail(404, error)
     if isinstance(error, accounts.InvalidCredentials):
         return _detail(401, error, {"WWW-Authenticate": "Bearer"})
     if isinstance(error, accounts.LoginThrottled):
@@ -105,6 +110,9 @@ HANDLED: tuple[type[Exception], ...] = (
     AnswerError,
     IdempotencyConflict,
     InvalidFocusSession,
+    LessonNotMastered,
+    CardNotDue,
+    CardNotFound,
     Forbidden,
     feedback.NotFound,
     feedback.NotWritten,
@@ -140,7 +148,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "Missing or invalid bearer token, or wrong credentials.",
         403: "Not allowed for this account or plan.",
         404: "The course, lesson, exercise or resource does not exist.",
-        409: "Conflicts with existing data (email taken, Idempotency-Key reused).",
+        409: "Conflicts with the learner's state (email taken, Idempotency-Key reused, lesson "
+        "exercises not solved yet, review card not due).",
         413: "Request body too large.",
         429: "Too many requests; see Retry-After.",
         503: "The database is unavailable; retry after Retry-After seconds.",

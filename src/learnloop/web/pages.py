@@ -46,6 +46,7 @@ from learnloop.exercises.checking import AnswerError
 from learnloop.feedback import service as feedback
 from learnloop.observability.metrics import LESSON_PAGES_FULL
 from learnloop.progress import service as progress
+from learnloop.review import service as review
 from learnloop.settings import Settings
 from learnloop.web import csrf
 from learnloop.web.deps import (
@@ -426,6 +427,17 @@ def attempt(
             status_code=422,
             exercise_errors={exercise.id: str(error)},
         )
+    review.record_learning(
+        db,
+        user=user,
+        course=course,
+        lesson=lesson,
+        exercise_id=exercise.id,
+        correct=outcome.verdict.correct,
+        first_attempt=outcome.first_attempt,
+        replayed=outcome.replayed,
+        now=settings_of(request).now(),
+    )
     if not wants_json(request):
         return redirect(f"{lesson_url(course, lesson)}#ex-{exercise.id}")
     view = verdict_view(outcome.verdict, exercise)
@@ -781,9 +793,27 @@ def complete(
     if found is None:
         return _not_found(request, user, "There is no such lesson.")
     course, lesson = found
-    result = progress.complete_lesson(
-        db, user=user, course=course, lesson=lesson, idempotency_key=idempotency_key(request)
-    )
+    try:
+        result = progress.complete_lesson(
+            db,
+            user=user,
+            course=course,
+            lesson=lesson,
+            idempotency_key=idempotency_key(request),
+            now=settings_of(request).now(),
+        )
+    except progress.LessonNotMastered as error:
+        if wants_json(request):
+            return JSONResponse({"detail": str(error)}, status_code=409)
+        return error_page(
+            request,
+            user,
+            409,
+            "Not completed yet",
+            str(error),
+            back_url=f"{lesson_url(course, lesson)}#ex-{error.unsolved[0]}",
+            back_label="Back to the exercises",
+        )
     if not wants_json(request):
         return redirect(f"{lesson_url(course, lesson)}#complete")
     view = CompletionView(result.xp_awarded, result.total_xp, result.level, result.streak_days)
@@ -819,6 +849,7 @@ def focus_session(request: Request, db: DbSession, user: PageUser, form: PostedF
             user=user,
             minutes=int(minutes_text),
             started_at=_parse_started_at(form_text(form, "started_at", limit=64)),
+            now=settings_of(request).now(),
         )
     except progress.InvalidFocusSession as error:
         return error_page(request, user, 422, "Focus block not recorded", str(error))
