@@ -109,6 +109,7 @@ def create_attempt(
         correct=verdict.correct,
         first_attempt=outcome.first_attempt,
         replayed=outcome.replayed,
+        idempotency_key=idempotency_key,
         now=settings.now(),
     )
     return AttemptOut(

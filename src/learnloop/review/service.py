@@ -33,8 +33,10 @@ from learnloop.content.model import (
 )
 from learnloop.db import insert_or_ignore, take_write_lock
 from learnloop.exercises.checking import Verdict, check
+from learnloop.exercises.models import ExerciseAttempt
 from learnloop.observability.metrics import REVIEWS_TOTAL
 from learnloop.progress import service as progress
+from learnloop.progress.models import XpEvent
 from learnloop.review.models import ReviewCard
 
 logger = logging.getLogger(__name__)
@@ -276,11 +278,13 @@ def record_learning(
     first_attempt: bool,
     replayed: bool,
     now: datetime,
+    idempotency_key: str | None = None,
 ) -> int:
     """What a recorded lesson attempt earns: exercise XP and a review card. Returns the XP.
-    A replayed attempt (same Idempotency-Key) earned its due the first time."""
+    A replayed attempt (same Idempotency-Key) earned its due the first time: it is answered
+    with what that paid, and pays nothing again."""
     if replayed:
-        return 0
+        return _paid_to(db, user, course, lesson, exercise_id, idempotency_key)
     note_lesson_attempt(
         db,
         user=user,
@@ -301,3 +305,31 @@ def record_learning(
         first_attempt=first_attempt,
         now=now,
     )
+
+
+def _paid_to(
+    db: Session, user: User, course: Course, lesson: Lesson, exercise_id: str, key: str | None
+) -> int:
+    """The XP paid to the attempt stored under `key`: the exercise's XP if it was the first
+    correct attempt at that exercise, else 0."""
+    first_correct_key = db.scalar(
+        select(ExerciseAttempt.idempotency_key)
+        .where(
+            ExerciseAttempt.user_id == user.id,
+            ExerciseAttempt.course_slug == course.slug,
+            ExerciseAttempt.lesson_number == lesson.number,
+            ExerciseAttempt.exercise_id == exercise_id,
+            ExerciseAttempt.correct.is_(True),
+        )
+        .order_by(ExerciseAttempt.id)
+        .limit(1)
+    )
+    if key is None or first_correct_key != key:
+        return 0
+    ref = f"{course.slug}/{lesson.number}/{exercise_id}"
+    paid = db.scalar(
+        select(XpEvent.amount).where(
+            XpEvent.user_id == user.id, XpEvent.reason == "exercise", XpEvent.ref == ref
+        )
+    )
+    return int(paid or 0)

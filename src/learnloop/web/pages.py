@@ -26,6 +26,7 @@ from fastapi.responses import (
     StreamingResponse,
 )
 from fastapi.routing import APIRoute
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -65,6 +66,8 @@ from learnloop.web.lesson_view import (
     CompletionView,
     TutorAnswerView,
     answer_from_form,
+    exercise_card,
+    exercise_view,
     lesson_url,
     render_lesson,
     response_view,
@@ -436,6 +439,7 @@ def attempt(
         correct=outcome.verdict.correct,
         first_attempt=outcome.first_attempt,
         replayed=outcome.replayed,
+        idempotency_key=idempotency_key(request),
         now=settings_of(request).now(),
     )
     if not wants_json(request):
@@ -880,7 +884,8 @@ class NextLesson:
 
 @router.get("/dashboard")
 def dashboard(request: Request, db: DbSession, library: Library, user: PageUser) -> Response:
-    s = progress.summary(db, user=user, library=library)
+    now = settings_of(request).now()
+    s = progress.summary(db, user=user, library=library, now=now)
     span = max(1, s.next_level_xp - s.level_floor_xp)
     done = min(span, max(0, s.total_xp - s.level_floor_xp))
     level_progress = LevelProgress(span, done, span - done, round(100 * done / span))
@@ -904,4 +909,100 @@ def dashboard(request: Request, db: DbSession, library: Library, user: PageUser)
         level_progress=level_progress,
         completed=completed,
         next_lesson=next_lesson,
+        reviews_due=review.due_count(db, user=user, now=now),
+        is_new=s.total_xp == 0 and not s.lessons_completed,
+    )
+
+
+# ---------------------------------------------------------------------------------- review
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    course: Course
+    lesson: Lesson
+    html: Markup
+
+
+def _review_url(card_id: int) -> str:
+    # The exercise card posts to "<url>/exercises/<id>", as on the lesson page.
+    return f"/review/cards/{card_id}"
+
+
+@router.get("/review")
+def review_page(request: Request, db: DbSession, library: Library, user: PageUser) -> Response:
+    settings = settings_of(request)
+    now = settings.now()
+    due = review.due_cards(
+        db, user=user, library=library, now=now, limit=settings.review_session_size
+    )
+    token = csrf.token_for(request, secret_of(request))
+    items = []
+    for number, item in enumerate(due, start=1):
+        options = (
+            review.review_options(item.exercise, item.card)
+            if isinstance(item.exercise, ChoiceExercise)
+            else None
+        )
+        # No state: the card shows the question only, never an earlier answer or verdict.
+        view = exercise_view(item.exercise, number, user.id, None, options=options)
+        items.append(
+            ReviewItem(
+                item.course, item.lesson, exercise_card(view, _review_url(item.card.id), token)
+            )
+        )
+    return render(
+        request,
+        "review.html",
+        user=user,
+        nav="review",
+        cards=items,
+        due_today=review.due_count(db, user=user, now=now),
+        review_xp=progress.REVIEW_XP,
+        headers={"cache-control": "no-store"},
+    )
+
+
+@router.post("/review/cards/{card_id}/exercises/{exercise_id}")
+@writes_late  # answer_review takes the write lock itself, right before it writes
+def review_answer(
+    card_id: str,
+    exercise_id: str,
+    request: Request,
+    db: DbSession,
+    library: Library,
+    user: PageUser,
+    form: PostedForm,
+) -> Response:
+    if not card_id.isdigit() or len(card_id) > 12:
+        return _not_found(request, user, "There is no such review card.")
+    try:
+        item = review.card_for(db, user=user, library=library, card_id=int(card_id))
+        if item.exercise.id != exercise_id:
+            raise review.CardNotFound
+        answer = answer_from_form(item.exercise, form)
+        now = settings_of(request).now()
+        outcome = review.answer_review(
+            db, user=user, library=library, card_id=item.card.id, answer=answer, now=now
+        )
+    except review.CardNotFound:
+        return _not_found(request, user, "There is no such review card.")
+    except (review.CardNotDue, AnswerError) as error:
+        status = 409 if isinstance(error, review.CardNotDue) else 422
+        if wants_json(request):
+            return JSONResponse({"detail": str(error)}, status_code=status)
+        return error_page(
+            request, user, status, "Review not counted", str(error), back_url="/review"
+        )
+    if not wants_json(request):
+        return redirect("/review")
+    view = verdict_view(outcome.verdict, item.exercise)
+    return JSONResponse(
+        {
+            "verdict": outcome.verdict.verdict,
+            "correct": outcome.verdict.correct,
+            "xp_awarded": outcome.xp_awarded,
+            "due_today": review.due_count(db, user=user, now=now),
+            "html": fragment("verdict", view),
+        }
     )
