@@ -22,6 +22,7 @@ from factories import (
     attempt_path,
     create_learner,
     lesson_path,
+    solve_lesson_over_http,
     upgrade_code,
     written_path,
 )
@@ -121,6 +122,8 @@ def test_written_answer_retries_store_one_answer_one_job_one_charge(
 
 def test_completion_retries_pay_xp_once(live_server: LiveServer) -> None:
     learner = new_learner(live_server)
+    with httpx.Client(base_url=live_server.url, timeout=30) as http:
+        solve_lesson_over_http(http, learner)
     responses = retried(live_server, learner, f"{lesson_path()}/complete", None, "complete-key")
     body = same_bodies(responses, 200)
     assert body["xp_awarded"] == 125

@@ -363,14 +363,18 @@ def record_focus_session(
         raise InvalidFocusSession("started_at needs a time zone offset")
     ended_at = started_at + timedelta(minutes=minutes)
     if ended_at > now + FOCUS_CLOCK_SKEW:
-        raise InvalidFocusSession("a focus block is recorded when it has ended, not before")
+        raise InvalidFocusSession(
+            "started_at is too late: a focus block is recorded when it has ended, not before"
+        )
     if ended_at < now - FOCUS_MAX_LATE:
-        raise InvalidFocusSession("a block reported late must have ended within the last hour")
+        raise InvalidFocusSession(
+            "started_at is too early: a block reported late must have ended within the last hour"
+        )
     # Serialise this learner's focus writes (PostgreSQL; SQLite writers hold the lock already),
     # so two overlapping blocks sent at once cannot both pass the overlap check.
     db.execute(select(User.id).where(User.id == user.id).with_for_update())
     if _overlapping_block(db, user, started_at, ended_at):
-        raise InvalidFocusSession("this block overlaps a focus block already recorded")
+        raise InvalidFocusSession("started_at: this block overlaps a focus block already recorded")
     day = started_at.astimezone(ZoneInfo(user.timezone)).date()
     already = focus_minutes_on(db, user=user, start=day, end=day)
     counted = max(0, min(minutes, cap - already))

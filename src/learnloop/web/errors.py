@@ -84,6 +84,12 @@ async def _handle(request: Request, error: Exception) -> Response:
         return _detail(429, error, {"Retry-After": str(error.retry_after_seconds)})
     if isinstance(error, feedback.QuotaExceeded):
         return _detail(429, error, {"Retry-After": str(error.retry_after_seconds)})
+    if isinstance(error, accounts.WrongPassword):
+        return validation_error(("body", "current_password"), str(error))
+    if isinstance(error, accounts.InvalidResetToken):
+        return validation_error(("body", "token"), str(error))
+    if isinstance(error, accounts.UnknownToken):
+        return _detail(404, error)
     if isinstance(error, accounts.InvalidCode | accounts.InvalidPlan):
         return validation_error(("body", "code"), str(error))
     if isinstance(error, feedback.FeatureLocked):

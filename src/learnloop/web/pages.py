@@ -30,6 +30,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from learnloop.accounts import mail
 from learnloop.accounts import service as accounts
 from learnloop.accounts.models import User
 from learnloop.content.model import (
@@ -1006,3 +1007,181 @@ def review_answer(
             "html": fragment("verdict", view),
         }
     )
+
+
+# ---------------------------------------------------------------------------------- account
+
+
+def _account_page(
+    request: Request,
+    db: Session,
+    user: User,
+    *,
+    notice: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "account.html",
+        user=user,
+        nav="account",
+        status_code=status_code,
+        notice=notice,
+        error=error,
+        tokens=accounts.api_tokens(db, user),
+        token_days=settings_of(request).api_token_days,
+        headers={"cache-control": "no-store"},
+    )
+
+
+@router.get("/account")
+def account(request: Request, db: DbSession, user: PageUser) -> Response:
+    notices = {
+        "profile": "Profile saved.",
+        "password": "Password changed. Other sessions and all API tokens were signed out.",
+        "token": "Token revoked.",
+    }
+    return _account_page(
+        request, db, user, notice=notices.get(request.query_params.get("done") or "", "")
+    )
+
+
+@router.post("/account/profile")
+def account_profile(request: Request, db: DbSession, user: PageUser, form: PostedForm) -> Response:
+    try:
+        accounts.update_profile(
+            db,
+            user=user,
+            name=form_text(form, "name", limit=200),
+            email=form_text(form, "email", limit=320),
+            timezone=form_text(form, "timezone", limit=64).strip(),
+        )
+    except accounts.AccountError as error:
+        db.rollback()
+        return _account_page(request, db, user, error=str(error), status_code=400)
+    return redirect("/account?done=profile")
+
+
+@router.post("/account/password")
+def account_password(request: Request, db: DbSession, user: PageUser, form: PostedForm) -> Response:
+    try:
+        accounts.change_password(
+            db,
+            user=user,
+            current=form_text(form, "current_password", limit=accounts.MAX_PASSWORD_LENGTH + 1),
+            new=form_text(form, "new_password", limit=accounts.MAX_PASSWORD_LENGTH + 1),
+            keep_session=request.cookies.get(SESSION_COOKIE),
+        )
+    except accounts.AccountError as error:
+        return _account_page(request, db, user, error=str(error), status_code=400)
+    return redirect("/account?done=password")
+
+
+@router.post("/account/tokens/{page_token_id}/revoke")
+def account_revoke_token(
+    page_token_id: str, request: Request, db: DbSession, user: PageUser
+) -> Response:
+    token_id = page_token_id
+    if not token_id.isdigit() or len(token_id) > 12:
+        return _not_found(request, user, "There is no such token.")
+    try:
+        accounts.revoke_api_token(db, user=user, token_id=int(token_id))
+    except accounts.UnknownToken:
+        return _not_found(request, user, "There is no such token.")
+    return redirect("/account?done=token")
+
+
+@router.post("/account/delete")
+def account_delete(request: Request, db: DbSession, user: PageUser, form: PostedForm) -> Response:
+    password = form_text(form, "password", limit=accounts.MAX_PASSWORD_LENGTH + 1)
+    try:
+        accounts.delete_account(db, user=user, password=password)
+    except accounts.WrongPassword:
+        return _account_page(
+            request, db, user, error="That password is not correct.", status_code=400
+        )
+    response = redirect("/")
+    clear_session_cookie(response, request, settings_of(request))
+    return response
+
+
+RESET_SENT = (
+    "If an account uses this email, a reset link is on its way. It works once, within the hour."
+)
+
+
+@router.get("/reset")
+def reset_form(request: Request, user: OptionalUser) -> Response:
+    return render(request, "reset.html", user=user, nav="signin", token="", notice="", error=None)
+
+
+@router.post("/reset")
+def reset_request(
+    request: Request, db: DbSession, user: OptionalUser, form: PostedForm
+) -> Response:
+    started = accounts.start_password_reset(db, email=form_text(form, "email", limit=320))
+    if started is not None:
+        settings = settings_of(request)
+        account_user, token = started
+        mail.send_reset_mail(
+            settings,
+            to=account_user.email,
+            name=account_user.name,
+            link=mail.reset_link(settings, token),
+        )
+    # The same page whether or not the account exists.
+    return render(
+        request, "reset.html", user=user, nav="signin", token="", notice=RESET_SENT, error=None
+    )
+
+
+@router.get("/reset/{token}")
+def reset_password_form(token: str, request: Request, user: OptionalUser) -> Response:
+    return render(
+        request,
+        "reset.html",
+        user=user,
+        nav="signin",
+        token=token[:200],
+        notice="",
+        error=None,
+        headers={"referrer-policy": "no-referrer", "cache-control": "no-store"},
+    )
+
+
+@router.post("/reset/{token}")
+def reset_password(
+    token: str, request: Request, db: DbSession, user: OptionalUser, form: PostedForm
+) -> Response:
+    try:
+        accounts.reset_password(
+            db,
+            token=token[:200],
+            new=form_text(form, "password", limit=accounts.MAX_PASSWORD_LENGTH + 1),
+        )
+    except accounts.InvalidResetToken as error:
+        return render(
+            request,
+            "reset.html",
+            user=user,
+            nav="signin",
+            status_code=400,
+            token="",
+            notice="",
+            error=str(error),
+        )
+    except accounts.PasswordRejected as error:
+        return render(
+            request,
+            "reset.html",
+            user=user,
+            nav="signin",
+            status_code=400,
+            token=token[:200],
+            notice="",
+            error=f"Please choose another password. {error}",
+        )
+    response = redirect("/signin")
+    clear_session_cookie(response, request, settings_of(request))
+    return response
