@@ -17,10 +17,10 @@ Outcomes are exact: a status code, and for a redirect the start of its Location.
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from factories import CHOICE_ID, COURSE, LESSON, WRITTEN_ID
