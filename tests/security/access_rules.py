@@ -41,7 +41,6 @@ NOT_FOUND = "404"
 INVALID = "422"
 BAD = "400"
 CONFLICT = "409"
-NO_CONTENT = "204"
 TO_ACCOUNT = "303 /account"
 
 _emails = itertools.count(1)
@@ -143,7 +142,7 @@ RULES: dict[tuple[str, str], Rule] = {
         NOT_FOUND, Request(json={"card_id": 2**40, "answer": "a"})
     ),
     ("GET", f"{V1}/me/tokens"): api_learner(OK),
-    ("DELETE", f"{V1}/me/tokens/{{token_id}}"): own_only(UNAUTHORIZED, NO_CONTENT),
+    ("DELETE", f"{V1}/me/tokens/{{token_id}}"): own_only(UNAUTHORIZED, OK),
     ("POST", f"{V1}/me/password"): api_learner(
         INVALID, Request(json={"current_password": "not-the-password", "new_password": "x" * 12})
     ),

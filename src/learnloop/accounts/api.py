@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Request
 
 from learnloop.accounts import mail, service
 from learnloop.accounts.models import User
@@ -92,27 +92,27 @@ def list_tokens(user: ApiUser, db: DbSession) -> list[TokenInfo]:
 
 @router.delete(
     "/me/tokens/{token_id}",
-    status_code=204,
+    response_model=Message,
     responses=error_responses(401, 404),
     openapi_extra=LEARNER,
 )
 def revoke_token(
     token_id: Annotated[int, Path(ge=1, le=2**62)], user: ApiUser, db: DbSession
-) -> Response:
+) -> Message:
     service.revoke_api_token(db, user=user, token_id=token_id)
-    return Response(status_code=204)
+    return Message(detail="Token revoked.")
 
 
 @router.post(
     "/me/password",
-    status_code=204,
+    response_model=Message,
     responses=error_responses(400, 401, 413),
     openapi_extra=LEARNER,
 )
-def change_password(body: PasswordChange, user: ApiUser, db: DbSession) -> Response:
+def change_password(body: PasswordChange, user: ApiUser, db: DbSession) -> Message:
     """Every browser session ends and every API token, this one too, is revoked."""
     service.change_password(db, user=user, current=body.current_password, new=body.new_password)
-    return Response(status_code=204)
+    return Message(detail="Password changed; every session and API token was signed out.")
 
 
 RESET_SENT = (
@@ -140,10 +140,10 @@ def request_reset(body: ResetRequest, db: DbSession, settings: AppSettings) -> M
 
 @router.post(
     "/password-resets/confirm",
-    status_code=204,
+    response_model=Message,
     responses=error_responses(400, 413),
     openapi_extra=PUBLIC,
 )
-def confirm_reset(body: ResetConfirm, db: DbSession) -> Response:
+def confirm_reset(body: ResetConfirm, db: DbSession) -> Message:
     service.reset_password(db, token=body.token, new=body.password)
-    return Response(status_code=204)
+    return Message(detail="Password set; sign in with it.")
