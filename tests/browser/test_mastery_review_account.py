@@ -116,7 +116,7 @@ def test_mastery_review_and_account(server: Server, browser: Browser, axe_source
     auth = {"Authorization": f"Bearer {token}"}
     assert httpx.get(f"{server.url}/api/v1/me", headers=auth, timeout=30).status_code == 200
     page.goto("/account")
-    expect(page.get_by_role("cell", name="script")).to_be_visible()
+    expect(page.get_by_role("cell", name="script", exact=True)).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "account.png"), full_page=True)
     assert_accessible(page, axe_source, "the account page")
     page.get_by_label("Current password").fill(PASSWORD)
@@ -125,7 +125,7 @@ def test_mastery_review_and_account(server: Server, browser: Browser, axe_source
     expect(page.get_by_role("status")).to_contain_text("Password changed")
     assert httpx.get(f"{server.url}/api/v1/me", headers=auth, timeout=30).status_code == 401
     # This browser stays signed in; the token list is empty now.
-    expect(page.get_by_role("cell", name="script")).to_have_count(0)
+    expect(page.get_by_role("cell", name="script", exact=True)).to_have_count(0)
 
     assert not problems, "\n".join(problems)
     context.close()
