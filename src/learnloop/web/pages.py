@@ -266,8 +266,25 @@ def signout(request: Request, db: DbSession) -> Response:
 def upgrade_form(request: Request, user: PageUser) -> Response:
     next_url = safe_next(request.query_params.get("next"), "")
     return render(
-        request, "upgrade.html", user=user, nav="upgrade", next=next_url, error=None, code=""
+        request,
+        "upgrade.html",
+        user=user,
+        nav="upgrade",
+        next=next_url,
+        error=None,
+        code="",
+        **_pro_offer(request),
     )
+
+
+def _pro_offer(request: Request) -> dict[str, Any]:
+    settings = settings_of(request)
+    link = (
+        settings.pro_link
+        if settings.pro_link and settings.pro_link.startswith(("https://", "http://"))
+        else None
+    )
+    return {"pro_price_text": settings.pro_price_text, "pro_link": link}
 
 
 @router.post("/upgrade")
@@ -288,6 +305,7 @@ def upgrade(request: Request, db: DbSession, user: PageUser, form: PostedForm) -
             next=next_url,
             error="That code is not valid, or it has been used up.",
             code=code,
+            **_pro_offer(request),
         )
     return redirect(next_url or "/upgrade")
 
