@@ -11,9 +11,11 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from learnloop.accounts import service as accounts
 from learnloop.accounts.access import Forbidden
@@ -23,6 +25,7 @@ from learnloop.feedback import service as feedback
 from learnloop.progress.service import InvalidFocusSession, LessonNotMastered
 from learnloop.review.service import CardNotDue, CardNotFound
 from learnloop.web.deps import SignInRequired
+from learnloop.web.rendering import error_page
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +143,18 @@ async def _database_unavailable(request: Request, error: Exception) -> Response:
     )
 
 
+async def _http_error(request: Request, error: Exception) -> Response:
+    """FastAPI's JSON for the API and the probes; the HTML error page for everything else, so
+    an unknown page has a title, a language and a way back."""
+    assert isinstance(error, StarletteHTTPException)
+    path = request.url.path
+    if error.status_code != 404 or path.startswith("/api/") or path in ("/metrics",):
+        return await http_exception_handler(request, error)
+    return error_page(request, None, 404, "Not found", "There is no page at this address.")
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     for kind in HANDLED:
         app.add_exception_handler(kind, _handle)
     app.add_exception_handler(SignInRequired, _sign_in)
