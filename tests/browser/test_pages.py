@@ -138,7 +138,7 @@ def test_sign_out_sign_in_and_outline_progress(client: httpx.Client) -> None:
     assert right.status_code == 303
     assert right.headers["location"] == LESSON
     assert client.cookies["learnloop_session"] != first_session
-    assert "125" in client.get("/dashboard").text
+    assert ">155<" in client.get("/dashboard").text  # the lesson and three exercises
 
 
 # ------------------------------------------------------------------------------------- headers, XSS
@@ -356,7 +356,8 @@ def test_lesson_works_without_javascript(server: Server, browser: Browser) -> No
 
     page.get_by_role("button", name="Complete lesson").click()
     expect(page.locator("#complete-result")).to_contain_text("Lesson completed")
-    expect(page.locator("#complete-result")).to_contain_text("125 XP")
+    # 125 for the lesson; 10 each for two first tries and 5 for the choice solved on a retry.
+    expect(page.locator("#complete-result")).to_contain_text("150 XP")
     expect(page.get_by_role("button", name="Complete lesson")).to_have_count(0)
 
     # A written answer without JavaScript: posted, stored, shown as submitted on the page.
@@ -415,3 +416,27 @@ def test_other_pages_are_accessible_and_fit_360px(
         page.goto(path)
         assert_no_sideways_scroll(page, path)
     context.close()
+
+
+def test_sign_up_errors_are_tied_to_their_field(client: httpx.Client) -> None:
+    token = token_from(client.get("/signup").text)
+    response = client.post(
+        "/signup",
+        data={"name": "Ada", "email": new_email(), "password": "short", "csrf_token": token},
+    )
+    assert response.status_code == 400
+    field = re.search(r'<input type="password" id="password"[^>]*>', response.text)
+    assert field, response.text
+    assert 'aria-invalid="true"' in field.group(0)
+    assert 'aria-describedby="password-hint form-error"' in field.group(0)
+    email_field = re.search(r'<input type="email" id="email"[^>]*>', response.text)
+    assert email_field
+    assert "aria-invalid" not in email_field.group(0)
+    assert 'id="form-error"' in response.text
+
+
+def test_code_blocks_can_take_keyboard_focus(client: httpx.Client) -> None:
+    sign_up(client)
+    page = client.get(LESSON).text
+    assert "<pre>" not in page
+    assert '<pre tabindex="0">' in page

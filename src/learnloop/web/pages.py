@@ -160,6 +160,7 @@ def signup_form(request: Request, user: OptionalUser) -> Response:
         nav="signup",
         next=next_url,
         error=None,
+        error_field="",
         name="",
         email="",
         timezone="",
@@ -174,10 +175,11 @@ def signup(request: Request, db: DbSession, user: OptionalUser, form: PostedForm
     password = form_text(form, "password", limit=accounts.MAX_PASSWORD_LENGTH + 1)
     timezone = form_text(form, "timezone", limit=64).strip() or "UTC"
     error: str | None = None
+    error_field = ""
     if not name:
-        error = "Please enter your name."
+        error, error_field = "Please enter your name.", "name"
     elif not email:
-        error = "Please enter your email address."
+        error, error_field = "Please enter your email address.", "email"
     else:
         try:
             new_user = accounts.sign_up(
@@ -185,12 +187,14 @@ def signup(request: Request, db: DbSession, user: OptionalUser, form: PostedForm
             )
         except accounts.EmailTaken:
             error = "An account with this email already exists. Sign in instead."
+            error_field = "email"
         except accounts.InvalidEmail:
-            error = "That email address does not look right."
+            error, error_field = "That email address does not look right.", "email"
         except accounts.PasswordRejected as rejected:
-            error = f"Please choose another password. {rejected}"
+            error, error_field = f"Please choose another password. {rejected}", "password"
         except accounts.InvalidTimezone:
             error = f"Unknown time zone {timezone!r}. Use a name like Europe/Berlin or UTC."
+            error_field = "timezone"
         else:
             return _start_session(request, db, new_user, next_url)
     return render(
@@ -201,6 +205,7 @@ def signup(request: Request, db: DbSession, user: OptionalUser, form: PostedForm
         status_code=400,
         next=next_url,
         error=error,
+        error_field=error_field,
         name=name,
         email=email,
         timezone=timezone,
