@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy.orm import Session
@@ -14,7 +15,14 @@ from sqlalchemy.orm import Session
 from learnloop.accounts import service as accounts
 from learnloop.accounts.models import User
 from learnloop.content.loader import CourseLibrary
-from learnloop.content.model import Course, Lesson
+from learnloop.content.model import (
+    ChoiceExercise,
+    Course,
+    Exercise,
+    FillBlankExercise,
+    Lesson,
+    TrueFalseExercise,
+)
 from learnloop.db import session_scope
 
 PASSWORD = "a-long-unusual-passphrase"
@@ -97,3 +105,57 @@ def sample_lesson(number: int = LESSON) -> tuple[Course, Lesson]:
 @lru_cache(maxsize=1)
 def _library() -> CourseLibrary:
     return CourseLibrary(Path(__file__).resolve().parents[1] / "courses")
+
+
+def right_answer(exercise: Exercise) -> Any:
+    """A correct answer in the API's shape (docs/architecture.md, "Answers over the API")."""
+    if isinstance(exercise, ChoiceExercise):
+        right = [option.id for option in exercise.options if option.correct]
+        return right if exercise.multiple else right[0]
+    if isinstance(exercise, TrueFalseExercise):
+        return exercise.answer
+    assert isinstance(exercise, FillBlankExercise)
+    return [blank.answers[0] if blank.answers else f"{blank.number}" for blank in exercise.blanks]
+
+
+def wrong_answer(exercise: Exercise) -> Any:
+    if isinstance(exercise, ChoiceExercise):
+        wrong = next(option.id for option in exercise.options if not option.correct)
+        return [wrong] if exercise.multiple else wrong
+    if isinstance(exercise, TrueFalseExercise):
+        return not exercise.answer
+    assert isinstance(exercise, FillBlankExercise)
+    return ["zzzz-not-it" for _ in exercise.blanks]
+
+
+def solve_lesson(db: Session, user: User, number: int = LESSON) -> tuple[Course, Lesson]:
+    """Solves every auto-checked exercise of a lesson through the real action, first try."""
+    from learnloop.exercises import service as exercises
+
+    course, lesson = sample_lesson(number)
+    for exercise in lesson.auto_checked:
+        exercises.record_attempt(
+            db,
+            user=user,
+            course=course,
+            lesson=lesson,
+            exercise=exercise,
+            answer=right_answer(exercise),
+        )
+    return course, lesson
+
+
+def solve_lesson_over_http(http: httpx.Client, learner: Learner, number: int = LESSON) -> int:
+    """Solves a lesson's auto-checked exercises over the API, first try; returns the XP paid."""
+    _, lesson = sample_lesson(number)
+    paid = 0
+    for exercise in lesson.auto_checked:
+        answer = http.post(
+            attempt_path(exercise.id, number),
+            json={"answer": right_answer(exercise)},
+            headers=learner.headers,
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["correct"] is True
+        paid += answer.json()["xp_awarded"]
+    return paid

@@ -464,6 +464,7 @@ MODEL_MODULES = (
     "learnloop.exercises.models",
     "learnloop.progress.models",
     "learnloop.feedback.models",
+    "learnloop.review.models",
 )
 
 

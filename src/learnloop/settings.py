@@ -7,6 +7,7 @@ mounts Secrets). Outside development mode the app refuses to start with a placeh
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PLACEHOLDER_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - refused outside development
 
 # Secrets that may be given as a file path instead of a value.
-SECRET_FIELDS = ("secret_key", "llm_api_key", "database_url")
+SECRET_FIELDS = ("secret_key", "llm_api_key", "database_url", "smtp_password")
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -83,6 +84,27 @@ class Settings(BaseSettings):
     max_body_bytes: int = 256 * 1024
     max_answer_chars: int = 5000
 
+    # Account e-mail (password reset). Without smtp_host, `learnloop users reset-link EMAIL`
+    # prints a link for an admin to pass on.
+    public_url: str = "http://127.0.0.1:8000"  # where links in e-mails point
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_from: str = "learnloop <noreply@localhost>"
+    api_token_days: int = Field(default=90, ge=1)
+
+    # The upgrade page: what pro costs and where to get a code (the operator's shop or form).
+    pro_price_text: str = "Ask your school or team for a code."
+    pro_link: str | None = None
+
+    # Spaced review: cards served per session.
+    review_session_size: int = Field(default=10, ge=1, le=100)
+    # Tests and demos only: a file holding a number of seconds added to the learning clock
+    # (reviews, completions, focus time, streaks). Refused in production.
+    clock_file: Path | None = None
+
     # Progress: focus minutes counted per learner per local day, so a script cannot farm them.
     focus_minutes_per_day_cap: int = Field(default=8 * 60, ge=1)
 
@@ -121,6 +143,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 "LEARNLOOP_SECRET_KEY (or LEARNLOOP_SECRET_KEY_FILE) must be set in production"
             )
+        if self.env == "production" and self.clock_file is not None:
+            raise ValueError("LEARNLOOP_CLOCK_FILE is for tests and demos, not production")
         if self.grader_engine == "llm" and not (self.llm_base_url and self.llm_model):
             raise ValueError(
                 "LEARNLOOP_GRADER_ENGINE=llm needs LEARNLOOP_LLM_BASE_URL and LEARNLOOP_LLM_MODEL"
@@ -130,6 +154,17 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def now(self) -> datetime:
+        """The learning clock: UTC now, moved by `clock_file` in tests and demos."""
+        now = datetime.now(UTC)
+        if self.clock_file is None:
+            return now
+        try:
+            seconds = float(self.clock_file.read_text(encoding="utf-8").strip() or 0)
+        except (OSError, ValueError):
+            seconds = 0.0
+        return now + timedelta(seconds=seconds)
 
 
 @lru_cache(maxsize=1)

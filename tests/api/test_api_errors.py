@@ -207,3 +207,20 @@ def test_no_500_for_odd_paths_and_methods(http: httpx.Client) -> None:
         "/api/v1/tokens", content=b"\xff\xfe{", headers={"content-type": "application/json"}
     )
     assert not_utf8.status_code == 400
+
+
+def test_an_unknown_page_is_an_html_page_and_an_unknown_api_path_is_json(
+    live_server: LiveServer,
+) -> None:
+    # A plain client: these paths are, on purpose, in no OpenAPI schema.
+    http = httpx.Client(base_url=live_server.url, timeout=30)
+    page = http.get("/no-such-page")
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<html lang="en">' in page.text
+    assert "<title>" in page.text
+    assert "There is no page at this address." in page.text
+    api = http.get("/api/v1/no-such-thing")
+    assert api.status_code == 404
+    assert api.json() == {"detail": "Not Found"}
+    http.close()

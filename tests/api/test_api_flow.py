@@ -17,6 +17,7 @@ from factories import (
     attempt_path,
     create_learner,
     lesson_path,
+    solve_lesson_over_http,
     upgrade_code,
     written_path,
 )
@@ -104,15 +105,19 @@ def test_full_learner_flow(http: httpx.Client, database_url: str) -> None:
     assert stored.status_code == 200
     assert stored.json()["status"] in {"pending", "graded"}
 
+    # Exercise XP: 5 for the true/false solved on a retry, 10 each for the two first tries.
+    exercises_xp = 5 + 10 + 10
+    assert right.json()["xp_awarded"] == 5
+    assert choice.json()["xp_awarded"] == blank.json()["xp_awarded"] == 10
     completed = http.post(f"{lesson_path()}/complete", headers=auth)
     assert completed.status_code == 200
     assert completed.json()["xp_awarded"] == 125
-    assert completed.json()["total_xp"] == 125
+    assert completed.json()["total_xp"] == exercises_xp + 125
     assert completed.json()["streak_days"] == 1
     assert completed.json()["level"] == 2
     again = http.post(f"{lesson_path()}/complete", headers=auth)
     assert again.json()["xp_awarded"] == 0
-    assert again.json()["total_xp"] == 125
+    assert again.json()["total_xp"] == exercises_xp + 125
     assert again.json()["already_completed"] is True
 
     focus = http.post("/api/v1/me/focus-sessions", json={"minutes": 25}, headers=auth)
@@ -122,7 +127,7 @@ def test_full_learner_flow(http: httpx.Client, database_url: str) -> None:
     progress = http.get("/api/v1/me/progress", headers=auth)
     assert progress.status_code == 200
     summary = progress.json()
-    assert summary["total_xp"] == 125
+    assert summary["total_xp"] == exercises_xp + 125
     assert summary["level"] == 2
     assert summary["streak_days"] == 1
     assert summary["focus_minutes_today"] == 25
@@ -133,9 +138,11 @@ def test_full_learner_flow(http: httpx.Client, database_url: str) -> None:
 
 def test_progress_is_per_learner(http: httpx.Client) -> None:
     first, second = create_learner(http), create_learner(http)
+    solve_lesson_over_http(http, first)
     assert http.post(f"{lesson_path()}/complete", headers=first.headers).json()["xp_awarded"] == 125
     # The second learner's completion is their own: full XP, and nothing of the first's shows.
     assert http.get("/api/v1/me/progress", headers=second.headers).json()["total_xp"] == 0
+    solve_lesson_over_http(http, second)
     assert (
         http.post(f"{lesson_path()}/complete", headers=second.headers).json()["xp_awarded"] == 125
     )

@@ -13,6 +13,7 @@ from factories import (
     attempt_path,
     create_learner,
     lesson_path,
+    solve_lesson_over_http,
     upgrade_code,
     written_path,
 )
@@ -90,18 +91,20 @@ def test_written_answer_retry_stores_one_response_and_one_job(
 
 def test_completion_retry_returns_the_original_award(http: httpx.Client) -> None:
     learner = create_learner(http)
+    exercises_xp = solve_lesson_over_http(http, learner)
     headers = {**learner.headers, "Idempotency-Key": "complete-1"}
     first = http.post(f"{lesson_path()}/complete", headers=headers)
     retry = http.post(f"{lesson_path()}/complete", headers=headers)
     assert first.json()["xp_awarded"] == retry.json()["xp_awarded"] == 125
-    assert retry.json()["total_xp"] == 125  # the retry did not pay twice
+    assert retry.json()["total_xp"] == exercises_xp + 125  # the retry did not pay twice
     plain = http.post(f"{lesson_path()}/complete", headers=learner.headers)
     assert plain.json()["xp_awarded"] == 0
-    assert plain.json()["total_xp"] == 125
+    assert plain.json()["total_xp"] == exercises_xp + 125
 
 
 def test_concurrent_completions_pay_xp_once(http: httpx.Client, live_server: LiveServer) -> None:
     learner = create_learner(http)
+    solve_lesson_over_http(http, learner)
 
     def complete(_: int) -> int:
         with httpx.Client(base_url=live_server.url, timeout=30) as client:
@@ -113,7 +116,8 @@ def test_concurrent_completions_pay_xp_once(http: httpx.Client, live_server: Liv
     with ThreadPoolExecutor(max_workers=6) as pool:
         awards = list(pool.map(complete, range(6)))
     assert sorted(awards) == [0, 0, 0, 0, 0, 125]
-    assert http.get("/api/v1/me/progress", headers=learner.headers).json()["total_xp"] == 125
+    progress = http.get("/api/v1/me/progress", headers=learner.headers).json()
+    assert progress["total_xp"] == 3 * 10 + 125  # three first-try exercises and the lesson
 
 
 def test_concurrent_first_attempts_record_one_first(

@@ -30,6 +30,7 @@ from factories import (
     attempt_path,
     create_learner,
     lesson_path,
+    solve_lesson_over_http,
     upgrade_code,
     written_path,
 )
@@ -125,6 +126,7 @@ def test_hot_path_page_equals_the_full_route_in_every_state(
     assert_same_page(live_server, full_route_server, cookies, f"/courses/{COURSE}/lessons/1")
 
     # Completed: the completion box with XP, level and streak.
+    solve_lesson_over_http(http, learner)
     completed = http.post(f"/api/v1/courses/{COURSE}/lessons/{LESSON}/complete", headers=auth)
     assert completed.status_code == 200
     page = assert_same_page(live_server, full_route_server, cookies)
@@ -152,6 +154,7 @@ def test_first_visit_gets_a_csrf_seed_that_matches_the_page_token(
     http: httpx.Client, live_server: LiveServer, full_route_server: str, database_url: str
 ) -> None:
     learner = create_learner(http)
+    solve_lesson_over_http(http, learner)
     session = open_page_session(database_url, learner)
     served_before = hot_pages_served()
     with httpx.Client(base_url=live_server.url, timeout=30) as browser:
@@ -267,6 +270,7 @@ def test_hot_path_streak_skips_days_after_the_learners_today(
         SESSION_COOKIE: open_page_session(database_url, learner),
         CSRF_COOKIE: secrets.token_urlsafe(32),
     }
+    solve_lesson_over_http(http, learner)
     completed = http.post(
         f"/api/v1/courses/{COURSE}/lessons/{LESSON}/complete", headers=learner.headers
     )

@@ -62,6 +62,10 @@ class Server:
     url: str
     env: dict[str, str]
     log: Path
+    clock: Path  # LEARNLOOP_CLOCK_FILE: seconds the learning clock is ahead of real time
+
+    def move_clock(self, seconds: float) -> None:
+        self.clock.write_text(f"{float(self.clock.read_text()) + seconds}")
 
     def learnloop(self, *args: str) -> str:
         """Run a `learnloop` command against the server's database; returns its stdout."""
@@ -93,6 +97,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "LEARNLOOP_LOG_JSON": "false",
     }
     log = workdir / "server.log"
+    clock = workdir / "clock"
+    clock.write_text("0")
+    env["LEARNLOOP_CLOCK_FILE"] = str(clock)
     with log.open("wb") as out:
         process = subprocess.Popen(
             [
@@ -110,9 +117,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    server = Server(url, env, log)
+    server = Server(url, env, log, clock)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a shared 2-core machine can be slow
         while True:
             assert process.poll() is None, f"learnloop serve exited:\n{server.log_tail()}"
             try:
@@ -120,7 +127,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                     break
             except httpx.TransportError:
                 pass
-            assert time.monotonic() < deadline, f"server not ready in 60 s:\n{server.log_tail()}"
+            assert time.monotonic() < deadline, f"server not ready in 180 s:\n{server.log_tail()}"
             time.sleep(0.2)
         yield server
     finally:

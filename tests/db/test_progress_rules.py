@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from factories import TRUE_FALSE_ID, make_user, sample_lesson
+from factories import TRUE_FALSE_ID, make_user, sample_lesson, solve_lesson
 from learnloop.exercises import service as exercises
 from learnloop.progress import service as progress
 
@@ -21,9 +21,28 @@ def test_level_curve(xp: int, level: int) -> None:
     assert progress.xp_for_level(level) <= xp < progress.xp_for_level(level + 1)
 
 
-def test_lesson_xp_is_paid_once(db: Session) -> None:
+def test_a_lesson_completes_only_when_its_exercises_are_solved(db: Session) -> None:
     user = make_user(db)
     course, lesson = sample_lesson()
+    with pytest.raises(progress.LessonNotMastered, match="3 more exercises") as refused:
+        progress.complete_lesson(db, user=user, course=course, lesson=lesson)
+    assert refused.value.unsolved == [e.id for e in lesson.auto_checked]
+    assert progress.total_xp(db, user=user) == 0
+    assert progress.completed_numbers(db, user=user, course_slug=course.slug) == set()
+
+
+def test_an_authors_pass_share_lowers_what_must_be_solved() -> None:
+    from dataclasses import replace
+
+    _, lesson = sample_lesson()
+    assert progress.required_solved(lesson) == 3
+    assert progress.required_solved(replace(lesson, pass_share=0.6)) == 2
+    assert progress.required_solved(replace(lesson, pass_share=0.67)) == 3
+
+
+def test_lesson_xp_is_paid_once(db: Session) -> None:
+    user = make_user(db)
+    course, lesson = solve_lesson(db, user)
     first = progress.complete_lesson(db, user=user, course=course, lesson=lesson)
     assert (first.xp_awarded, first.total_xp, first.already_completed) == (125, 125, False)
     again = progress.complete_lesson(db, user=user, course=course, lesson=lesson)
@@ -43,8 +62,7 @@ def test_streak_counts_consecutive_active_days_and_stays_live_until_tomorrow_end
     user = make_user(db)
     course, _ = sample_lesson()
     for day, number in ((1, 1), (2, 2), (3, 3)):
-        lesson = course.lesson(number)
-        assert lesson is not None
+        _, lesson = solve_lesson(db, user, number)
         progress.complete_lesson(db, user=user, course=course, lesson=lesson, now=_at(day))
     assert progress.streak_days(db, user=user, now=_at(3)) == 3
     assert progress.streak_days(db, user=user, now=_at(4)) == 3  # yesterday counts: still live
@@ -57,16 +75,16 @@ def test_streak_counts_consecutive_active_days_and_stays_live_until_tomorrow_end
 def test_streak_days_follow_the_learners_time_zone(db: Session) -> None:
     # 23:30 UTC on 1 March is already 2 March in Auckland (UTC+13).
     user = make_user(db, timezone="Pacific/Auckland")
-    course, _ = sample_lesson()
-    one, two = course.lesson(1), course.lesson(2)
-    assert one is not None
-    assert two is not None
+    course, one = solve_lesson(db, user, 1)
+    _, two = solve_lesson(db, user, 2)
     progress.complete_lesson(db, user=user, course=course, lesson=one, now=_at(1, 10))
     progress.complete_lesson(
         db, user=user, course=course, lesson=two, now=datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
     )
     assert progress.streak_days(db, user=user, now=_at(2, 0)) == 2
     utc_user = make_user(db)
+    solve_lesson(db, utc_user, 1)
+    solve_lesson(db, utc_user, 2)
     progress.complete_lesson(db, user=utc_user, course=course, lesson=one, now=_at(1, 10))
     progress.complete_lesson(
         db, user=utc_user, course=course, lesson=two, now=datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
@@ -76,10 +94,13 @@ def test_streak_days_follow_the_learners_time_zone(db: Session) -> None:
 
 def test_focus_minutes_are_capped_per_day(db: Session) -> None:
     user = make_user(db)
-    now = datetime.now(UTC)
+    now = datetime.now(UTC).replace(hour=12)
+    # Back to back, each reported as it ends: blocks may not overlap.
     counted = [
-        progress.record_focus_session(db, user=user, minutes=50, now=now, cap_minutes=120).minutes
-        for _ in range(4)
+        progress.record_focus_session(
+            db, user=user, minutes=50, now=now + timedelta(minutes=50 * i), cap_minutes=120
+        ).minutes
+        for i in range(4)
     ]
     assert counted == [50, 50, 20, 0]
     summary_today = progress.focus_minutes_on(
@@ -95,17 +116,35 @@ def test_focus_minutes_must_be_1_to_60(db: Session, minutes: int) -> None:
         progress.record_focus_session(db, user=user, minutes=minutes)
 
 
-def test_focus_sessions_cannot_be_backdated_or_future(db: Session) -> None:
+def test_focus_sessions_cannot_be_backdated_overlap_or_lie_in_the_future(db: Session) -> None:
     user = make_user(db)
     now = datetime.now(UTC)
-    with pytest.raises(progress.InvalidFocusSession, match="past"):
+    with pytest.raises(progress.InvalidFocusSession, match="within the last hour"):
         progress.record_focus_session(
-            db, user=user, minutes=25, started_at=now - timedelta(days=30), now=now
+            db, user=user, minutes=25, started_at=now - timedelta(days=1), now=now
         )
-    with pytest.raises(progress.InvalidFocusSession, match="future"):
+    with pytest.raises(progress.InvalidFocusSession, match="within the last hour"):
+        progress.record_focus_session(
+            db, user=user, minutes=1, started_at=now - timedelta(minutes=62), now=now
+        )
+    with pytest.raises(progress.InvalidFocusSession, match="has ended"):
+        progress.record_focus_session(
+            db, user=user, minutes=25, started_at=now - timedelta(minutes=10), now=now
+        )
+    with pytest.raises(progress.InvalidFocusSession, match="has ended"):
         progress.record_focus_session(
             db, user=user, minutes=25, started_at=now + timedelta(hours=1), now=now
         )
+    # A block that ended 40 minutes ago is accepted; one overlapping it is not.
+    late = progress.record_focus_session(
+        db, user=user, minutes=20, started_at=now - timedelta(minutes=60), now=now
+    )
+    assert late.minutes == 20
+    with pytest.raises(progress.InvalidFocusSession, match="overlaps"):
+        progress.record_focus_session(
+            db, user=user, minutes=25, started_at=now - timedelta(minutes=50), now=now
+        )
+    assert progress.record_focus_session(db, user=user, minutes=25, now=now).minutes == 25
 
 
 def test_summary_and_next_lesson(db: Session) -> None:
@@ -117,13 +156,17 @@ def test_summary_and_next_lesson(db: Session) -> None:
     assert (empty.total_xp, empty.level, empty.streak_days) == (0, 1, 0)
     assert empty.next_lesson is not None
     assert empty.next_lesson[1].number == 1
-    progress.complete_lesson(db, user=user, course=course, lesson=lesson)
+    # Lessons 2 then 1: completed lessons are listed in course order, and "next" is the first
+    # lesson of the course not completed, whatever the order they were done in.
+    for number in (2, 1):
+        course, lesson = solve_lesson(db, user, number)
+        progress.complete_lesson(db, user=user, course=course, lesson=lesson)
     after = progress.summary(db, user=user, library=_library())
-    assert after.lessons_completed == [("cloud-native", 1)]
+    assert after.lessons_completed == [("cloud-native", 1), ("cloud-native", 2)]
     assert after.next_lesson is not None
-    assert after.next_lesson[1].number == 2
+    assert after.next_lesson[1].number == 3
     assert after.level_floor_xp <= after.total_xp < after.next_level_xp
-    assert progress.completed_numbers(db, user=user, course_slug="cloud-native") == {1}
+    assert progress.completed_numbers(db, user=user, course_slug="cloud-native") == {1, 2}
 
 
 def test_exercise_states_keep_the_first_attempt(db: Session) -> None:

@@ -22,6 +22,7 @@ from factories import (
     attempt_path,
     create_learner,
     lesson_path,
+    solve_lesson_over_http,
     upgrade_code,
     written_path,
 )
@@ -121,10 +122,13 @@ def test_written_answer_retries_store_one_answer_one_job_one_charge(
 
 def test_completion_retries_pay_xp_once(live_server: LiveServer) -> None:
     learner = new_learner(live_server)
+    with httpx.Client(base_url=live_server.url, timeout=30) as http:
+        solve_lesson_over_http(http, learner)
     responses = retried(live_server, learner, f"{lesson_path()}/complete", None, "complete-key")
     body = same_bodies(responses, 200)
     assert body["xp_awarded"] == 125
-    assert body["total_xp"] == 125
-    assert progress(live_server, learner)()["total_xp"] == 125
+    # The lesson's 125 and 10 for each of its three exercises, solved first try.
+    assert body["total_xp"] == 125 + 30
+    assert progress(live_server, learner)()["total_xp"] == 125 + 30
     assert count(live_server, LessonCompletion, learner) == 1
-    assert count(live_server, XpEvent, learner) == 1
+    assert count(live_server, XpEvent, learner) == 1 + 3  # the lesson and its three exercises

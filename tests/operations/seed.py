@@ -14,6 +14,7 @@ from factories import (
     attempt_path,
     create_learner,
     lesson_path,
+    solve_lesson_over_http,
     upgrade_code,
     written_path,
 )
@@ -46,6 +47,7 @@ def seed(http: httpx.Client, database_url: str, *, learners: int = 3) -> Seeded:
             )
             assert response.status_code == 200, response.text
         for number in (1, 9)[: n + 1]:
+            solve_lesson_over_http(http, learner, number)
             done = http.post(f"{lesson_path(number)}/complete", headers=headers)
             assert done.status_code == 200, done.text
         focus = http.post("/api/v1/me/focus-sessions", json={"minutes": 25}, headers=headers)

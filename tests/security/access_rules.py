@@ -20,6 +20,7 @@ import itertools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from factories import CHOICE_ID, COURSE, LESSON, WRITTEN_ID
@@ -39,6 +40,8 @@ FORBIDDEN = "403"
 NOT_FOUND = "404"
 INVALID = "422"
 BAD = "400"
+CONFLICT = "409"
+TO_ACCOUNT = "303 /account"
 
 _emails = itertools.count(1)
 
@@ -46,6 +49,11 @@ _emails = itertools.count(1)
 def fresh_account() -> dict[str, str]:
     email = f"matrix-{os.getpid()}-{next(_emails)}@example.com"
     return {"email": email, "password": "matrix-passphrase-1", "name": "Matrix", "timezone": "UTC"}
+
+
+def _earlier_block() -> dict[str, Any]:
+    started = datetime.now(UTC) - timedelta(minutes=55)
+    return {"minutes": "25", "started_at": started.isoformat()}
 
 
 @dataclass(frozen=True)
@@ -127,7 +135,21 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", f"{API_LESSON}/exercises/{{exercise_id}}/attempts"): api_learner(
         OK, Request(json={"answer": "a"})
     ),
-    ("POST", f"{API_LESSON}/complete"): api_learner(OK),
+    # Nothing solved yet: refused, naming the exercises left (docs/progress.md).
+    ("POST", f"{API_LESSON}/complete"): api_learner(CONFLICT),
+    ("GET", f"{V1}/me/reviews"): api_learner(OK),
+    ("POST", f"{V1}/me/reviews"): api_learner(
+        NOT_FOUND, Request(json={"card_id": 2**40, "answer": "a"})
+    ),
+    ("GET", f"{V1}/me/tokens"): api_learner(OK),
+    ("DELETE", f"{V1}/me/tokens/{{token_id}}"): own_only(UNAUTHORIZED, OK),
+    ("POST", f"{V1}/me/password"): api_learner(
+        INVALID, Request(json={"current_password": "not-the-password", "new_password": "x" * 12})
+    ),
+    ("POST", f"{V1}/password-resets"): everyone(ACCEPTED, Request(json={"email": "{email}"})),
+    ("POST", f"{V1}/password-resets/confirm"): everyone(
+        INVALID, Request(json={"token": "not-a-token", "password": "a-new-long-passphrase"})
+    ),
     ("POST", f"{V1}/me/focus-sessions"): api_learner(CREATED, Request(json={"minutes": 25})),
     ("GET", f"{V1}/me/progress"): api_learner(OK),
     ("POST", f"{API_LESSON}/written/{{exercise_id}}"): pro_only(
@@ -170,8 +192,33 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", f"{LESSON_PAGE}/go-deeper"): pro_only(
         TO_SIGNIN, TO_UPGRADE, OK, Request(form={"question": "Why are distroless images safer?"})
     ),
-    ("POST", f"{LESSON_PAGE}/complete"): page_learner(TO_LESSON),
-    ("POST", "/me/focus-sessions"): page_learner(TO_DASHBOARD, Request(form={"minutes": "25"})),
+    ("POST", f"{LESSON_PAGE}/complete"): page_learner(CONFLICT),
+    ("GET", "/review"): page_learner(OK),
+    # The learner's own card is not due yet; to anyone else it does not exist.
+    ("POST", "/review/cards/{card_id}/exercises/{exercise_id}"): Rule(
+        TO_SIGNIN,
+        CONFLICT,
+        other=NOT_FOUND,
+        author=NOT_FOUND,
+        request=Request(form={"answer": "a"}),
+    ),
+    ("GET", "/account"): page_learner(OK),
+    ("POST", "/account/profile"): page_learner(
+        TO_ACCOUNT, Request(form={"name": "Matrix", "email": "{email}", "timezone": "UTC"})
+    ),
+    ("POST", "/account/password"): page_learner(
+        BAD, Request(form={"current_password": "not-it", "new_password": "a-new-long-pass"})
+    ),
+    ("POST", "/account/tokens/{page_token_id}/revoke"): Rule(
+        TO_SIGNIN, TO_ACCOUNT, other=NOT_FOUND, author=NOT_FOUND
+    ),
+    ("POST", "/account/delete"): page_learner(BAD, Request(form={"password": "not-it"})),
+    ("GET", "/reset"): everyone(OK),
+    ("POST", "/reset"): everyone(OK, Request(form={"email": "{email}"})),
+    ("GET", "/reset/{token}"): everyone(OK),
+    ("POST", "/reset/{token}"): everyone(BAD, Request(form={"password": "a-new-long-pass"})),
+    # Earlier than the API's block of the same person: focus blocks may not overlap.
+    ("POST", "/me/focus-sessions"): page_learner(TO_DASHBOARD, Request(form=_earlier_block)),
     ("GET", "/dashboard"): page_learner(OK),
 }
 

@@ -18,15 +18,17 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from conftest import COURSES_DIR, LiveServer, ServerThread, settings_for
 from factories import CHOICE_ID, COURSE, LESSON, PASSWORD, WRITTEN_ID, make_user, sample_lesson
 from learnloop.accounts import service as accounts
 from learnloop.accounts.models import User
-from learnloop.db import make_engine, upgrade_to_head
+from learnloop.db import make_engine, upgrade_to_head, utcnow
 from learnloop.feedback import service as feedback
+from learnloop.review import service as review
+from learnloop.review.models import ReviewCard
 from learnloop.web.csrf import CSRF_COOKIE
 from learnloop.web.deps import SESSION_COOKIE
 
@@ -59,6 +61,10 @@ class Site:
     people: dict[str, Person] = field(default_factory=dict)
     # The written response that belongs to the "learner".
     learner_response_id: int = 0
+    # The learner's review card (of CHOICE_ID, not due) and two API tokens to revoke.
+    learner_card_id: int = 0
+    learner_token_id: int = 0
+    learner_page_token_id: int = 0
 
     @property
     def url(self) -> str:
@@ -82,6 +88,10 @@ class Site:
             exercise_id=exercise_id,
             question_id="distroless-security",
             response_id=self.learner_response_id,
+            card_id=self.learner_card_id,
+            token_id=self.learner_token_id,
+            page_token_id=self.learner_page_token_id,
+            token="not-a-reset-token",
             name="app.css",
             digest="0" * 16,
             filename="missing.png",
@@ -209,6 +219,24 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             )
             owner.plan = "free"
             result.learner_response_id = response.id
+            review.note_lesson_attempt(
+                db,
+                user=owner,
+                course=course,
+                lesson=lesson,
+                exercise_id=CHOICE_ID,
+                correct=True,
+                first_attempt=True,
+                now=utcnow(),
+            )
+            result.learner_card_id = int(
+                db.scalar(select(ReviewCard.id).where(ReviewCard.user_id == owner.id)) or 0
+            )
+            for name in ("api", "page"):
+                accounts.issue_api_token(db, owner, name=name)
+            tokens = {t.name: t.id for t in accounts.api_tokens(db, owner)}
+            result.learner_token_id = tokens["api"]
+            result.learner_page_token_id = tokens["page"]
         yield result
     finally:
         thread.__exit__()

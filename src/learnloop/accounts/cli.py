@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from learnloop.accounts import service
+from learnloop.accounts import mail, service
 from learnloop.accounts.models import PLANS
 from learnloop.db import session_scope
 from learnloop.settings import get_settings
@@ -26,6 +26,18 @@ def set_plan(email: str, plan: str) -> None:
             click.echo(f"{user.email} is now on the {user.plan} plan")
     except service.AccountError as error:
         raise click.ClickException(str(error)) from error
+
+
+@users.command("reset-link")
+@click.argument("email")
+def reset_link(email: str) -> None:
+    """Print a single-use password reset link (valid 1 hour) for EMAIL, to pass on by hand."""
+    settings = get_settings()
+    with session_scope(settings.database_url) as db:
+        started = service.start_password_reset(db, email=email)
+        if started is None:
+            raise click.ClickException(f"No account with email {email}.")
+        click.echo(mail.reset_link(settings, started[1]))
 
 
 @click.group()

@@ -1,4 +1,4 @@
-"""Users, sign-in sessions, API tokens, login attempts and upgrade codes."""
+"""Users, sign-in sessions, API tokens, password resets, login attempts and upgrade codes."""
 
 from __future__ import annotations
 
@@ -46,6 +46,20 @@ class ApiToken(IdMixin, CreatedAtMixin, Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     last_used_at: Mapped[datetime | None]
+    name: Mapped[str] = mapped_column(String(100), default="")
+    # None only for tokens issued before tokens expired; those are given 90 days by the migration.
+    expires_at: Mapped[datetime | None]
+
+
+class PasswordResetToken(IdMixin, CreatedAtMixin, Base):
+    """A single-use password reset link. Only the sha256 of the token is stored."""
+
+    __tablename__ = "password_reset_tokens"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
 
 class LoginAttempt(IdMixin, CreatedAtMixin, Base):

@@ -36,6 +36,10 @@ class TokenCreate(BaseModel):
 
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
+    name: str = Field(default="", max_length=100, description="To tell your tokens apart.")
+    days: int | None = Field(
+        default=None, ge=1, le=3650, description="Lifetime; default LEARNLOOP_API_TOKEN_DAYS (90)."
+    )
 
 
 class TokenOut(BaseModel):
@@ -51,3 +55,37 @@ class UpgradeRequest(BaseModel):
 
 class UpgradeOut(BaseModel):
     plan: Literal["free", "pro"]
+
+
+class TokenInfo(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None = Field(description="Within an hour.")
+    expires_at: datetime | None
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(min_length=10, max_length=1024)
+
+
+class ResetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320)
+
+
+class ResetConfirm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=10, max_length=1024)
+
+
+class Message(BaseModel):
+    detail: str

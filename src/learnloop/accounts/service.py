@@ -29,12 +29,13 @@ from learnloop.accounts.models import (
     ApiToken,
     CodeRedemption,
     LoginAttempt,
+    PasswordResetToken,
     UpgradeCode,
     User,
     UserSession,
 )
-from learnloop.db import KeepsTransaction, utcnow
-from learnloop.observability.metrics import LOGINS_TOTAL, SIGNUPS_TOTAL
+from learnloop.db import KeepsTransaction, take_write_lock, utcnow
+from learnloop.observability.metrics import LOGINS_TOTAL, PASSWORD_RESETS_TOTAL, SIGNUPS_TOTAL
 from learnloop.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,21 @@ class InvalidCode(AccountError):
 class UnknownUser(AccountError):
     def __init__(self, email: str) -> None:
         super().__init__(f"No account with email {email}.")
+
+
+class WrongPassword(AccountError):
+    def __init__(self) -> None:
+        super().__init__("Your current password is not correct.")
+
+
+class UnknownToken(AccountError):
+    def __init__(self) -> None:
+        super().__init__("No such API token.")
+
+
+class InvalidResetToken(AccountError):
+    def __init__(self) -> None:
+        super().__init__("This reset link is not valid: it was used already or has expired.")
 
 
 class InvalidPlan(AccountError):
@@ -277,22 +293,171 @@ def user_for_session(db: Session, token: str) -> User | None:
     )
 
 
-def issue_api_token(db: Session, user: User) -> str:
+def issue_api_token(db: Session, user: User, *, name: str = "", days: int | None = None) -> str:
+    """A bearer token that expires after `days` (LEARNLOOP_API_TOKEN_DAYS, 90 by default)."""
+    days = get_settings().api_token_days if days is None else days
     token = "ll_" + secrets.token_urlsafe(32)
-    db.add(ApiToken(user_id=user.id, token_hash=_sha256(token)))
+    db.add(
+        ApiToken(
+            user_id=user.id,
+            token_hash=_sha256(token),
+            name=name.strip()[:100],
+            expires_at=utcnow() + timedelta(days=days),
+        )
+    )
     db.flush()
-    logger.info("issue_api_token user_id=%s", user.id)
+    logger.info("issue_api_token user_id=%s days=%s", user.id, days)
     return token
+
+
+# last_used_at is written at most this often per token, so API reads stay reads.
+TOKEN_USE_RESOLUTION = timedelta(hours=1)
 
 
 def user_for_api_token(db: Session, token: str) -> User | None:
     if not token:
         return None
-    return db.scalar(
-        select(User)
+    now = utcnow()
+    row = db.execute(
+        select(User, ApiToken.id, ApiToken.last_used_at)
         .join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == _sha256(token))
+        .where(ApiToken.token_hash == _sha256(token), ApiToken.expires_at > now)
+    ).first()
+    if row is None:
+        return None
+    user, token_id, last_used = row
+    if last_used is None or last_used < now - TOKEN_USE_RESOLUTION:
+        take_write_lock(db)
+        db.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+    return user  # type: ignore[no-any-return]  # a User entity from the row
+
+
+def api_tokens(db: Session, user: User) -> list[ApiToken]:
+    """The learner's tokens that have not expired, newest first."""
+    return list(
+        db.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.expires_at > utcnow())
+            .order_by(ApiToken.id.desc())
+        )
     )
+
+
+def revoke_api_token(db: Session, *, user: User, token_id: int) -> None:
+    gone = db.execute(delete(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id))
+    if gone.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of a DELETE
+        raise UnknownToken
+    db.flush()
+    logger.info("revoke_api_token user_id=%s token_id=%s", user.id, token_id)
+
+
+def verify_password(user: User, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _sign_out_everywhere(db: Session, user: User, *, keep_session: str | None) -> None:
+    """Ends every browser session but `keep_session` and revokes every API token."""
+    sessions = delete(UserSession).where(UserSession.user_id == user.id)
+    if keep_session:
+        sessions = sessions.where(UserSession.token_hash != _sha256(keep_session))
+    db.execute(sessions)
+    db.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
+
+
+def change_password(
+    db: Session, *, user: User, current: str, new: str, keep_session: str | None = None
+) -> None:
+    """Sets a new password; every other session ends and every API token is revoked."""
+    if not verify_password(user, current):
+        raise WrongPassword
+    check_password_policy(new, email=user.email)
+    user.password_hash = _hasher.hash(new)
+    _sign_out_everywhere(db, user, keep_session=keep_session)
+    db.flush()
+    logger.info("change_password user_id=%s", user.id)
+
+
+def update_profile(db: Session, *, user: User, name: str, email: str, timezone: str) -> None:
+    try:
+        email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        raise InvalidEmail(str(error)) from error
+    check_timezone(timezone)
+    if email != user.email and db.scalar(select(User.id).where(User.email == email)):
+        raise EmailTaken
+    user.name = name.strip()[:200] or user.name
+    user.email = email
+    user.timezone = timezone
+    try:
+        with db.begin_nested():
+            db.flush()
+    except IntegrityError as error:
+        raise EmailTaken from error
+    logger.info("update_profile user_id=%s", user.id)
+
+
+RESET_LIFETIME = timedelta(hours=1)
+
+
+def start_password_reset(db: Session, *, email: str) -> tuple[User, str] | None:
+    """A single-use reset token for the account, stored hashed; None when there is no such
+    account (the caller says the same thing either way)."""
+    user = db.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is None:
+        logger.info("start_password_reset unknown email")
+        return None
+    token = secrets.token_urlsafe(32)
+    db.add(
+        PasswordResetToken(
+            user_id=user.id, token_hash=_sha256(token), expires_at=utcnow() + RESET_LIFETIME
+        )
+    )
+    db.flush()
+    PASSWORD_RESETS_TOTAL.labels(step="requested").inc()
+    logger.info("start_password_reset user_id=%s", user.id)
+    return user, token
+
+
+def reset_password(db: Session, *, token: str, new: str) -> User:
+    """Uses a reset token once: sets the password, ends every session, revokes every token."""
+    now = utcnow()
+    row = db.scalar(
+        select(PasswordResetToken).where(PasswordResetToken.token_hash == _sha256(token))
+    )
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        raise InvalidResetToken
+    user = db.get(User, row.user_id)
+    if user is None:
+        raise InvalidResetToken
+    check_password_policy(new, email=user.email)
+    # Conditional: two requests with the same token cannot both use it.
+    used = db.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.id == row.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if used.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+        raise InvalidResetToken
+    user.password_hash = _hasher.hash(new)
+    _sign_out_everywhere(db, user, keep_session=None)
+    db.flush()
+    PASSWORD_RESETS_TOTAL.labels(step="completed").inc()
+    logger.info("reset_password user_id=%s", user.id)
+    return user
+
+
+def delete_account(db: Session, *, user: User, password: str) -> None:
+    """Deletes the learner and, by the foreign keys' ON DELETE CASCADE, every row of theirs."""
+    if not verify_password(user, password):
+        raise WrongPassword
+    user_id = user.id
+    db.execute(delete(User).where(User.id == user_id))
+    db.flush()
+    logger.info("delete_account user_id=%s", user_id)
 
 
 def _check_plan(plan: str) -> str:

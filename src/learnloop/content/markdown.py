@@ -83,7 +83,9 @@ def sanitise(markup: str) -> str:
 
 def render(markdown: str) -> str:
     """Render Markdown (a prose chunk, a prompt, feedback) to safe HTML."""
-    return sanitise(_render_markdown(markdown))
+    # Code blocks scroll sideways on narrow screens: keyboard users must be able to focus them
+    # (axe `scrollable-region-focusable`). Added after cleaning, so authors cannot add others.
+    return sanitise(_render_markdown(markdown)).replace("<pre>", '<pre tabindex="0">')
 
 
 def render_with_maths(markdown: str) -> tuple[str, list[str]]:

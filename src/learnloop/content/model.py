@@ -258,6 +258,8 @@ class Lesson:
     sections: tuple[Section, ...]
     exercises: tuple[Exercise, ...]  # every block of every section, in order
     source: SourceRef
+    # The share of auto-checked exercises to solve before completing (front matter `pass`).
+    pass_share: float = 1.0
 
     def exercise(self, exercise_id: str) -> Exercise | None:
         return next((e for e in self.exercises if e.id == exercise_id), None)

@@ -83,6 +83,7 @@ FRONT_MATTER: Schema = {
     "title": Key(TEXT, required=True),
     "xp": Key(INT, required=True),
     "minutes": Key(INT),
+    "pass": Key(NUMBER),
     "summary": Key(TEXT),
     "slug": Key(TEXT),
 }
@@ -594,6 +595,8 @@ def parse_lesson(
         at(number_line, "'xp' must not be negative")
     if "minutes" in meta and meta["minutes"] < 1:
         at(number_line, "'minutes' must be 1 or more")
+    if "pass" in meta and not 0 < meta["pass"] <= 1:
+        at(number_line, "'pass' must be a share above 0 and at most 1, such as 0.8")
     slug = str(meta.get("slug") or slugify(str(meta.get("title", ""))))
     if "slug" in meta and not COURSE_SLUG.match(slug):
         at(slug_line, f"lesson slug '{slug}' may use only lowercase letters, digits and '-'")
@@ -626,6 +629,7 @@ def parse_lesson(
         sections=sections,
         exercises=exercises,
         source=SourceRef(source_path, 1),
+        pass_share=float(meta.get("pass", 1.0)),
     )
     return LessonParse(lesson, number, clean_slug, slug_line, number_line)
 

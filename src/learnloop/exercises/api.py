@@ -10,6 +10,7 @@ from learnloop.db import writes_late
 from learnloop.exercises import service
 from learnloop.exercises.schemas import AttemptIn, AttemptOut, CourseOut, LessonOut
 from learnloop.feedback.service import AnswerTooLong
+from learnloop.review import service as review
 from learnloop.web.deps import (
     ApiUser,
     AppSettings,
@@ -99,6 +100,18 @@ def create_attempt(
         idempotency_key=idempotency_key,
     )
     verdict = outcome.verdict
+    xp = review.record_learning(
+        db,
+        user=user,
+        course=course,
+        lesson=lesson,
+        exercise_id=exercise.id,
+        correct=verdict.correct,
+        first_attempt=outcome.first_attempt,
+        replayed=outcome.replayed,
+        idempotency_key=idempotency_key,
+        now=settings.now(),
+    )
     return AttemptOut(
         verdict=verdict.verdict,
         correct=verdict.correct,
@@ -106,4 +119,5 @@ def create_attempt(
         explanation=verdict.explanation,
         first_attempt=outcome.first_attempt,
         blanks=list(verdict.blanks),
+        xp_awarded=xp,
     )

@@ -154,3 +154,4 @@ class AttemptOut(BaseModel):
     explanation: str
     first_attempt: bool
     blanks: list[str] = Field(default_factory=list, description="fill-blank: a verdict per blank")
+    xp_awarded: int = Field(default=0, description="XP this attempt earned (docs/progress.md).")

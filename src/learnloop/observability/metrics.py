@@ -141,3 +141,9 @@ LESSONS_COMPLETED_TOTAL = Counter("learnloop_lessons_completed_total", "Lessons 
 XP_AWARDED_TOTAL = Counter("learnloop_xp_awarded_total", "Experience points awarded.")
 FOCUS_MINUTES_TOTAL = Counter("learnloop_focus_minutes_total", "Focus minutes recorded.")
 WRITTEN_ANSWERS_TOTAL = Counter("learnloop_written_answers_total", "Written answers submitted.")
+REVIEWS_TOTAL = Counter(
+    "learnloop_reviews_total", "Due review cards answered, by FSRS rating.", ["rating"]
+)
+PASSWORD_RESETS_TOTAL = Counter(
+    "learnloop_password_resets_total", "Password reset steps.", ["step"]
+)

@@ -36,11 +36,19 @@ def complete_lesson(
     user: ApiUser,
     db: DbSession,
     library: Library,
+    settings: AppSettings,
     idempotency_key: IdempotencyKey = None,
 ) -> CompletionOut:
+    """Completes the lesson once its auto-checked exercises are solved (or the author's `pass`
+    share of them); 409 names those still unsolved."""
     course, lesson = lesson_or_404(library, slug, number)
     done = service.complete_lesson(
-        db, user=user, course=course, lesson=lesson, idempotency_key=idempotency_key
+        db,
+        user=user,
+        course=course,
+        lesson=lesson,
+        idempotency_key=idempotency_key,
+        now=settings.now(),
     )
     return CompletionOut(
         xp_awarded=done.xp_awarded,
@@ -67,8 +75,9 @@ def record_focus_session(
         minutes=body.minutes,
         started_at=body.started_at,
         cap_minutes=settings.focus_minutes_per_day_cap,
+        now=settings.now(),
     )
-    today = service.local_today(user)
+    today = service.local_today(user, settings.now())
     return FocusSessionOut(
         id=session.id,
         minutes=session.minutes,
@@ -83,8 +92,8 @@ def record_focus_session(
     responses=error_responses(401),
     openapi_extra=LEARNER,
 )
-def progress(user: ApiUser, db: DbSession, library: Library) -> ProgressOut:
-    summary = service.summary(db, user=user, library=library)
+def progress(user: ApiUser, db: DbSession, library: Library, settings: AppSettings) -> ProgressOut:
+    summary = service.summary(db, user=user, library=library, now=settings.now())
     following = summary.next_lesson
     return ProgressOut(
         total_xp=summary.total_xp,

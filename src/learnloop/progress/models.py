@@ -43,6 +43,9 @@ class FocusSession(IdMixin, CreatedAtMixin, Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     minutes: Mapped[int]  # as counted, after the daily cap
     started_at: Mapped[datetime]
+    # When the block ended (started_at + the minutes asked for, before the cap); blocks may not
+    # overlap. None for blocks recorded before this was kept: they end after `minutes`.
+    ended_at: Mapped[datetime | None]
     local_date: Mapped[date]  # the day in the learner's time zone when the block started
 
 

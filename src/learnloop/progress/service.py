@@ -9,6 +9,7 @@ The rules are written for learners and operators in docs/progress.md; keep the t
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -22,6 +23,7 @@ from learnloop.accounts.models import User
 from learnloop.content.loader import CourseLibrary
 from learnloop.content.model import Course, Lesson
 from learnloop.db import insert_or_ignore, take_write_lock, utcnow
+from learnloop.exercises.models import ExerciseAttempt
 from learnloop.exercises.service import IdempotencyConflict
 from learnloop.observability.metrics import (
     FOCUS_MINUTES_TOTAL,
@@ -35,9 +37,13 @@ logger = logging.getLogger(__name__)
 
 FOCUS_MIN_MINUTES = 1
 FOCUS_MAX_MINUTES = 60
-# A focus block may be reported late (a laptop that slept), but not back-dated for long.
-FOCUS_MAX_AGE = timedelta(days=2)
-FOCUS_CLOCK_SKEW = timedelta(minutes=5)
+# A focus block is reported when it ends; one reported late must have ended within the hour.
+FOCUS_MAX_LATE = timedelta(hours=1)
+FOCUS_CLOCK_SKEW = timedelta(minutes=1)
+# XP for exercises (docs/progress.md): paid once per learner and exercise, when first solved.
+EXERCISE_XP_FIRST_TRY = 10
+EXERCISE_XP_AFTER_RETRIES = 5
+REVIEW_XP = 2
 # Active days read for a streak: ten years, so a very long streak is still counted.
 STREAK_DAYS_LIMIT = 3660
 LEVEL_STEP_XP = 100
@@ -45,6 +51,48 @@ LEVEL_STEP_XP = 100
 
 class InvalidFocusSession(ValueError):
     pass
+
+
+class LessonNotMastered(ValueError):
+    """The lesson's auto-checked exercises are not solved yet (the API answers 409)."""
+
+    def __init__(self, lesson: Lesson, unsolved: list[str], needed: int) -> None:
+        self.unsolved = unsolved
+        self.needed = needed
+        numbers = {e.id: n for n, e in enumerate(lesson.auto_checked, start=1)}
+        names = ", ".join(f"exercise {numbers[u]}" for u in unsolved)
+        super().__init__(
+            f"Solve {needed} more exercise{'s' if needed != 1 else ''} to complete this lesson. "
+            f"Not solved yet: {names}."
+        )
+
+
+def required_solved(lesson: Lesson) -> int:
+    """How many auto-checked exercises must be solved: all, or the author's `pass` share."""
+    total = len(lesson.auto_checked)
+    return math.ceil(total * lesson.pass_share - 1e-9)
+
+
+def unsolved_exercises(db: Session, *, user: User, course: Course, lesson: Lesson) -> list[str]:
+    solved = set(
+        db.scalars(
+            select(ExerciseAttempt.exercise_id).where(
+                ExerciseAttempt.user_id == user.id,
+                ExerciseAttempt.course_slug == course.slug,
+                ExerciseAttempt.lesson_number == lesson.number,
+                ExerciseAttempt.correct.is_(True),
+            )
+        )
+    )
+    return [e.id for e in lesson.auto_checked if e.id not in solved]
+
+
+def check_mastery(db: Session, *, user: User, course: Course, lesson: Lesson) -> None:
+    unsolved = unsolved_exercises(db, user=user, course=course, lesson=lesson)
+    solved = len(lesson.auto_checked) - len(unsolved)
+    missing = required_solved(lesson) - solved
+    if missing > 0:
+        raise LessonNotMastered(lesson, unsolved, missing)
 
 
 @dataclass(frozen=True)
@@ -164,6 +212,8 @@ def complete_lesson(
         # Most completions under load are repeats: answer them without asking for the write
         # lock. (A concurrent first completion is caught by the unique constraint below.)
         return _again(db, user, course, lesson, now)
+    # Solved attempts are never deleted, so mastery checked here still holds at the insert.
+    check_mastery(db, user=user, course=course, lesson=lesson)
     # Every write below is kept right by a unique constraint, so the reads above need no lock.
     take_write_lock(db)
     completion_id = insert_or_ignore(
@@ -243,6 +293,41 @@ def _completion(
     )
 
 
+def pay_for_exercise(
+    db: Session,
+    *,
+    user: User,
+    course: Course,
+    lesson: Lesson,
+    exercise_id: str,
+    correct: bool,
+    first_attempt: bool,
+    now: datetime | None = None,
+) -> int:
+    """XP for an exercise attempt that was just recorded: paid when first solved, more for a
+    first-try answer, once per learner and exercise (the ledger's unique key). The day counts
+    toward the streak."""
+    if not correct:
+        return 0
+    amount = EXERCISE_XP_FIRST_TRY if first_attempt else EXERCISE_XP_AFTER_RETRIES
+    ref = f"{course.slug}/{lesson.number}/{exercise_id}"
+    awarded = award_xp(db, user=user, amount=amount, reason="exercise", ref=ref)
+    if awarded:
+        _mark_active(db, user, local_today(user, now))
+    return awarded
+
+
+def pay_for_review(
+    db: Session, *, user: User, card_id: int, review_number: int, now: datetime | None = None
+) -> int:
+    """XP for a due review answered correctly: once per card and review."""
+    awarded = award_xp(
+        db, user=user, amount=REVIEW_XP, reason="review", ref=f"{card_id}/{review_number}"
+    )
+    _mark_active(db, user, local_today(user, now))
+    return awarded
+
+
 def focus_minutes_on(db: Session, *, user: User, start: date, end: date) -> int:
     return int(
         db.scalar(
@@ -276,20 +361,48 @@ def record_focus_session(
         started_at = now - timedelta(minutes=minutes)
     if started_at.tzinfo is None:
         raise InvalidFocusSession("started_at needs a time zone offset")
-    if started_at > now + FOCUS_CLOCK_SKEW:
-        raise InvalidFocusSession("started_at is in the future")
-    if started_at < now - FOCUS_MAX_AGE:
-        raise InvalidFocusSession("started_at is too far in the past")
+    ended_at = started_at + timedelta(minutes=minutes)
+    if ended_at > now + FOCUS_CLOCK_SKEW:
+        raise InvalidFocusSession(
+            "started_at is too late: a focus block is recorded when it has ended, not before"
+        )
+    if ended_at < now - FOCUS_MAX_LATE:
+        raise InvalidFocusSession(
+            "started_at is too early: a block reported late must have ended within the last hour"
+        )
+    # Serialise this learner's focus writes (PostgreSQL; SQLite writers hold the lock already),
+    # so two overlapping blocks sent at once cannot both pass the overlap check.
+    db.execute(select(User.id).where(User.id == user.id).with_for_update())
+    if _overlapping_block(db, user, started_at, ended_at):
+        raise InvalidFocusSession("started_at: this block overlaps a focus block already recorded")
     day = started_at.astimezone(ZoneInfo(user.timezone)).date()
     already = focus_minutes_on(db, user=user, start=day, end=day)
     counted = max(0, min(minutes, cap - already))
-    session = FocusSession(user_id=user.id, minutes=counted, started_at=started_at, local_date=day)
+    session = FocusSession(
+        user_id=user.id, minutes=counted, started_at=started_at, ended_at=ended_at, local_date=day
+    )
     db.add(session)
     _mark_active(db, user, day)
     db.flush()
     FOCUS_MINUTES_TOTAL.inc(counted)
     logger.info("record_focus_session user_id=%s minutes=%s counted=%s", user.id, minutes, counted)
     return session
+
+
+def _overlapping_block(db: Session, user: User, start: datetime, end: datetime) -> bool:
+    # A block lasts at most FOCUS_MAX_MINUTES, so only blocks started that long before can reach.
+    rows = db.execute(
+        select(FocusSession.started_at, FocusSession.ended_at, FocusSession.minutes).where(
+            FocusSession.user_id == user.id,
+            FocusSession.started_at > start - timedelta(minutes=FOCUS_MAX_MINUTES),
+            FocusSession.started_at < end,
+        )
+    ).all()
+    for started, ended, minutes in rows:
+        finish = ended or started + timedelta(minutes=minutes)
+        if started < end and start < finish:
+            return True
+    return False
 
 
 def completed_numbers(db: Session, *, user: User, course_slug: str) -> set[int]:
@@ -314,7 +427,7 @@ def summary(
         .where(LessonCompletion.user_id == user.id)
         .order_by(LessonCompletion.created_at, LessonCompletion.id)
     ).all()
-    done = [(slug, number) for slug, number in completions]
+    done = _in_course_order(library, [(slug, number) for slug, number in completions])
     week_start = today - timedelta(days=today.weekday())  # the learner's Monday
     return ProgressSummary(
         total_xp=xp,
@@ -329,17 +442,29 @@ def summary(
     )
 
 
+def _in_course_order(library: CourseLibrary, done: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Completed lessons in library and course order; lessons no longer in a course last."""
+    position: dict[tuple[str, int], int] = {}
+    for course in library.courses():
+        for lesson in course.lessons:
+            position[(course.slug, lesson.number)] = len(position)
+    return sorted(done, key=lambda item: position.get(item, len(position)))
+
+
+def next_lesson_in(course: Course, completed: set[int]) -> Lesson | None:
+    """The one rule for "next lesson": the first lesson, in course order, not completed."""
+    return next((lesson for lesson in course.lessons if lesson.number not in completed), None)
+
+
 def _next_lesson(
     library: CourseLibrary, done: list[tuple[str, int]]
 ) -> tuple[Course, Lesson] | None:
-    """The first lesson not yet completed, starting with the course worked on most recently."""
+    """`next_lesson_in` for the course the learner has started (or the first course)."""
+    started = {slug for slug, _ in done}
     courses = library.courses()
-    if done:
-        recent = done[-1][0]
-        courses.sort(key=lambda course: course.slug != recent)  # stable: keeps library order
-    finished = set(done)
+    courses.sort(key=lambda course: course.slug not in started)  # stable: keeps library order
     for course in courses:
-        for lesson in course.lessons:
-            if (course.slug, lesson.number) not in finished:
-                return course, lesson
+        following = next_lesson_in(course, {n for slug, n in done if slug == course.slug})
+        if following is not None:
+            return course, following
     return None

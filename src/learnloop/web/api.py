@@ -8,6 +8,7 @@ from learnloop.accounts.api import router as accounts_router
 from learnloop.exercises.api import router as exercises_router
 from learnloop.feedback.api import router as feedback_router
 from learnloop.progress.api import router as progress_router
+from learnloop.review.api import router as review_router
 from learnloop.tutor.api import router as tutor_router
 
 API_PREFIX = "/api/v1"
@@ -16,5 +17,6 @@ router = APIRouter(prefix=API_PREFIX)
 router.include_router(accounts_router)
 router.include_router(exercises_router)
 router.include_router(progress_router)
+router.include_router(review_router)
 router.include_router(feedback_router)
 router.include_router(tutor_router)

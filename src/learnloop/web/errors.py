@@ -11,17 +11,21 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from learnloop.accounts import service as accounts
 from learnloop.accounts.access import Forbidden
 from learnloop.exercises.checking import AnswerError
 from learnloop.exercises.service import IdempotencyConflict
 from learnloop.feedback import service as feedback
-from learnloop.progress.service import InvalidFocusSession
+from learnloop.progress.service import InvalidFocusSession, LessonNotMastered
+from learnloop.review.service import CardNotDue, CardNotFound
 from learnloop.web.deps import SignInRequired
+from learnloop.web.rendering import error_page
 
 logger = logging.getLogger(__name__)
 
@@ -71,14 +75,24 @@ async def _handle(request: Request, error: Exception) -> Response:
             if isinstance(error, feedback.AnswerTooLong):
                 field = ("body", error.field)
             return validation_error(field, str(error))
-    if isinstance(error, accounts.EmailTaken | IdempotencyConflict):
+    if isinstance(error, accounts.EmailTaken | IdempotencyConflict | LessonNotMastered):
         return _detail(409, error)
+    if isinstance(error, CardNotDue):
+        return _detail(409, error)
+    if isinstance(error, CardNotFound):
+        return _detail(404, error)
     if isinstance(error, accounts.InvalidCredentials):
         return _detail(401, error, {"WWW-Authenticate": "Bearer"})
     if isinstance(error, accounts.LoginThrottled):
         return _detail(429, error, {"Retry-After": str(error.retry_after_seconds)})
     if isinstance(error, feedback.QuotaExceeded):
         return _detail(429, error, {"Retry-After": str(error.retry_after_seconds)})
+    if isinstance(error, accounts.WrongPassword):
+        return validation_error(("body", "current_password"), str(error))
+    if isinstance(error, accounts.InvalidResetToken):
+        return validation_error(("body", "token"), str(error))
+    if isinstance(error, accounts.UnknownToken):
+        return _detail(404, error)
     if isinstance(error, accounts.InvalidCode | accounts.InvalidPlan):
         return validation_error(("body", "code"), str(error))
     if isinstance(error, feedback.FeatureLocked):
@@ -105,6 +119,9 @@ HANDLED: tuple[type[Exception], ...] = (
     AnswerError,
     IdempotencyConflict,
     InvalidFocusSession,
+    LessonNotMastered,
+    CardNotDue,
+    CardNotFound,
     Forbidden,
     feedback.NotFound,
     feedback.NotWritten,
@@ -126,7 +143,18 @@ async def _database_unavailable(request: Request, error: Exception) -> Response:
     )
 
 
+async def _http_error(request: Request, error: Exception) -> Response:
+    """FastAPI's JSON for the API and the probes; the HTML error page for everything else, so
+    an unknown page has a title, a language and a way back."""
+    assert isinstance(error, StarletteHTTPException)
+    path = request.url.path
+    if error.status_code != 404 or path.startswith("/api/") or path in ("/metrics",):
+        return await http_exception_handler(request, error)
+    return error_page(request, None, 404, "Not found", "There is no page at this address.")
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     for kind in HANDLED:
         app.add_exception_handler(kind, _handle)
     app.add_exception_handler(SignInRequired, _sign_in)
@@ -140,7 +168,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "Missing or invalid bearer token, or wrong credentials.",
         403: "Not allowed for this account or plan.",
         404: "The course, lesson, exercise or resource does not exist.",
-        409: "Conflicts with existing data (email taken, Idempotency-Key reused).",
+        409: "Conflicts with the learner's state (email taken, Idempotency-Key reused, lesson "
+        "exercises not solved yet, review card not due).",
         413: "Request body too large.",
         429: "Too many requests; see Retry-After.",
         503: "The database is unavailable; retry after Retry-After seconds.",

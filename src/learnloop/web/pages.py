@@ -26,13 +26,16 @@ from fastapi.responses import (
     StreamingResponse,
 )
 from fastapi.routing import APIRoute
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from learnloop.accounts import mail
 from learnloop.accounts import service as accounts
 from learnloop.accounts.models import User
 from learnloop.content.model import (
     AutoCheckedExercise,
+    ChoiceExercise,
     Course,
     GoDeeperQuestion,
     Lesson,
@@ -44,6 +47,7 @@ from learnloop.exercises.checking import AnswerError
 from learnloop.feedback import service as feedback
 from learnloop.observability.metrics import LESSON_PAGES_FULL
 from learnloop.progress import service as progress
+from learnloop.review import service as review
 from learnloop.settings import Settings
 from learnloop.web import csrf
 from learnloop.web.deps import (
@@ -62,6 +66,8 @@ from learnloop.web.lesson_view import (
     CompletionView,
     TutorAnswerView,
     answer_from_form,
+    exercise_card,
+    exercise_view,
     lesson_url,
     render_lesson,
     response_view,
@@ -168,6 +174,7 @@ def signup_form(request: Request, user: OptionalUser) -> Response:
         nav="signup",
         next=next_url,
         error=None,
+        error_field="",
         name="",
         email="",
         timezone="",
@@ -182,10 +189,11 @@ def signup(request: Request, db: DbSession, user: OptionalUser, form: PostedForm
     password = form_text(form, "password", limit=accounts.MAX_PASSWORD_LENGTH + 1)
     timezone = form_text(form, "timezone", limit=64).strip() or "UTC"
     error: str | None = None
+    error_field = ""
     if not name:
-        error = "Please enter your name."
+        error, error_field = "Please enter your name.", "name"
     elif not email:
-        error = "Please enter your email address."
+        error, error_field = "Please enter your email address.", "email"
     else:
         try:
             new_user = accounts.sign_up(
@@ -193,12 +201,14 @@ def signup(request: Request, db: DbSession, user: OptionalUser, form: PostedForm
             )
         except accounts.EmailTaken:
             error = "An account with this email already exists. Sign in instead."
+            error_field = "email"
         except accounts.InvalidEmail:
-            error = "That email address does not look right."
+            error, error_field = "That email address does not look right.", "email"
         except accounts.PasswordRejected as rejected:
-            error = f"Please choose another password. {rejected}"
+            error, error_field = f"Please choose another password. {rejected}", "password"
         except accounts.InvalidTimezone:
             error = f"Unknown time zone {timezone!r}. Use a name like Europe/Berlin or UTC."
+            error_field = "timezone"
         else:
             return _start_session(request, db, new_user, next_url)
     return render(
@@ -209,6 +219,7 @@ def signup(request: Request, db: DbSession, user: OptionalUser, form: PostedForm
         status_code=400,
         next=next_url,
         error=error,
+        error_field=error_field,
         name=name,
         email=email,
         timezone=timezone,
@@ -274,8 +285,25 @@ def signout(request: Request, db: DbSession) -> Response:
 def upgrade_form(request: Request, user: PageUser) -> Response:
     next_url = safe_next(request.query_params.get("next"), "")
     return render(
-        request, "upgrade.html", user=user, nav="upgrade", next=next_url, error=None, code=""
+        request,
+        "upgrade.html",
+        user=user,
+        nav="upgrade",
+        next=next_url,
+        error=None,
+        code="",
+        **_pro_offer(request),
     )
+
+
+def _pro_offer(request: Request) -> dict[str, Any]:
+    settings = settings_of(request)
+    link = (
+        settings.pro_link
+        if settings.pro_link and settings.pro_link.startswith(("https://", "http://"))
+        else None
+    )
+    return {"pro_price_text": settings.pro_price_text, "pro_link": link}
 
 
 @router.post("/upgrade")
@@ -296,6 +324,7 @@ def upgrade(request: Request, db: DbSession, user: PageUser, form: PostedForm) -
             next=next_url,
             error="That code is not valid, or it has been used up.",
             code=code,
+            **_pro_offer(request),
         )
     return redirect(next_url or "/upgrade")
 
@@ -437,6 +466,18 @@ def attempt(
             status_code=422,
             exercise_errors={exercise.id: str(error)},
         )
+    review.record_learning(
+        db,
+        user=user,
+        course=course,
+        lesson=lesson,
+        exercise_id=exercise.id,
+        correct=outcome.verdict.correct,
+        first_attempt=outcome.first_attempt,
+        replayed=outcome.replayed,
+        idempotency_key=idempotency_key(request),
+        now=settings_of(request).now(),
+    )
     if not wants_json(request):
         return redirect(f"{lesson_url(course, lesson)}#ex-{exercise.id}")
     view = verdict_view(outcome.verdict, exercise)
@@ -792,9 +833,27 @@ def complete(
     if found is None:
         return _not_found(request, user, "There is no such lesson.")
     course, lesson = found
-    result = progress.complete_lesson(
-        db, user=user, course=course, lesson=lesson, idempotency_key=idempotency_key(request)
-    )
+    try:
+        result = progress.complete_lesson(
+            db,
+            user=user,
+            course=course,
+            lesson=lesson,
+            idempotency_key=idempotency_key(request),
+            now=settings_of(request).now(),
+        )
+    except progress.LessonNotMastered as error:
+        if wants_json(request):
+            return JSONResponse({"detail": str(error)}, status_code=409)
+        return error_page(
+            request,
+            user,
+            409,
+            "Not completed yet",
+            str(error),
+            back_url=f"{lesson_url(course, lesson)}#ex-{error.unsolved[0]}",
+            back_label="Back to the exercises",
+        )
     if not wants_json(request):
         return redirect(f"{lesson_url(course, lesson)}#complete")
     view = CompletionView(result.xp_awarded, result.total_xp, result.level, result.streak_days)
@@ -830,6 +889,7 @@ def focus_session(request: Request, db: DbSession, user: PageUser, form: PostedF
             user=user,
             minutes=int(minutes_text),
             started_at=_parse_started_at(form_text(form, "started_at", limit=64)),
+            now=settings_of(request).now(),
         )
     except progress.InvalidFocusSession as error:
         return error_page(request, user, 422, "Focus block not recorded", str(error))
@@ -860,7 +920,8 @@ class NextLesson:
 
 @router.get("/dashboard")
 def dashboard(request: Request, db: DbSession, library: Library, user: PageUser) -> Response:
-    s = progress.summary(db, user=user, library=library)
+    now = settings_of(request).now()
+    s = progress.summary(db, user=user, library=library, now=now)
     span = max(1, s.next_level_xp - s.level_floor_xp)
     done = min(span, max(0, s.total_xp - s.level_floor_xp))
     level_progress = LevelProgress(span, done, span - done, round(100 * done / span))
@@ -884,4 +945,278 @@ def dashboard(request: Request, db: DbSession, library: Library, user: PageUser)
         level_progress=level_progress,
         completed=completed,
         next_lesson=next_lesson,
+        reviews_due=review.due_count(db, user=user, now=now),
+        is_new=s.total_xp == 0 and not s.lessons_completed,
     )
+
+
+# ---------------------------------------------------------------------------------- review
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    course: Course
+    lesson: Lesson
+    html: Markup
+
+
+def _review_url(card_id: int) -> str:
+    # The exercise card posts to "<url>/exercises/<id>", as on the lesson page.
+    return f"/review/cards/{card_id}"
+
+
+@router.get("/review")
+def review_page(request: Request, db: DbSession, library: Library, user: PageUser) -> Response:
+    settings = settings_of(request)
+    now = settings.now()
+    due = review.due_cards(
+        db, user=user, library=library, now=now, limit=settings.review_session_size
+    )
+    token = csrf.token_for(request, secret_of(request))
+    items = []
+    for number, item in enumerate(due, start=1):
+        options = (
+            review.review_options(item.exercise, item.card)
+            if isinstance(item.exercise, ChoiceExercise)
+            else None
+        )
+        # No state: the card shows the question only, never an earlier answer or verdict.
+        view = exercise_view(item.exercise, number, user.id, None, options=options)
+        items.append(
+            ReviewItem(
+                item.course, item.lesson, exercise_card(view, _review_url(item.card.id), token)
+            )
+        )
+    return render(
+        request,
+        "review.html",
+        user=user,
+        nav="review",
+        cards=items,
+        due_today=review.due_count(db, user=user, now=now),
+        review_xp=progress.REVIEW_XP,
+        headers={"cache-control": "no-store"},
+    )
+
+
+@router.post("/review/cards/{card_id}/exercises/{exercise_id}")
+@writes_late  # answer_review takes the write lock itself, right before it writes
+def review_answer(
+    card_id: str,
+    exercise_id: str,
+    request: Request,
+    db: DbSession,
+    library: Library,
+    user: PageUser,
+    form: PostedForm,
+) -> Response:
+    if not card_id.isdigit() or len(card_id) > 12:
+        return _not_found(request, user, "There is no such review card.")
+    try:
+        item = review.card_for(db, user=user, library=library, card_id=int(card_id))
+        if item.exercise.id != exercise_id:
+            raise review.CardNotFound
+        answer = answer_from_form(item.exercise, form)
+        now = settings_of(request).now()
+        outcome = review.answer_review(
+            db, user=user, library=library, card_id=item.card.id, answer=answer, now=now
+        )
+    except review.CardNotFound:
+        return _not_found(request, user, "There is no such review card.")
+    except (review.CardNotDue, AnswerError) as error:
+        status = 409 if isinstance(error, review.CardNotDue) else 422
+        if wants_json(request):
+            return JSONResponse({"detail": str(error)}, status_code=status)
+        return error_page(
+            request, user, status, "Review not counted", str(error), back_url="/review"
+        )
+    if not wants_json(request):
+        return redirect("/review")
+    view = verdict_view(outcome.verdict, item.exercise)
+    return JSONResponse(
+        {
+            "verdict": outcome.verdict.verdict,
+            "correct": outcome.verdict.correct,
+            "xp_awarded": outcome.xp_awarded,
+            "due_today": review.due_count(db, user=user, now=now),
+            "html": fragment("verdict", view),
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------- account
+
+
+def _account_page(
+    request: Request,
+    db: Session,
+    user: User,
+    *,
+    notice: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "account.html",
+        user=user,
+        nav="account",
+        status_code=status_code,
+        notice=notice,
+        error=error,
+        tokens=accounts.api_tokens(db, user),
+        token_days=settings_of(request).api_token_days,
+        headers={"cache-control": "no-store"},
+    )
+
+
+@router.get("/account")
+def account(request: Request, db: DbSession, user: PageUser) -> Response:
+    notices = {
+        "profile": "Profile saved.",
+        "password": "Password changed. Other sessions and all API tokens were signed out.",
+        "token": "Token revoked.",
+    }
+    return _account_page(
+        request, db, user, notice=notices.get(request.query_params.get("done") or "", "")
+    )
+
+
+@router.post("/account/profile")
+def account_profile(request: Request, db: DbSession, user: PageUser, form: PostedForm) -> Response:
+    try:
+        accounts.update_profile(
+            db,
+            user=user,
+            name=form_text(form, "name", limit=200),
+            email=form_text(form, "email", limit=320),
+            timezone=form_text(form, "timezone", limit=64).strip(),
+        )
+    except accounts.AccountError as error:
+        db.rollback()
+        return _account_page(request, db, user, error=str(error), status_code=400)
+    return redirect("/account?done=profile")
+
+
+@router.post("/account/password")
+def account_password(request: Request, db: DbSession, user: PageUser, form: PostedForm) -> Response:
+    try:
+        accounts.change_password(
+            db,
+            user=user,
+            current=form_text(form, "current_password", limit=accounts.MAX_PASSWORD_LENGTH + 1),
+            new=form_text(form, "new_password", limit=accounts.MAX_PASSWORD_LENGTH + 1),
+            keep_session=request.cookies.get(SESSION_COOKIE),
+        )
+    except accounts.AccountError as error:
+        return _account_page(request, db, user, error=str(error), status_code=400)
+    return redirect("/account?done=password")
+
+
+@router.post("/account/tokens/{page_token_id}/revoke")
+def account_revoke_token(
+    page_token_id: str, request: Request, db: DbSession, user: PageUser
+) -> Response:
+    token_id = page_token_id
+    if not token_id.isdigit() or len(token_id) > 12:
+        return _not_found(request, user, "There is no such token.")
+    try:
+        accounts.revoke_api_token(db, user=user, token_id=int(token_id))
+    except accounts.UnknownToken:
+        return _not_found(request, user, "There is no such token.")
+    return redirect("/account?done=token")
+
+
+@router.post("/account/delete")
+def account_delete(request: Request, db: DbSession, user: PageUser, form: PostedForm) -> Response:
+    password = form_text(form, "password", limit=accounts.MAX_PASSWORD_LENGTH + 1)
+    try:
+        accounts.delete_account(db, user=user, password=password)
+    except accounts.WrongPassword:
+        return _account_page(
+            request, db, user, error="That password is not correct.", status_code=400
+        )
+    response = redirect("/")
+    clear_session_cookie(response, request, settings_of(request))
+    return response
+
+
+RESET_SENT = (
+    "If an account uses this email, a reset link is on its way. It works once, within the hour."
+)
+
+
+@router.get("/reset")
+def reset_form(request: Request, user: OptionalUser) -> Response:
+    return render(request, "reset.html", user=user, nav="signin", token="", notice="", error=None)
+
+
+@router.post("/reset")
+def reset_request(
+    request: Request, db: DbSession, user: OptionalUser, form: PostedForm
+) -> Response:
+    started = accounts.start_password_reset(db, email=form_text(form, "email", limit=320))
+    if started is not None:
+        settings = settings_of(request)
+        account_user, token = started
+        mail.send_reset_mail(
+            settings,
+            to=account_user.email,
+            name=account_user.name,
+            link=mail.reset_link(settings, token),
+        )
+    # The same page whether or not the account exists.
+    return render(
+        request, "reset.html", user=user, nav="signin", token="", notice=RESET_SENT, error=None
+    )
+
+
+@router.get("/reset/{token}")
+def reset_password_form(token: str, request: Request, user: OptionalUser) -> Response:
+    return render(
+        request,
+        "reset.html",
+        user=user,
+        nav="signin",
+        token=token[:200],
+        notice="",
+        error=None,
+        headers={"referrer-policy": "no-referrer", "cache-control": "no-store"},
+    )
+
+
+@router.post("/reset/{token}")
+def reset_password(
+    token: str, request: Request, db: DbSession, user: OptionalUser, form: PostedForm
+) -> Response:
+    try:
+        accounts.reset_password(
+            db,
+            token=token[:200],
+            new=form_text(form, "password", limit=accounts.MAX_PASSWORD_LENGTH + 1),
+        )
+    except accounts.InvalidResetToken as error:
+        return render(
+            request,
+            "reset.html",
+            user=user,
+            nav="signin",
+            status_code=400,
+            token="",
+            notice="",
+            error=str(error),
+        )
+    except accounts.PasswordRejected as error:
+        return render(
+            request,
+            "reset.html",
+            user=user,
+            nav="signin",
+            status_code=400,
+            token=token[:200],
+            notice="",
+            error=f"Please choose another password. {error}",
+        )
+    response = redirect("/signin")
+    clear_session_cookie(response, request, settings_of(request))
+    return response

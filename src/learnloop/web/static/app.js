@@ -162,6 +162,14 @@
       })
       .then(function () {
         busy(form, false);
+        // The button was disabled while checking, which drops focus to <body>: give it back.
+        var active = document.activeElement;
+        if (!form.hidden && (!active || active === document.body)) {
+          var button = form.querySelector("button[type=submit]");
+          if (button) {
+            button.focus();
+          }
+        }
       });
   }
 
