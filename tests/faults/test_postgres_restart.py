@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -32,6 +33,9 @@ from .served import learnloop_serve
 
 RECOVERY_SECONDS = 15.0
 WRITE_SECONDS_MAX = 90.0  # the writer stops by itself after this, whatever happens
+# One write in FOCUS_EVERY is a focus block (the rest are attempts): at most ~40 blocks in
+# WRITE_SECONDS_MAX, each a minute of its own within the last hour.
+FOCUS_EVERY = 32
 
 
 def _cluster() -> tuple[str, str] | None:
@@ -134,10 +138,15 @@ def test_service_recovers_and_keeps_every_acknowledged_write(
             stop = threading.Event()
             paused = threading.Event()
 
+            # Focus blocks may not overlap and must have ended within the hour
+            # (docs/progress.md): each one takes the next free minute from an hour ago.
+            first_block = datetime.now(UTC) - timedelta(minutes=58)
+
             def write() -> None:
                 deadline = time.monotonic() + WRITE_SECONDS_MAX
                 with httpx.Client(base_url=served.url, timeout=5) as client:
                     n = 0
+                    blocks = 0
                     while not stop.is_set() and time.monotonic() < deadline:
                         if paused.is_set():
                             time.sleep(0.02)
@@ -146,16 +155,18 @@ def test_service_recovers_and_keeps_every_acknowledged_write(
                         key = f"restart-{n}"
                         sent_at = time.monotonic()
                         try:
-                            if n % 2:
+                            if n % FOCUS_EVERY:
                                 response = client.post(
                                     attempt_path(TRUE_FALSE_ID),
                                     json={"answer": True},
                                     headers={**learner.headers, "Idempotency-Key": key},
                                 )
                             else:
+                                started = first_block + timedelta(minutes=blocks)
+                                blocks += 1
                                 response = client.post(
                                     "/api/v1/me/focus-sessions",
-                                    json={"minutes": 1},
+                                    json={"minutes": 1, "started_at": started.isoformat()},
                                     headers=learner.headers,
                                 )
                         except httpx.HTTPError:
@@ -165,7 +176,7 @@ def test_service_recovers_and_keeps_every_acknowledged_write(
                             continue
                         with writes.lock:
                             if response.is_success:
-                                if n % 2:
+                                if n % FOCUS_EVERY:
                                     writes.attempt_keys.append(key)
                                 else:
                                     writes.focus_ids.append(response.json()["id"])
@@ -221,6 +232,7 @@ def test_service_recovers_and_keeps_every_acknowledged_write(
         keys, ids = _stored(url)
         drop_postgres_database(url)
     assert set(writes.attempt_keys) <= keys, "an acknowledged attempt was lost"
+    assert writes.focus_ids, "no focus block was written: the test covers one table only"
     assert set(writes.focus_ids) <= ids, "an acknowledged focus session was lost"
     assert len(writes.attempt_keys) + len(writes.focus_ids) == len(writes.acknowledged_at)
     # Once the database was back, not one request failed: the pool noticed its dead
