@@ -202,7 +202,7 @@ def write_readme(results: dict[str, dict[str, Any]], learners: int, total_cards:
         "## Review queue",
         "",
         f"`bench/bench_review_queue.py`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, on this shared "
-        "2-core machine (a training job at higher priority, the bench at `nice -n 19`). "
+        f"2-core machine (load average {os.getloadavg()[0]:.1f} at the end). "
         f"{learners:,} learners with {CARDS_EACH} review cards each and one learner with "
         f"{HEAVY_CARDS:,} ({total_cards:,} cards in all), due times spread over a year either "
         "side of now. Timed: what `/review` does for the 5,000-card learner, "
