@@ -25,41 +25,6 @@ from learnloop.grading.features import (
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
-# Bump when `answer_row` changes meaning: a model exported for other features must not load.
-FEATURE_SCHEMA = "answer-features-2"
-SCALAR_FEATURES = (
-    "ref_cos_max",
-    "ref_cos_mean",
-    "ref_cos_min",
-    "sentence_ref_cos_max",
-    "question_answer_cos",
-    "question_ref_cos",
-    "lex_best_precision",
-    "lex_best_recall",
-    "lex_best_f1",
-    "lex_cos_best_precision",
-    "lex_cos_best_recall",
-    "lex_cos_best_f1",
-    "lex_all_precision",
-    "lex_all_recall",
-    "lex_all_f1",
-    "question_precision",
-    "question_recall",
-    "question_f1",
-    "new_reference_words_share",
-    "new_words",
-    "answer_negations",
-    "reference_negations",
-    "negation_mismatch",
-    "antonyms_best_reference",
-    "antonyms_all_references",
-    "answer_words",
-    "log_answer_words",
-    "length_ratio",
-    "references",
-    "sentences",
-)
-
 
 @dataclass(frozen=True)
 class AnswerContext:

@@ -11,13 +11,17 @@ from pathlib import Path
 import click
 
 
-@click.command("eval-grader")
-@click.option(
+# Both commands read the public ASAG data from the same place.
+_DATA_DIR = click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="ASAG data folder (default: ../shared/data/asag, then /work/shared/data/asag).",
 )
+
+
+@click.command("eval-grader")
+@_DATA_DIR
 @click.option(
     "--corpus",
     "corpora",
@@ -97,9 +101,11 @@ def _command() -> str:
 def _weights_digest() -> str:
     from importlib import resources
 
+    from learnloop.ai.weights import digest_name
+
     folder = resources.files("learnloop.grading")
     return ", ".join(
-        f"{name} {folder.joinpath(name.rsplit('.', 1)[0] + '.sha256').read_text().split()[0][:12]}"
+        f"{name} {folder.joinpath(digest_name(name)).read_text().split()[0][:12]}"
         for name in ("entailment.safetensors", "point_model.json")
     )
 
@@ -151,12 +157,7 @@ def _eval_dev(dev_dir: Path, output: Path | None) -> None:
 
 
 @click.command("train-grader")
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="ASAG data folder (default: ../shared/data/asag, then /work/shared/data/asag).",
-)
+@_DATA_DIR
 @click.option(
     "--course",
     "course_dir",

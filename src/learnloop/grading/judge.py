@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from learnloop.ai.weights import verified_bytes
-from learnloop.grading.features import Lexical, antonym_conflicts, contradiction_cue, overlap
+from learnloop.grading.features import Lexical, contradiction_cue, overlap
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -177,10 +177,6 @@ def evidence_for(
     for name, value in values.items():
         features[FEATURES.index(name)] = value
     return Evidence(features, best, contradicting)
-
-
-def antonym_count(text: str, point: str) -> int:
-    return antonym_conflicts(Lexical.of(text), Lexical.of(point))
 
 
 # --------------------------------------------------------------------------------------------
