@@ -6,10 +6,10 @@ from __future__ import annotations
 import shlex
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-
 
 # Both commands read the public ASAG data from the same place.
 _DATA_DIR = click.option(
@@ -136,6 +136,7 @@ DEV_HEADING = "## The labelled dev set"
 def _eval_dev(dev_dir: Path, output: Path | None) -> None:
     from learnloop.content.loader import load_course
     from learnloop.evaluation.devset import check_disjoint, figures, grade_all, load, render
+    from learnloop.evaluation.evaluate import _git_rev
 
     started = time.perf_counter()
     course = load_course(Path("courses/cloud-native"))
@@ -149,7 +150,8 @@ def _eval_dev(dev_dir: Path, output: Path | None) -> None:
     seconds = time.perf_counter() - started
     section = (
         f"{DEV_HEADING} (`bench/grader-dev`)\n\n"
-        f"- Command: `{_command()}` ({seconds:.0f} s); weights {_weights_digest()}\n"
+        f"- Command: `{_command()}` ({seconds:.0f} s), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"code `{_git_rev()}`; weights {_weights_digest()}\n"
         "- Graded by the serving code (`learnloop.grading.grader.grade`), exactly as a learner's "
         "answer is; the set is disjoint from the exercises' `examples:` (checked).\n\n" + table
     )
