@@ -13,36 +13,13 @@ from learnloop.content.model import Lesson, WrittenExercise
 from learnloop.grading.schemas import Misconception, PointFeedback
 from learnloop.grading.screening import Screening
 
-# Rubric points are usually statements ("Containers share the host kernel"), but some describe
-# what the answer should do ("Names a valid case for a VM"); those read as "a sentence that ...".
-_ANSWER_VERBS = frozenset(
-    [
-        "names",
-        "mentions",
-        "explains",
-        "states",
-        "gives",
-        "describes",
-        "identifies",
-        "lists",
-        "compares",
-        "notes",
-        "uses",
-        "creates",
-        "terminates",
-    ]
-)
-
-
-def _lower_first(text: str) -> str:
-    text = text.strip().rstrip(".")
-    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
-
 
 def clause(point_text: str) -> str:
-    text = _lower_first(point_text)
-    first = text.split(" ", 1)[0]
-    return f"a sentence that {text}" if first in _ANSWER_VERBS else f"that {text}"
+    """A rubric point as the feedback names it: quoted as the author wrote it. Points are
+    statements ("Containers share the host kernel"), instructions ("Use a unique tag") or
+    descriptions of an answer ("Names a valid case for a VM"); rewording them into one
+    sentence shape read wrongly for two kinds out of three."""
+    return f'"{point_text.strip().rstrip(".")}"'
 
 
 def _join(items: Sequence[str]) -> str:
