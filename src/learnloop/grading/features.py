@@ -217,13 +217,19 @@ def _clause_negations(tokens: list[str]) -> list[int]:
     return out
 
 
+# "use db:5432 instead of localhost" rejects localhost just as "not localhost" does: the
+# alternative after these phrases is denied, in a clause of its own.
+_REJECTED_ALTERNATIVE = re.compile(r"\b(?:instead of|rather than|in place of)\b", re.IGNORECASE)
+
+
 @lru_cache(maxsize=4096)
 def polarity(text: str) -> tuple[frozenset[str], frozenset[str]]:
     """(asserted stems, denied stems) of a text; a denial reaches a few content words, never
     past the end of its clause, and two denials in one clause cancel."""
     asserted: set[str] = set()
     denied: set[str] = set()
-    for clause in _CLAUSE_BREAK.split(normalise(text)):
+    text = _REJECTED_ALTERNATIVE.sub(", not", normalise(text))
+    for clause in _CLAUSE_BREAK.split(text):
         if not clause or not clause.strip() or _CLAUSE_BREAK.fullmatch(clause.strip()):
             continue
         tokens = words(clause)
