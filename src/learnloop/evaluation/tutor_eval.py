@@ -50,7 +50,7 @@ DEFAULT_SET = Path("bench/tutor-eval/questions.yaml")
 _WORD = re.compile(r"[a-z0-9]+")
 _BLOCK = re.compile(r"<(p|li|pre|td|th|blockquote)\b[^>]*>(.*?)</\1>", re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
-_END = ('.', '!', '?', '"', "'", ")", "\u201d")
+_END = (".", "!", "?", '"', "'", ")", "\u201d")
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,14 @@ from learnloop.tutor.retrieval import CourseIndex, Hit, prepare, tokens
 
 log = logging.getLogger(__name__)
 
-# Thresholds on the reranker's score (`retrieval.rerank_score`: the mean of the passage's and
-# its best sentence's cosine, plus a quarter of the lexical coverage). Chosen on the dev split
-# of bench/tutor-eval (a quarter of the questions), not on the whole set; see bench/tutor.md.
-DECLINE_BELOW = 0.29  # the best passage must reach this, or the tutor declines
+# Thresholds on the topic gate (`retrieval.gate_score`: the mean of the passage's and its best
+# sentence's cosine, plus a quarter of the lexical coverage). DECLINE_BELOW is the midpoint
+# between the best off-topic and the worst on-topic score on the dev split of bench/tutor-eval
+# (a quarter of the questions), not on the whole set; see bench/tutor.md.
+DECLINE_BELOW = 0.29  # no candidate reaches this: the tutor declines
 SUGGEST_ABOVE = 0.24  # a declined question names the closest sections above this
-SECOND_WITHIN = 0.06  # a second passage is shown when it scores this close to the first
+# A second passage is shown when the reranker finds it at least this share as likely to answer.
+SECOND_SHARE = 0.5
 # Without embeddings (BM25 only): the share of the question's rare words a passage must hold.
 MIN_COVERAGE = 0.5
 PASSAGES_FOR_LLM = 4
@@ -190,7 +192,11 @@ def _refused(lesson: Lesson, course: Course, engine: str) -> TutorAnswer:
 def _relevant(hit: Hit) -> bool:
     if hit.cosine is None:
         return hit.coverage >= MIN_COVERAGE
-    return hit.relevance >= DECLINE_BELOW
+    return hit.gate >= DECLINE_BELOW
+
+
+def _on_topic(hits: Sequence[Hit]) -> bool:
+    return any(_relevant(h) for h in hits)
 
 
 def search(index: CourseIndex, lesson: Lesson, question: str, history: Sequence[Turn]) -> Any:
@@ -201,7 +207,8 @@ def search(index: CourseIndex, lesson: Lesson, question: str, history: Sequence[
     if history:
         joined = f"{history[-1].question} {question}"
         with_context = index.search(joined, lesson_number=lesson.number, k=8)
-        if with_context and (not hits or with_context[0].relevance > hits[0].relevance):
+        gate = max((h.gate for h in hits), default=0.0)
+        if with_context and max(h.gate for h in with_context) > gate:
             return with_context, joined
     return hits, question
 
@@ -226,7 +233,7 @@ def _highlight(index: CourseIndex, query: str, passages: Sequence[Passage]) -> d
 def _decline(course: Course, hits: Sequence[Hit], engine: str) -> TutorAnswer:
     seen: dict[str, Citation] = {}
     for hit in hits:
-        if (hit.cosine is not None and hit.relevance >= SUGGEST_ABOVE) or (
+        if (hit.cosine is not None and hit.gate >= SUGGEST_ABOVE) or (
             hit.cosine is None and hit.coverage >= MIN_COVERAGE / 2
         ):
             seen.setdefault(hit.passage.key, citation_for(course, hit.passage))
@@ -260,7 +267,7 @@ def _passages_to_show(index: CourseIndex, hits: Sequence[Hit]) -> list[Passage]:
             and hit.passage != top.passage
             and hit.passage.kind != "code"
             and not hit.passage.text.endswith(":")
-            and (hit.cosine is None or hit.relevance >= top.relevance - SECOND_WITHIN)
+            and (hit.cosine is None or hit.relevance >= SECOND_SHARE * top.relevance)
         ):
             shown.append(hit.passage)
             break
@@ -280,8 +287,9 @@ def offline_answer(
     if asks_for_written_answer(lesson, question):
         return _refused(lesson, course, engine)
     hits, query = search(index, lesson, question, history)
-    if not hits or not _relevant(hits[0]):
+    if not _on_topic(hits):
         return _decline(course, hits, engine)
+    hits = [h for h in hits if _relevant(h)]
     passages = _passages_to_show(index, hits)
     highlights = _highlight(index, query, passages)
     shown = tuple(

@@ -40,7 +40,9 @@ def tutor_messages(
     )
     messages = [{"role": "system", "content": TUTOR_SYSTEM}]
     for asked, answered in history:
-        messages.append({"role": "user", "content": f"<question>\n{_data(asked, 'question')}\n</question>"})
+        messages.append(
+            {"role": "user", "content": f"<question>\n{_data(asked, 'question')}\n</question>"}
+        )
         messages.append({"role": "assistant", "content": answered})
     user = (
         f"Course passages:\n\n{numbered}\n\n<question>\n{_data(question, 'question')}\n</question>"

@@ -49,7 +49,8 @@ CANDIDATES = 24
 # The reranker: a logistic model over each candidate's features, fitted on the dev split of
 # bench/tutor-eval (`learnloop eval-tutor --fit-reranker`, never on the held-out questions).
 # Order: passage cosine, best sentence cosine, idf coverage, BM25 score / best BM25 score,
-# "is an introduction", "is a code block". Relevance is P(answers) from these.
+# "is an introduction", "is a code block". Relevance is P(answers) from these. Whether to
+# answer at all is a separate gate (`gate_score`): the ranker orders, the gate declines.
 RERANKER_WEIGHTS = (0.91, 0.54, 1.07, 2.1, -1.73, 0.46)
 RERANKER_BIAS = -4.75
 # Added to the logit of passages of the learner's own lesson, which come first; fitted with
@@ -145,6 +146,9 @@ class Hit:
     relevance: float = 0.0  # P(answers) by the reranker, lesson aside: what thresholds read
     features: tuple[float, ...] = ()  # the reranker's inputs, lesson aside
     same_lesson: bool = False
+    # Is the passage on the question's topic at all: the mean of the passage's and its best
+    # sentence's cosine plus a quarter of the coverage. The tutor declines below a threshold.
+    gate: float = 0.0
 
     @property
     def best_sentence(self) -> int:
@@ -194,8 +198,6 @@ _SHORTHAND_RE = re.compile(r"\b(" + "|".join(map(re.escape, _SHORTHAND)) + r")\b
 
 def expand_shorthand(query: str) -> str:
     return _SHORTHAND_RE.sub(lambda m: _SHORTHAND[m.group(1).lower()], query)
-
-
 
 
 def _digest(passages: Sequence[Passage]) -> str:
@@ -357,11 +359,15 @@ class CourseIndex:
                     relevance,
                     features,
                     passage.lesson_number == lesson_number,
+                    gate_score(cosines[i], max(per_sentence, default=0.0), coverage),
                 )
             )
         hits.sort(key=lambda h: -h.score)
         return hits[:k]
 
+
+def gate_score(passage_cosine: float, sentence_cosine: float, coverage: float) -> float:
+    return 0.5 * passage_cosine + 0.5 * sentence_cosine + 0.25 * coverage
 
 
 _indexes: dict[str, CourseIndex] = {}

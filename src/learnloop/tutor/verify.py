@@ -49,8 +49,12 @@ def _split(text: str) -> list[str]:
 
 def _claim(sentence: str) -> str:
     claim = _MARK.sub("", sentence).strip()
-    return re.sub(r"^(according to the course|the course (says|explains))[,:]?\s*", "", claim,
-                  flags=re.IGNORECASE)
+    return re.sub(
+        r"^(according to the course|the course (says|explains))[,:]?\s*",
+        "",
+        claim,
+        flags=re.IGNORECASE,
+    )
 
 
 def supported(claims: Sequence[str], passage: Passage) -> list[bool]:
