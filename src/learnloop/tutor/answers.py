@@ -317,7 +317,8 @@ def author_answer(
     """The author's own answer, citing the sections it draws on (found by what it says)."""
     text = (found.answer or "").strip()
     query = f"{found.question} {text}"
-    hits = index.search(query, lesson_number=lesson.number, k=8)
+    # What the answer says decides what it draws on, wherever that is: no lesson prior here.
+    hits = index.search(query, k=8)
     cited: dict[str, Citation] = {}
     for hit in hits:
         if _relevant(hit) or not cited:

@@ -48,8 +48,18 @@ class Hint:
     last: bool = False  # no further hint: the next step is giving up
 
 
-def accepted_answers(exercise: Exercise) -> list[str]:
+@dataclass(frozen=True)
+class _Only:
+    """An exercise stand-in with one accepted answer, to ask `leaks` about that one."""
+
+    answer: str
+    kind: str = "fill-blank"
+
+
+def accepted_answers(exercise: Exercise | _Only) -> list[str]:
     """The texts a hint must never contain."""
+    if isinstance(exercise, _Only):
+        return [exercise.answer]
     if isinstance(exercise, FillBlankExercise):
         out = [a for blank in exercise.blanks for a in blank.answers]
         out += [f"{blank.number:g}" for blank in exercise.blanks if blank.number is not None]
@@ -64,22 +74,40 @@ def accepted_answers(exercise: Exercise) -> list[str]:
     return []
 
 
-def _folded(text: str) -> str:
-    return f" {_FOLD.sub(' ', text.lower()).strip()} "
+def _words(text: str) -> list[str]:
+    return [w for w in _FOLD.split(text.lower()) if w]
 
 
-def leaks(text: str, exercise: Exercise) -> bool:
-    """Whether ``text`` contains an accepted answer (as whole words, case and marks aside)."""
-    said = _folded(text)
-    return any(_folded(answer) in said for answer in accepted_answers(exercise) if answer.strip())
+def _same(answer_word: str, said: str) -> bool:
+    # "volume" is in "volumes": an inflected answer gives it away as surely as the answer.
+    return said == answer_word or (
+        len(answer_word) >= 4 and said.startswith(answer_word) and len(said) - len(answer_word) <= 3
+    )
+
+
+def leaks(text: str, exercise: Exercise | _Only) -> bool:
+    """Whether ``text`` contains an accepted answer (whole words, case, marks and inflections
+    aside)."""
+    said = _words(text)
+    for answer in accepted_answers(exercise):
+        wanted = _words(answer)
+        if not wanted:
+            continue
+        for start in range(len(said) - len(wanted) + 1):
+            if all(_same(w, said[start + k]) for k, w in enumerate(wanted)):
+                return True
+    return False
 
 
 def blank_out(text: str, exercise: Exercise) -> str:
     for answer in sorted(accepted_answers(exercise), key=len, reverse=True):
-        words = [re.escape(w) for w in _FOLD.split(answer.lower()) if w]
+        words = [re.escape(w) for w in _words(answer)]
         if not words:
             continue
-        pattern = r"(?<![A-Za-z0-9])" + r"[^A-Za-z0-9]+".join(words) + r"(?![A-Za-z0-9])"
+        tail = r"[A-Za-z]{0,3}" if len(words[-1]) >= 4 else ""
+        pattern = (
+            r"(?<![A-Za-z0-9])" + r"[^A-Za-z0-9]+".join(words) + tail + r"(?![A-Za-z0-9])"
+        )
         text = re.sub(pattern, BLANK, text, flags=re.IGNORECASE)
     return text
 
@@ -121,7 +149,7 @@ def _opening(passage: Passage, words: int = 8) -> str:
 
 
 def _pointer(course: Course, lesson: Lesson, passage: Passage, exercise: Exercise) -> str:
-    where = f"\u201c{passage.section_title}\u201d"
+    where = f"the section \u201c{blank_out(passage.section_title, exercise)}\u201d"
     if passage.lesson_number != lesson.number:
         where += f" in lesson {passage.lesson_number}"
     opening = blank_out(_opening(passage), exercise)
@@ -134,7 +162,7 @@ def _key_sentence(passage: Passage, exercise: Exercise) -> str:
     """The passage's sentence that states the answer, with the answer blanked out."""
     answers = accepted_answers(exercise)
     for sentence in passage.sentences:
-        if any(_folded(a) in _folded(sentence) for a in answers if len(a) > 1):
+        if any(len(a) > 1 and leaks(sentence, _Only(a)) for a in answers):
             masked = blank_out(sentence, exercise)
             return f"Look closely at this sentence: \u201c{masked}\u201d What fills the gap?"
     return (
@@ -162,7 +190,11 @@ def hint(
 ) -> Hint:
     """Hint number ``level`` (from 1) of the exercise. CPU and, with an LLM, one model call."""
     passage = passage_for(course, lesson, exercise, settings)
-    citation = citation_for(course, passage)
+    found = citation_for(course, passage)
+    # A section named after the answer ("... and volumes") would give it away.
+    citation = Citation(
+        found.section_id, blank_out(found.title, exercise), found.url, found.lesson_number
+    )
     author = list(getattr(exercise, "hints", ()))
     count = 1 + (len(author) if author else 1)
     if level <= 1:

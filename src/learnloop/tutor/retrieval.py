@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Bump when passages or their embedded text change: old files on disk are then ignored.
-INDEX_VERSION = "tutor-index-4"
+INDEX_VERSION = "tutor-index-5"
 RRF_K = 60
 CANDIDATES = 24
 # The reranker: a logistic model over each candidate's features, fitted on the dev split of

@@ -20,6 +20,7 @@ from learnloop.tutor.prompts import cited_numbers
 
 SUPPORTED = frozenset({"covered", "partial"})
 _MARK = re.compile(r"\s*\[(\d{1,2})\]")
+_ONLY_MARKS = re.compile(r"^(\[\d{1,2}\]\s*)+$")
 _SENTENCES = re.compile(r"(?<=[.!?])(?:\s*\[\d{1,2}\])*\s+|\n+")
 
 
@@ -44,7 +45,13 @@ def _split(text: str) -> list[str]:
     tail = text[start:].strip()
     if tail:
         out.append(tail)
-    return out
+    merged: list[str] = []
+    for piece in out:
+        if merged and _ONLY_MARKS.match(piece):
+            merged[-1] = f"{merged[-1]} {piece}"  # "... node. [1]": the mark is the sentence's
+        else:
+            merged.append(piece)
+    return merged
 
 
 def _claim(sentence: str) -> str:
