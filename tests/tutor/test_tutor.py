@@ -151,7 +151,8 @@ def test_index_is_saved_by_content_hash_and_loaded_after_a_restart(
     again = prepare(course, index_dir)
     assert time.monotonic() - started < 5  # loaded, not embedded again
     assert again is not first
-    assert first.embeddings is not None and again.embeddings is not None
+    assert first.embeddings is not None
+    assert again.embeddings is not None
     assert (again.embeddings == first.embeddings).all()
 
 
@@ -169,7 +170,8 @@ def test_answer_is_whole_passages_with_the_answering_sentence_highlighted(
     assert 1 <= len(result.passages) <= 2
     assert fragments_of(result, section_blocks(course)) == []
     highlighted = [p.highlight for p in result.passages if p.highlight]
-    assert len(highlighted) == 1 and "five minutes" in highlighted[0]
+    assert len(highlighted) == 1
+    assert "five minutes" in highlighted[0]
     for p in result.passages:
         assert section_exists(course, p.citation.url)
         assert p.citation in result.citations
@@ -463,7 +465,8 @@ def test_api_conversation_thread_follow_up_clear_and_quota(
     assert "five minutes" in body["answer"]
     for citation in body["citations"]:
         assert URL_RE.match(citation["url"])
-    assert body["passages"] and body["passages"][0]["citation"]["url"].startswith("/courses/")
+    assert body["passages"]
+    assert body["passages"][0]["citation"]["url"].startswith("/courses/")
 
     follow = http.post(
         GO_DEEPER, json={"question": "what do you mean by that grace period?"}, headers=headers
