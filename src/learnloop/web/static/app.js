@@ -147,6 +147,11 @@
         }
         if (data.verdict) {
           region.className = "verdict " + data.verdict;
+          var card = form.closest(".exercise");
+          var hintForm = card ? card.querySelector("form.hint-form[data-target]") : null;
+          if (hintForm) {
+            hintForm.hidden = data.verdict === "correct";
+          }
         }
         var kind = form.getAttribute("data-enhance");
         if (kind === "written" && data.status_url) {
