@@ -35,10 +35,16 @@ def check_course(path: Path | str) -> list[Problem]:
 
 _WORD = re.compile(r"[a-z0-9]+")
 # Words too common to show that an answer and a section are about the same thing.
+# One string, split once at import (the ruff fix turned `"...".split()` into a long list).
 _COMMON = frozenset(
-    "about also because been being both does each even from have here into just like more most "
-    "much must only other over same should some such than that their them then there these they "
-    "this those through very what when where which while will with would your".split()
+    " ".join(
+        [
+            "about also because been being both does each even from have here into just like",
+            "more most much must only other over same should some such than that their them",
+            "then there these they this those through very what when where which while will",
+            "with would your",
+        ]
+    ).split()
 )
 
 
