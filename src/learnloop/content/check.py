@@ -35,7 +35,7 @@ def check_course(path: Path | str) -> list[Problem]:
 
 _WORD = re.compile(r"[a-z0-9]+")
 # Words too common to show that an answer and a section are about the same thing.
-# One string, split once at import (the ruff fix turned `"...".split()` into a long list).
+# One string, split once at import: a list literal of fifty words would be fifty lines.
 _COMMON = frozenset(
     " ".join(
         [

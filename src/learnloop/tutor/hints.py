@@ -105,9 +105,7 @@ def blank_out(text: str, exercise: Exercise) -> str:
         if not words:
             continue
         tail = r"[A-Za-z]{0,3}" if len(words[-1]) >= 4 else ""
-        pattern = (
-            r"(?<![A-Za-z0-9])" + r"[^A-Za-z0-9]+".join(words) + tail + r"(?![A-Za-z0-9])"
-        )
+        pattern = r"(?<![A-Za-z0-9])" + r"[^A-Za-z0-9]+".join(words) + tail + r"(?![A-Za-z0-9])"
         text = re.sub(pattern, BLANK, text, flags=re.IGNORECASE)
     return text
 

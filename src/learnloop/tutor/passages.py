@@ -21,9 +21,7 @@ _VOID = {"br", "hr", "img", "input", "meta", "link", "wbr"}
 _SPACE = re.compile(r"\s+")
 # A sentence ends at . ! or ? (optionally closed by a quote or bracket) before a capital, a
 # digit, a quote or code: "e.g. the" stays one sentence, "it. Then" is two.
-_SENTENCE_END = re.compile(
-    r"(?:(?<=[.!?])|(?<=[.!?][\"')\]*\u201d]))\s+(?=[A-Z0-9\"'(`*\u201c])"
-)
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]*\u201d]))\s+(?=[A-Z0-9\"'(`*\u201c])")
 
 
 @dataclass(frozen=True)
