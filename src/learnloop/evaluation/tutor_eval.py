@@ -335,12 +335,22 @@ def write_into(path: Path, text: str) -> None:
     default=None,
     help="Also write the figures into this Markdown file (e.g. bench/tutor.md).",
 )
-def eval_tutor(questions_path: Path, courses_dir: Path | None, write_path: Path | None) -> None:
+@click.option(
+    "--fit-reranker",
+    is_flag=True,
+    help="Fit the reranker's weights on the dev split and print them (needs scikit-learn).",
+)
+def eval_tutor(
+    questions_path: Path, courses_dir: Path | None, write_path: Path | None, fit_reranker: bool
+) -> None:
     """Score the offline tutor: citations, key facts, declines, cold starts, fragments, p95."""
     slug, questions = load_questions(questions_path)
     base = Settings(env="development")
     root = courses_dir or base.courses_dir
     course = load_course(root / slug)
+    if fit_reranker:
+        click.echo(fit(course, questions, base))
+        return
     with tempfile.TemporaryDirectory(prefix="learnloop-eval-tutor-") as folder:
         settings = base.model_copy(
             update={"grader_engine": "embedded", "tutor_index_dir": Path(folder)}
@@ -356,6 +366,39 @@ def eval_tutor(questions_path: Path, courses_dir: Path | None, write_path: Path 
     if write_path is not None:
         write_into(write_path, text)
         click.echo(f"written to {write_path}")
+
+
+def fit(course: Course, questions: Sequence[Question], settings: Settings) -> str:
+    """Logistic regression (C=1) over the candidates of the dev questions: label 1 for a
+    passage of an expected section. Held-out questions are never read."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    index = retrieval.prepare(course, settings.tutor_index_dir)
+    rows, labels = [], []
+    for q in questions:
+        if q.split != "dev" or q.off_topic:
+            continue
+        for hit in index.search(q.text, lesson_number=q.lesson, k=retrieval.CANDIDATES):
+            rows.append([*hit.features, float(hit.same_lesson)])
+            labels.append(hit.passage.key in q.expected)
+    model = LogisticRegression(C=1.0, max_iter=1000).fit(np.array(rows), np.array(labels))
+    # The decline threshold: midway between the best off-topic and the worst on-topic gate.
+    gates: dict[bool, list[float]] = {True: [], False: []}
+    for q in questions:
+        if q.split == "dev":
+            found = index.search(q.text, lesson_number=q.lesson, k=8)
+            gates[q.off_topic].append(max((h.gate for h in found), default=0.0))
+    weights = [round(float(w), 2) for w in model.coef_[0]]
+    return (
+        f"RERANKER_WEIGHTS = {tuple(weights[:-1])}\n"
+        f"RERANKER_BIAS = {round(float(model.intercept_[0]), 2)}\n"
+        f"SAME_LESSON_WEIGHT = {weights[-1]}\n"
+        f"DECLINE_BELOW = {(max(gates[True]) + min(gates[False])) / 2:.2f} (off-topic gates up "
+        f"to {max(gates[True]):.3f}, on-topic from {min(gates[False]):.3f})\n"
+        f"({len(rows)} candidates of {sum(q.split == 'dev' and not q.off_topic for q in questions)}"
+        " dev questions)"
+    )
 
 
 def summary(outcomes: Sequence[Outcome]) -> dict[str, Any]:

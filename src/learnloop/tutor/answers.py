@@ -245,9 +245,18 @@ def _decline(course: Course, hits: Sequence[Hit], engine: str) -> TutorAnswer:
 
 
 def _passages_to_show(index: CourseIndex, hits: Sequence[Hit]) -> list[Passage]:
+    """One or two whole passages. Prose answers; code comes with the sentence leading into it.
+    A second passage is the next relevant one of the same section when there is one (two
+    paragraphs of one section read as one answer), else the next relevant one anywhere."""
     top = hits[0]
-    if top.passage.kind == "code":
-        # A code block alone does not read as an answer: show the paragraph it follows too.
+    if top.passage.kind in {"code", "table"}:
+        prose = [
+            h
+            for h in hits[1:]
+            if h.passage.key == top.passage.key and h.passage.kind not in {"code", "table"}
+        ]
+        if prose:
+            return _passages_to_show(index, [prose[0], *[h for h in hits if h is not prose[0]]])
         before = index.neighbour(top.passage, -1)
         if before is not None and before.kind not in {"code", "table"}:
             return [before, top.passage]
@@ -260,17 +269,19 @@ def _passages_to_show(index: CourseIndex, hits: Sequence[Hit]) -> list[Passage]:
             return [top.passage, after]
         if len(hits) > 1 and _relevant(hits[1]):
             return _passages_to_show(index, hits[1:])
+    candidates = [
+        h
+        for h in hits[1:]
+        if _relevant(h)
+        and h.passage != top.passage
+        and h.passage.kind not in {"code", "table"}
+        and not h.passage.text.endswith(":")
+        and (h.cosine is None or h.relevance >= SECOND_SHARE * top.relevance)
+    ]
+    same = [h for h in candidates if h.passage.key == top.passage.key]
     shown = [top.passage]
-    for hit in hits[1:]:
-        if (
-            _relevant(hit)
-            and hit.passage != top.passage
-            and hit.passage.kind != "code"
-            and not hit.passage.text.endswith(":")
-            and (hit.cosine is None or hit.relevance >= SECOND_SHARE * top.relevance)
-        ):
-            shown.append(hit.passage)
-            break
+    if same or candidates:
+        shown.append((same or candidates)[0].passage)
     if len(shown) == 2 and shown[0].key == shown[1].key and shown[1].position < shown[0].position:
         shown.reverse()  # two passages of one section read in the author's order
     return shown

@@ -51,7 +51,7 @@ CANDIDATES = 24
 # Order: passage cosine, best sentence cosine, idf coverage, BM25 score / best BM25 score,
 # "is an introduction", "is a code block". Relevance is P(answers) from these. Whether to
 # answer at all is a separate gate (`gate_score`): the ranker orders, the gate declines.
-RERANKER_WEIGHTS = (0.91, 0.54, 1.07, 2.1, -1.73, 0.46)
+RERANKER_WEIGHTS = (0.91, 0.55, 1.07, 2.1, -1.73, 0.46)
 RERANKER_BIAS = -4.75
 # Added to the logit of passages of the learner's own lesson, which come first; fitted with
 # the others. Not part of relevance: a passage must answer on its own to be shown.
