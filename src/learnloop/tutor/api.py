@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -347,18 +347,24 @@ def get_thread(
     )
 
 
+class ClearedOut(BaseModel):
+    removed: int = Field(description="Messages deleted (a question and its answer are two).")
+
+
 @router.delete(
     "/courses/{slug}/lessons/{number}/tutor/thread",
-    status_code=204,
+    response_model=ClearedOut,
     responses=error_responses(401, 404),
     openapi_extra=LEARNER,
 )
 def clear_thread(
     slug: Slug, number: Number, user: ApiUser, db: DbSession, library: Library
-) -> Response:
+) -> ClearedOut:
     course, lesson = lesson_or_404(library, slug, number)
-    tutor.clear_thread(db, user_id=user.id, course_slug=course.slug, lesson_number=lesson.number)
-    return Response(status_code=204)
+    removed = tutor.clear_thread(
+        db, user_id=user.id, course_slug=course.slug, lesson_number=lesson.number
+    )
+    return ClearedOut(removed=removed)
 
 
 # -- hints ----------------------------------------------------------------------------------
