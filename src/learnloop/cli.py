@@ -20,6 +20,7 @@ COMMAND_MODULES = (
 LAZY_COMMANDS = {
     "eval-grader": ("learnloop.evaluation.cli", "eval_grader"),
     "train-grader": ("learnloop.evaluation.cli", "train_grader"),
+    "eval-tutor": ("learnloop.evaluation.tutor_eval", "eval_tutor"),
 }
 
 

@@ -39,6 +39,11 @@ def _default_courses_dir() -> Path:
     return Path.cwd() / "courses"
 
 
+def _default_tutor_index_dir() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "learnloop" / "tutor-index"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEARNLOOP_", extra="ignore")
 
@@ -71,6 +76,9 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_timeout_seconds: float = 20.0
     llm_max_retries: int = 2
+    # Where the tutor keeps each course's embedded passages, keyed by content hash, so a
+    # restart loads them instead of embedding the course again (unwritable: rebuilt each start).
+    tutor_index_dir: Path | None = Field(default_factory=_default_tutor_index_dir)
     # AI calls (grading, tutor) per learner per day, counted in the learner's time zone.
     ai_daily_quota: int = Field(default=50, ge=0)
 

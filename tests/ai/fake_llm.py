@@ -11,6 +11,8 @@ HTTP, JSON bodies, bearer keys, server-sent events. Behaviours the tests switch 
   quoting for each the answer's sentence with the most words in common with that point.
 - ``garbage``: 200 with text that is not JSON.
 - ``wrong_schema``: valid JSON of the wrong shape.
+- ``fabricate`` (tutor): the honest answer plus a sentence no passage says, cited as [1].
+- ``leaky_hint`` (hints): a "hint" that states the exercise's accepted answer outright.
 - ``error``: HTTP 500.
 - ``hang``: accepts the request and never answers (until the server stops).
 - ``trickle``: answers 200 and then sends the body one byte every 0.1 s, for a minute.
@@ -144,7 +146,16 @@ class FakeLLM:
             return "The course does not cover that."
         number, _title, text = passages[0]
         first = _sentences(text)[0] if _sentences(text) else text
-        return f"According to the course, {first} [{number}]"
+        answer = f"According to the course, {first} [{number}]"
+        if self.behaviour == "fabricate":
+            answer += " The moon is made of green cheese, and sheep invented the internet [1]."
+        return answer
+
+    def hint(self, user: str) -> str:
+        if self.behaviour == "leaky_hint":
+            # The accepted answer of the tests' fill-blank exercise (lesson 6, rollback-command).
+            return "Just type undo: the command is kubectl rollout undo."
+        return "Which command in that passage takes a Deployment back to its previous ReplicaSet?"
 
     # -- HTTP ---------------------------------------------------------------------------------
     def reply(self, body: dict[str, Any]) -> tuple[int, str]:
@@ -156,6 +167,8 @@ class FakeLLM:
             return 200, "I think this answer is pretty good! Score: 9/10"
         if self.behaviour == "wrong_schema":
             return 200, json.dumps({"grade": "A", "points": "all of them"})
+        if system.startswith("You are the tutor") and "asks for a hint" in system:
+            return 200, self.hint(user)
         if system.startswith("You are the tutor"):
             return 200, self.tutor(user)
         return 200, json.dumps(self.grade(user))

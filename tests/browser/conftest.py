@@ -85,7 +85,9 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("server")
     port = free_port()
     env = {
@@ -95,6 +97,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "LEARNLOOP_COURSES_DIR": str(COURSES_DIR),
         "LEARNLOOP_SECRET_KEY": secrets.token_urlsafe(32),
         "LEARNLOOP_LOG_JSON": "false",
+        # A test module may add settings of its own (SERVER_ENV), e.g. an empty tutor index.
+        **{
+            k: v.format(workdir=workdir)
+            for k, v in getattr(request.module, "SERVER_ENV", {}).items()
+        },
     }
     log = workdir / "server.log"
     clock = workdir / "clock"

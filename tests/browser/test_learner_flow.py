@@ -192,20 +192,22 @@ def test_learner_flow(server: Server, browser: Browser, axe_source: str) -> None
 
     # --- go deeper: the tutor answers, citing a section ----------------------------------------
     page.get_by_role("button", name="What is the main security benefit of using distroless").click()
-    answer = page.locator("#tutor-distroless-security")
+    thread = page.locator("#tutor-thread")
+    answer = thread.locator(".tutor-exchange").last
     expect(answer).to_contain_text("attack surface")
     # Citations are the tutor's to choose; when it gives any they must link into the course.
     for link in answer.locator(".citations a").all():
         assert (link.get_attribute("href") or "").startswith("/courses/cloud-native/lessons/")
 
-    # The learner's own question (pro): answered from the course, streamed into the page.
-    page.get_by_label("Ask your own question about this lesson").fill(
+    # The learner's own question (pro): answered from the course, in the same conversation.
+    page.get_by_label("Ask your own question, or a follow-up").fill(
         "Why do Pods get new IP addresses when they are replaced?"
     )
     page.get_by_role("button", name="Ask", exact=True).click()
-    own = page.locator("#tutor-own")
-    expect(own).to_have_attribute("aria-busy", "false")
-    expect(own.locator("p").first).not_to_be_empty()
+    expect(thread.locator(".tutor-exchange")).to_have_count(2)
+    own = thread.locator(".tutor-exchange").last
+    expect(own.locator(".tutor-reply")).to_have_attribute("aria-busy", "false")
+    expect(own.locator(".tutor-reply p").first).not_to_be_empty()
 
     # --- complete the lesson ------------------------------------------------------------------
     page.get_by_role("button", name="Complete lesson").click()

@@ -1,6 +1,6 @@
 """The physics course's new exercise kinds in real Chromium: matching, ordering, select and
 numbers with units, each answered wrong then right, with and without JavaScript; maths as
-MathML, the course image served, hints opened from the keyboard, and axe-core clean.
+MathML, the course image served, hints asked for from the keyboard, and axe-core clean.
 """
 
 from __future__ import annotations
@@ -83,15 +83,21 @@ def test_new_kinds_with_javascript(server: Server, browser: Browser, axe_source:
     page.goto(f"{COURSE}/1")
     assert page.locator("math").count() >= 3, "maths is not rendered as MathML"
     assert "$" not in page.locator(".prose").first.inner_text()
-    hints = page.locator("#ex-track-length .hints")
-    hints.locator("summary").first.focus()
-    page.keyboard.press("Enter")
-    expect(hints).to_contain_text("One kilometre is 1000 metres.")
-    expect(hints.get_by_text("Multiply 1.5 by 1000")).to_be_hidden()  # one hint at a time
     blank = page.locator("#ex-track-length").get_by_label("Blank 1 of 1")
     blank.fill("1500")
     submit(page, "track-length")
     expect_verdict(page, "track-length", "incorrect", "Add the unit (m).")
+    # After a wrong answer, hints one at a time, asked for from the keyboard: where to look,
+    # then the author's hints in order.
+    hints = page.locator("#ex-track-length .hints")
+    page.locator("#ex-track-length").get_by_role("button", name="Get a hint").focus()
+    page.keyboard.press("Enter")
+    expect(hints.locator(".hint-item")).to_have_count(1)
+    expect(hints).to_contain_text("Hint 1:")
+    hints.get_by_role("button", name="Next hint").focus()
+    page.keyboard.press("Enter")
+    expect(hints).to_contain_text("One kilometre is 1000 metres.")
+    expect(hints.get_by_text("Multiply 1.5 by 1000")).to_have_count(0)  # one hint at a time
     blank.fill("1.5 km")
     submit(page, "track-length")
     expect_verdict(page, "track-length", "correct", "Correct!")

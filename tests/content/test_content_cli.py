@@ -15,11 +15,14 @@ from learnloop.cli import main
 FIXTURE = Path(__file__).parent / "fixtures" / "demo"
 
 
-def test_check_valid_course_exits_0_with_one_summary_line() -> None:
+def test_check_valid_course_exits_0_with_a_summary_line_and_its_warnings() -> None:
     result = CliRunner().invoke(main, ["check", str(FIXTURE)])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        f"OK {FIXTURE}: 'Demo Course', 2 modules, 2 lessons, 9 exercises, 0 answer tests passed"
+        f"OK {FIXTURE}: 'Demo Course', 2 modules, 2 lessons, 9 exercises, 0 answer tests passed",
+        # A warning, which does not fail the check: the tutor could cite no section for it.
+        f"{FIXTURE}/01-first.md:84: warning: the answer to go-deeper question 'q1' shares no "
+        "words with any section of the course, so the tutor cannot cite where it comes from",
     ]
 
 

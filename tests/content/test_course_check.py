@@ -417,3 +417,33 @@ def test_example_problems_point_at_their_line(tmp_path: Path) -> None:
         f"{path}:26: status of 'same-bytes' must be one of covered, partial, missing, "
         "contradicted, not the text 'maybe'",
     ]
+
+
+def test_check_warns_about_a_go_deeper_answer_unrelated_to_every_section(tmp_path: Path) -> None:
+    from learnloop.content.check import course_warnings
+
+    body = """\
+    ## Clouds
+
+    Clouds form when water vapour condenses into droplets around dust.
+
+    ```exercise
+    kind: go-deeper
+    questions:
+      - id: rain
+        question: Why does it rain?
+        answer: Droplets around dust grow heavy and fall as rain.
+      - id: stray
+        question: What is a monad?
+        answer: A monoid in the category of endofunctors, famously.
+    ```
+    """
+    root = write_course(tmp_path, {"01-one.md": lesson("number: 1\ntitle: One\nxp: 1", body)})
+    assert check_course(root) == []  # a warning never fails the check
+    course, _ = parse_course(root)
+    assert course is not None
+    warnings = [str(w) for w in course_warnings(course, root)]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"{root}/01-one.md:")
+    assert "'stray' shares no words with any section" in warnings[0]
+    assert "'rain'" not in warnings[0]

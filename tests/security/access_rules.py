@@ -41,6 +41,7 @@ NOT_FOUND = "404"
 INVALID = "422"
 BAD = "400"
 CONFLICT = "409"
+UNANSWERED_ID = "tracing-term"  # a fill-blank exercise of lesson 9 the matrix never answers
 TO_ACCOUNT = "303 /account"
 
 _emails = itertools.count(1)
@@ -162,6 +163,13 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", f"{API_LESSON}/go-deeper"): pro_only(
         UNAUTHORIZED, FORBIDDEN, OK, Request(json={"question_id": "distroless-security"})
     ),
+    # Each person's own conversation; nobody else's is reachable (tests/tutor checks that).
+    ("GET", f"{API_LESSON}/tutor/thread"): api_learner(OK),
+    ("DELETE", f"{API_LESSON}/tutor/thread"): api_learner(OK),
+    # Hints come after a wrong answer; nobody in the matrix has answered this exercise yet.
+    ("POST", f"{API_LESSON}/exercises/{{exercise_id}}/hints"): api_learner(
+        CONFLICT, Request(json={}, exercise_id=UNANSWERED_ID)
+    ),
     # Pages (session cookie + CSRF token).
     ("GET", "/static/{name}"): everyone(OK),
     ("GET", "/signup"): Rule(OK, TO_HOME),
@@ -191,6 +199,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("POST", f"{LESSON_PAGE}/go-deeper"): pro_only(
         TO_SIGNIN, TO_UPGRADE, OK, Request(form={"question": "Why are distroless images safer?"})
+    ),
+    ("GET", f"{LESSON_PAGE}/tutor"): page_learner(OK),
+    ("POST", f"{LESSON_PAGE}/tutor/clear"): page_learner(TO_LESSON),
+    ("POST", f"{LESSON_PAGE}/exercises/{{exercise_id}}/hints"): page_learner(
+        CONFLICT, Request(form={}, exercise_id=UNANSWERED_ID)
     ),
     ("POST", f"{LESSON_PAGE}/complete"): page_learner(CONFLICT),
     ("GET", "/review"): page_learner(OK),

@@ -34,6 +34,7 @@ import learnloop.content.parser as parser
 import learnloop.exercises.api as exercises_api
 import learnloop.feedback.service as feedback
 import learnloop.tutor.api as tutor_api
+import learnloop.tutor.pages as tutor_pages
 import learnloop.web.app as app_module
 import learnloop.web.csrf as csrf
 import learnloop.web.deps as deps
@@ -102,7 +103,7 @@ def plan_check() -> None:  # every plan has every feature
     def allow(settings: Any, user: Any, feature: str) -> bool:
         return True
 
-    for module in (accounts, feedback, tutor_api, pages, lesson_pages):
+    for module in (accounts, feedback, tutor_api, tutor_pages, pages, lesson_pages):
         for name in ("has_feature", "plan_has_feature"):  # by user, and by plan (hot path)
             if hasattr(module, name):
                 setattr(module, name, allow)  # not every module has both

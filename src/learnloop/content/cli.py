@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import yaml
 
-from learnloop.content.check import check_course
+from learnloop.content.check import check_course, course_warnings
 from learnloop.content.export import course_to_dict
 from learnloop.content.gift import bank_to_lesson, course_to_gift, parse_gift
 from learnloop.content.loader import find_course_dirs
@@ -50,6 +50,8 @@ def check(course_dir: Path, examples: bool) -> None:
                     f"{len(course.lessons)} lessons, {exercises} exercises, "
                     f"{tests} answer tests passed"
                 )
+                for warning in course_warnings(course, folder):
+                    click.echo(str(warning))
                 if examples:
                     _report_example_agreement(course, folder)
     if failed:

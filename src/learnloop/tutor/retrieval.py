@@ -1,25 +1,40 @@
-"""Hybrid retrieval over a course's sections: BM25 plus MiniLM embeddings, fused by rank.
+"""Hybrid retrieval over a course's passages: BM25 and MiniLM embeddings, then a reranker.
 
-Lexical and semantic search fail differently: BM25 misses paraphrases ("attack surface" for
-"what can an intruder use"), embeddings blur exact terms ("cgroups"). Reciprocal rank fusion
-combines their rankings without having to calibrate one score against the other.
+- **Units.** Passages are whole paragraphs, list items, code blocks and tables, each with its
+  section (`tutor.passages`); the tutor shows them whole.
+- **First stage.** BM25 and the passage embeddings each rank every passage; reciprocal rank
+  fusion keeps the best `CANDIDATES` without calibrating one score against the other. Lexical
+  and semantic search fail differently: BM25 misses paraphrases ("eats too much ram" for
+  "exceeds its memory limit"), embeddings blur exact terms ("etcd").
+- **Reranking.** Each candidate is scored by its passage cosine, its best sentence's cosine
+  (a long paragraph that answers in one sentence is not diluted) and the share of the
+  question's rare words it holds. `bench/tutor.md` measures the reranker against the fused
+  order alone.
+- **Readiness.** `prepare` builds an index (or loads it from disk, keyed by the course content
+  hash) before the server reports ready; a search never runs on a half-built index, so the
+  first question after a start gets the same answer as the hundredth.
 
-An index is built once per course content hash and kept for the life of the process. Where
-the MiniLM weights are not installed (the web image ships without them) retrieval is BM25 only.
+BM25 is written here (about thirty lines) rather than taken from `rank-bm25` or `bm25s`: both
+need numpy, and the web image runs the tutor without numpy (BM25 only) when the grader extra
+is not installed. Its scoring is Lucene's (idf with the +1 inside the log, never negative).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import re
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from learnloop.content.model import Course, Lesson, Section
+from learnloop.content.model import Course
+from learnloop.tutor.passages import Passage, course_passages
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,13 +42,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Passages are sections, cut at paragraph ends into pieces of about this many words so that a
-# long section does not win on length alone and the tutor's prompt stays short.
-PASSAGE_WORDS = 90
+# Bump when passages or their embedded text change: old files on disk are then ignored.
+INDEX_VERSION = "tutor-index-5"
 RRF_K = 60
-# A tie-breaker only: the course section that answers best wins even in another lesson.
-SAME_LESSON_BONUS = 1e-6
+CANDIDATES = 24
+# The reranker: a logistic model over each candidate's features, fitted on the dev split of
+# bench/tutor-eval (`learnloop eval-tutor --fit-reranker`, never on the held-out questions).
+# Order: passage cosine, best sentence cosine, idf coverage, BM25 score / best BM25 score,
+# "is an introduction", "is a code block". Relevance is P(answers) from these. Whether to
+# answer at all is a separate gate (`gate_score`): the ranker orders, the gate declines.
+RERANKER_WEIGHTS = (0.91, 0.55, 1.07, 2.1, -1.73, 0.46)
+RERANKER_BIAS = -4.75
+# Added to the logit of passages of the learner's own lesson, which come first; fitted with
+# the others. Not part of relevance: a passage must answer on its own to be shown.
+SAME_LESSON_WEIGHT = 2.56
 _MAX_INDEXES = 8
+# The evaluation turns the reranker off to measure what it adds; the server never does.
+RERANK = True
 
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
 # One string, split once at import: a list literal of 80 words would be 80 lines.
@@ -45,6 +70,7 @@ _STOPWORDS = frozenset(
             "can could will would should may might must do does did have has had i you we they",
             "what when where why how which who whom whose my your our their me us them",
             "about also just very only some any all each more most other such",
+            "im dont doesnt cant wont whats thats even actually really get got gets",
         ]
     ).split()
 )
@@ -69,14 +95,6 @@ def tokens(text: str) -> list[str]:
     return [stem(w) for w in _TOKEN_RE.findall(text.lower()) if w not in _STOPWORDS]
 
 
-@dataclass(frozen=True)
-class Passage:
-    lesson_number: int
-    section_id: str
-    section_title: str
-    text: str
-
-
 class BM25:
     def __init__(self, documents: Sequence[Sequence[str]], k1: float = 1.4, b: float = 0.75):
         self.k1, self.b = k1, b
@@ -88,6 +106,10 @@ class BM25:
             df.update(set(doc))
         n = len(documents)
         self.idf = {term: math.log(1 + (n - f + 0.5) / (f + 0.5)) for term, f in df.items()}
+        self.postings: dict[str, list[int]] = {}
+        for i, doc in enumerate(documents):
+            for term in set(doc):
+                self.postings.setdefault(term, []).append(i)
 
     def coverage(self, query: set[str], doc: int) -> float:
         """Share of the query's idf mass present in document ``doc``; unknown terms weigh most."""
@@ -104,124 +126,252 @@ class BM25:
             idf = self.idf.get(term)
             if idf is None:
                 continue
-            for i, freqs in enumerate(self.freqs):
-                tf = freqs.get(term, 0)
-                if tf:
-                    norm = self.k1 * (
-                        1 - self.b + self.b * self.lengths[i] / (self.avg_length or 1)
-                    )
-                    out[i] += idf * tf * (self.k1 + 1) / (tf + norm)
+            for i in self.postings[term]:
+                tf = self.freqs[i][term]
+                norm = self.k1 * (1 - self.b + self.b * self.lengths[i] / (self.avg_length or 1))
+                out[i] += idf * tf * (self.k1 + 1) / (tf + norm)
         return out
-
-
-def _passages_of(lesson: Lesson, section: Section) -> list[Passage]:
-    paragraphs = [p.strip() for p in section.text.split("\n\n") if p.strip()]
-    passages: list[Passage] = []
-    current: list[str] = []
-    words = 0
-    for paragraph in paragraphs:
-        n = len(paragraph.split())
-        if current and words + n > PASSAGE_WORDS:
-            passages.append(Passage(lesson.number, section.id, section.title, "\n\n".join(current)))
-            current, words = [], 0
-        current.append(paragraph)
-        words += n
-    if current:
-        passages.append(Passage(lesson.number, section.id, section.title, "\n\n".join(current)))
-    return passages
 
 
 @dataclass(frozen=True)
 class Hit:
     passage: Passage
-    score: float  # fused score, only meaningful for ordering
+    # The order: the reranker's score plus the learner's-lesson bonus (without embeddings,
+    # the fused rank score).
+    score: float
     # Share of the query's weight (idf) whose terms occur in the passage: 0 none, 1 all.
     coverage: float
-    cosine: float | None  # None while embeddings are not available
+    cosine: float | None  # passage cosine; None without embeddings
+    sentence_cosines: tuple[float, ...] = ()  # per sentence of the passage, same order
+    relevance: float = 0.0  # P(answers) by the reranker, lesson aside: what thresholds read
+    features: tuple[float, ...] = ()  # the reranker's inputs, lesson aside
+    same_lesson: bool = False
+    # Is the passage on the question's topic at all: the mean of the passage's and its best
+    # sentence's cosine plus a quarter of the coverage. The tutor declines below a threshold.
+    gate: float = 0.0
 
     @property
-    def relevant(self) -> bool:
-        """Either ranking found it on topic; a shared common word alone is not enough."""
-        return self.coverage >= MIN_COVERAGE or (
-            self.cosine is not None and self.cosine >= MIN_COSINE
-        )
+    def best_sentence(self) -> int:
+        if not self.sentence_cosines:
+            return 0
+        return max(range(len(self.sentence_cosines)), key=lambda i: self.sentence_cosines[i])
 
 
-MIN_COVERAGE = 0.5
-MIN_COSINE = 0.3
-# Passages embedded per call, so a request that needs the encoder waits for one small batch
-# at most while an index is being built in the background.
-_EMBED_BATCH = 16
+def _context(passages: Sequence[Passage]) -> list[str]:
+    """What each passage is read with besides its own text: its section's title, and for a list
+    item or a code block the sentence that leads into it ("Each node runs three pieces:")."""
+    out = []
+    lead = ""
+    for i, p in enumerate(passages):
+        if i and passages[i - 1].key != p.key:
+            lead = ""
+        if p.kind not in {"item", "code", "table"}:
+            lead = p.sentences[-1] if p.sentences and p.text.endswith(":") else ""
+        prefix = f"{p.section_title}. {lead}" if p.kind in {"item", "code", "table"} else ""
+        out.append(prefix or f"{p.section_title}.")
+    return out
+
+
+# Learners write in chat shorthand; the course spells words out. Expanded in queries only.
+_SHORTHAND = {
+    "k8s": "kubernetes",
+    "ram": "memory",
+    "db": "database",
+    "dbs": "databases",
+    "prod": "production",
+    "vm": "virtual machine",
+    "vms": "virtual machines",
+    "pw": "password",
+    "ppl": "people",
+    "u": "you",
+    "ur": "your",
+    "cuz": "because",
+    "diff": "difference",
+    "img": "image",
+    "env": "environment",
+    "config": "configuration",
+    "app": "application",
+    "oomkilled": "OOM-killed",
+}
+_SHORTHAND_RE = re.compile(r"\b(" + "|".join(map(re.escape, _SHORTHAND)) + r")\b", re.IGNORECASE)
+
+
+def expand_shorthand(query: str) -> str:
+    return _SHORTHAND_RE.sub(lambda m: _SHORTHAND[m.group(1).lower()], query)
+
+
+def _digest(passages: Sequence[Passage]) -> str:
+    h = hashlib.sha256(INDEX_VERSION.encode())
+    for p in passages:
+        h.update(f"{p.key}\0{p.kind}\0{p.text}\0{len(p.sentences)}\n".encode())
+    return h.hexdigest()[:24]
 
 
 class CourseIndex:
-    """BM25 is ready at once; embeddings are computed in a background thread (tens of seconds
-    of CPU for a whole course) and used by searches as soon as they are complete."""
-
     def __init__(self, course: Course) -> None:
+        self.course_slug = course.slug
         self.course_hash = course.content_hash
-        self.passages: tuple[Passage, ...] = tuple(
-            passage
-            for lesson in course.lessons
-            for section in lesson.sections
-            for passage in _passages_of(lesson, section)
+        self.passages: tuple[Passage, ...] = course_passages(course)
+        self.context = _context(self.passages)
+        self.bm25 = BM25(
+            [tokens(f"{c}\n{p.text}") for c, p in zip(self.context, self.passages, strict=True)]
         )
-        self.bm25 = BM25([tokens(f"{p.section_title}\n{p.text}") for p in self.passages])
+        # Sentence i of passage p is row sentence_start[p] + i of `sentence_embeddings`.
+        starts, n = [], 0
+        for p in self.passages:
+            starts.append(n)
+            n += len(p.sentences)
+        self.sentence_start = tuple(starts)
+        self.sentence_count = n
         self.embeddings: npt.NDArray[np.float32] | None = None
-        self.ready = threading.Event()
+        self.sentence_embeddings: npt.NDArray[np.float32] | None = None
+        self.digest = _digest(self.passages)
+        self._number = {p: i for i, p in enumerate(self.passages)}
 
-    def build_embeddings(self) -> None:
-        try:
-            encoder = _encoder()
-            if encoder is None or not self.passages:
-                return
-            import numpy as np
+    def neighbour(self, passage: Passage, step: int) -> Passage | None:
+        """The passage ``step`` places away in the same section, if any."""
+        i = self._number.get(passage)
+        if i is None or not 0 <= i + step < len(self.passages):
+            return None
+        other = self.passages[i + step]
+        return other if other.key == passage.key else None
 
-            texts = [f"{p.section_title}. {p.text}" for p in self.passages]
-            parts = [
-                encoder.encode(texts[i : i + _EMBED_BATCH])
-                for i in range(0, len(texts), _EMBED_BATCH)
-            ]
-            self.embeddings = np.concatenate(parts)
-            log.info("tutor index embedded: %d passages", len(texts))
-        except Exception:  # a broken encoder must not take the tutor down: BM25 still works
-            log.exception("embedding the course passages failed; retrieval stays BM25 only")
-        finally:
-            self.ready.set()
+    def sentence_cosines(self, passage: Passage, vector: Any) -> list[float]:
+        i = self._number.get(passage)
+        if i is None or vector is None or self.sentence_embeddings is None:
+            return []
+        start = self.sentence_start[i]
+        rows = self.sentence_embeddings[start : start + len(passage.sentences)]
+        return [float(c) for c in rows @ vector]
 
-    def search(self, query: str, *, lesson_number: int | None = None, k: int = 4) -> list[Hit]:
+    # -- building ------------------------------------------------------------------------------
+    def build(self, cache_dir: Path | None) -> None:
+        """Load the embeddings from ``cache_dir`` or compute (and save) them. Without the
+        encoder (the grader extra not installed) the index stays BM25 only."""
+        encoder = _encoder()
+        if encoder is None or not self.passages:
+            return
+        import numpy as np
+
+        path = cache_dir / f"{self.course_slug}-{self.digest}.npz" if cache_dir else None
+        if path is not None and path.exists():
+            try:
+                with np.load(path) as data:
+                    passages, sentences = data["passages"], data["sentences"]
+                if passages.shape[0] == len(self.passages) and (
+                    sentences.shape[0] == self.sentence_count
+                ):
+                    self.embeddings, self.sentence_embeddings = passages, sentences
+                    log.info("tutor index loaded from %s", path)
+                    return
+            except (OSError, ValueError, KeyError) as error:
+                log.warning("tutor index at %s unreadable, rebuilding: %s", path, error)
+        texts = [f"{c} {p.text}" for c, p in zip(self.context, self.passages, strict=True)]
+        sentences = [s for p in self.passages for s in p.sentences]
+        with one_blas_thread():
+            self.embeddings = encoder.encode(texts).astype(np.float32)
+            self.sentence_embeddings = encoder.encode(sentences).astype(np.float32)
+        log.info("tutor index built: %d passages, %d sentences", len(texts), len(sentences))
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                partial = path.with_suffix(".partial.npz")
+                np.savez(partial, passages=self.embeddings, sentences=self.sentence_embeddings)
+                partial.replace(path)  # atomic: another process never reads half a file
+            except OSError as error:  # a read-only disk only costs the next start a rebuild
+                log.warning("tutor index not saved to %s: %s", path, error)
+
+    # -- searching -----------------------------------------------------------------------------
+    def encode_query(self, query: str) -> Any:
+        encoder = _encoder() if self.embeddings is not None else None
+        if encoder is None:
+            return None
+        with one_blas_thread():
+            return encoder.encode([expand_shorthand(query)])[0]
+
+    def search(
+        self,
+        query: str,
+        *,
+        lesson_number: int | None = None,
+        k: int = 4,
+        rerank: bool | None = None,
+        query_vector: Any = None,
+    ) -> list[Hit]:
+        rerank = RERANK if rerank is None else rerank
         if not self.passages:
             return []
+        query = expand_shorthand(query)
         query_terms = set(tokens(query))
         lexical = self.bm25.scores(list(query_terms))
-        coverage = [self.bm25.coverage(query_terms, i) for i in range(len(self.passages))]
-        fused = [0.0] * len(self.passages)
-        by_bm25 = sorted(range(len(fused)), key=lambda i: -lexical[i])
-        for rank, i in enumerate(by_bm25):
+        n = len(self.passages)
+        fused = [0.0] * n
+        for rank, i in enumerate(sorted(range(n), key=lambda i: -lexical[i])):
             if lexical[i] > 0:
                 fused[i] += 1 / (RRF_K + rank + 1)
         cosines: list[float] | None = None
-        embeddings = self.embeddings
-        encoder = _encoder() if embeddings is not None else None
-        if encoder is not None and embeddings is not None:
-            q = encoder.encode([query])[0]
-            cosines = [float(c) for c in embeddings @ q]
-            ranked = cosines
-            for rank, i in enumerate(sorted(range(len(fused)), key=lambda i: -ranked[i])):
-                fused[i] += 1 / (RRF_K + rank + 1)
-        if lesson_number is not None:
-            for i, passage in enumerate(self.passages):
-                if passage.lesson_number == lesson_number and fused[i] > 0:
-                    fused[i] += SAME_LESSON_BONUS
-        order = sorted(range(len(fused)), key=lambda i: -fused[i])
-        return [
-            Hit(self.passages[i], fused[i], coverage[i], cosines[i] if cosines else None)
-            for i in order[:k]
-            if fused[i] > 0
-        ]
+        sentence_cos: Any = None
+        if self.embeddings is not None and self.sentence_embeddings is not None:
+            q = query_vector if query_vector is not None else self.encode_query(query)
+            if q is not None:
+                cosines = [float(c) for c in self.embeddings @ q]
+                sentence_cos = self.sentence_embeddings @ q
+                ranked = cosines
+                for rank, i in enumerate(sorted(range(n), key=lambda i: -ranked[i])):
+                    fused[i] += 1 / (RRF_K + rank + 1)
+        candidates = sorted(range(n), key=lambda i: -fused[i])[:CANDIDATES]
+        best_lexical = max(lexical) or 1.0
+        hits: list[Hit] = []
+        for i in candidates:
+            if fused[i] <= 0:
+                continue
+            coverage = self.bm25.coverage(query_terms, i)
+            passage = self.passages[i]
+            if cosines is None:
+                hits.append(Hit(passage, fused[i], coverage, None))
+                continue
+            start = self.sentence_start[i]
+            per_sentence = tuple(
+                float(c) for c in sentence_cos[start : start + len(passage.sentences)]
+            )
+            features = (
+                cosines[i],
+                max(per_sentence, default=0.0),
+                coverage,
+                lexical[i] / best_lexical,
+                float(passage.section_id == "introduction"),
+                float(passage.kind == "code"),
+            )
+            logit = RERANKER_BIAS + sum(
+                w * f for w, f in zip(RERANKER_WEIGHTS, features, strict=True)
+            )
+            relevance = 1 / (1 + math.exp(-logit))
+            if lesson_number is not None and passage.lesson_number == lesson_number:
+                logit += SAME_LESSON_WEIGHT
+            score = logit if rerank else fused[i]
+            hits.append(
+                Hit(
+                    passage,
+                    score,
+                    coverage,
+                    cosines[i],
+                    per_sentence,
+                    relevance,
+                    features,
+                    passage.lesson_number == lesson_number,
+                    gate_score(cosines[i], max(per_sentence, default=0.0), coverage),
+                )
+            )
+        hits.sort(key=lambda h: -h.score)
+        return hits[:k]
+
+
+def gate_score(passage_cosine: float, sentence_cosine: float, coverage: float) -> float:
+    return 0.5 * passage_cosine + 0.5 * sentence_cosine + 0.25 * coverage
 
 
 _indexes: dict[str, CourseIndex] = {}
+_building: dict[str, threading.Event] = {}
 _indexes_lock = threading.Lock()
 _encoder_state: dict[str, Any] = {}
 _encoder_lock = threading.Lock()
@@ -241,68 +391,74 @@ def _encoder() -> Any:
         return _encoder_state["encoder"]
 
 
-def index_for(course: Course, *, wait: bool = False) -> CourseIndex:
-    """The course's index, built on first use and reused while its content hash holds.
+_controller: dict[str, Any] = {}
 
-    ``wait`` blocks until the embeddings are in (the first call builds them in this thread).
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run numpy's matrix products on one thread: the tutor's are small, and on a shared
+    two-core machine OpenBLAS's thread hand-offs cost fifty times the work (bench/tutor.md)."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # the grader extra is not installed: no numpy either
+        yield
+        return
+    with _encoder_lock:
+        controller = _controller.get("c")
+        if controller is None:
+            controller = _controller["c"] = ThreadpoolController()
+    with controller.limit(limits=1, user_api="blas"):
+        yield
+
+
+def _key(course: Course) -> str:
+    return f"{course.slug}:{course.content_hash}"
+
+
+def prepare(course: Course, cache_dir: Path | None = None) -> CourseIndex:
+    """The course's index, complete (embeddings in); built once per content hash per process.
+
+    Concurrent callers for the same course wait for the one build rather than start their own.
     """
+    key = _key(course)
     with _indexes_lock:
-        index = _indexes.get(course.content_hash)
-        fresh = index is None
-        if index is None:
-            index = CourseIndex(course)
+        index = _indexes.get(key)
+        if index is not None:
+            return index
+        event = _building.get(key)
+        owner = event is None
+        if owner:
+            event = _building[key] = threading.Event()
+    assert event is not None
+    if not owner:
+        event.wait()
+        with _indexes_lock:
+            found = _indexes.get(key)
+        return found if found is not None else prepare(course, cache_dir)
+    try:
+        index = CourseIndex(course)
+        try:
+            index.build(cache_dir)
+        except Exception:  # a broken encoder must not take the tutor down: BM25 still works
+            log.exception("embedding the course passages failed; retrieval stays BM25 only")
+            index.embeddings = index.sentence_embeddings = None
+        with _indexes_lock:
             if len(_indexes) >= _MAX_INDEXES:
-                # Old versions of edited courses: drop the oldest entry.
-                _indexes.pop(next(iter(_indexes)))
-            _indexes[course.content_hash] = index
-    if fresh:
-        if wait:
-            index.build_embeddings()
-        else:
-            threading.Thread(target=index.build_embeddings, name="tutor-index", daemon=True).start()
-    if wait:
-        index.ready.wait()
-    return index
+                _indexes.pop(next(iter(_indexes)))  # old versions of edited courses
+            _indexes[key] = index
+        return index
+    finally:
+        with _indexes_lock:
+            _building.pop(key, None)
+        event.set()
 
 
-def best_sections(lesson: Lesson, texts: Sequence[str]) -> list[str | None]:
-    """For each text (a rubric point), the lesson section that best covers it, by BM25."""
-    sections = [s for s in lesson.sections if s.text.strip()]
-    if not sections:
-        return [None] * len(texts)
-    bm25 = BM25([tokens(f"{s.title}\n{s.text}") for s in sections])
-    out: list[str | None] = []
-    for text in texts:
-        scores = bm25.scores(tokens(text))
-        best = max(range(len(sections)), key=lambda i: scores[i])
-        out.append(sections[best].id if scores[best] > 0 else None)
-    return out
+def is_prepared(course: Course) -> bool:
+    with _indexes_lock:
+        return _key(course) in _indexes
 
 
-def _is_prose(sentence: str) -> bool:
-    """A sentence a reader can take on its own: not a code block, a table row or a fragment."""
-    words = sentence.split()
-    if len(words) < 4 or sentence.count("|") > 1 or sentence.endswith(":"):
-        return False
-    plain = sum(1 for w in words if w.strip(".,;:!?()\"'").isalpha())
-    return plain >= 0.7 * len(words)
-
-
-def sentences_for(query: str, hits: Sequence[Hit], limit: int = 3) -> list[tuple[Hit, str]]:
-    """The passages' sentences that share most terms with the query (an extractive summary)."""
-    wanted = set(tokens(query))
-    scored: list[tuple[float, int, int, Hit, str]] = []
-    for h, hit in enumerate(hits):
-        # Colons split too: "run this:" is usually followed by a command, not prose.
-        for s, sentence in enumerate(re.split(r"(?<=[.!?:])\s+", hit.passage.text)):
-            # Source lines wrap inside paragraphs; the answer reads as one line.
-            sentence = " ".join(sentence.split())
-            if not _is_prose(sentence):
-                continue
-            overlap = len(wanted & set(tokens(sentence)))
-            if overlap:
-                # Earlier (better-ranked) passages win ties.
-                scored.append((overlap - 0.1 * h, h, s, hit, sentence))
-    best = sorted(scored, key=lambda t: -t[0])[:limit]
-    best.sort(key=lambda t: (t[1], t[2]))  # read in passage order
-    return [(hit, sentence) for _, _, _, hit, sentence in best]
+def forget_indexes() -> None:
+    """Drop every in-memory index, as a restart would (the evaluation's cold starts)."""
+    with _indexes_lock:
+        _indexes.clear()

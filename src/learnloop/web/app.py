@@ -19,6 +19,8 @@ from learnloop.observability.metrics import observe_pool
 from learnloop.observability.setup import configure_logging, install_observability
 from learnloop.observability.tracing import instrument_engine
 from learnloop.settings import Settings, get_settings
+from learnloop.tutor import pages as tutor_pages
+from learnloop.tutor import warmup as tutor_warmup
 from learnloop.web import api, health, pages
 from learnloop.web.errors import ErrorResponse, error_responses, install_error_handlers
 from learnloop.web.lesson_pages import LessonHotPath, LessonPages, queries_for
@@ -59,6 +61,8 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         )
         app.state.head_revisions = head_revisions()
         app.state.library = CourseLibrary(settings.courses_dir, reload=settings.reload_courses)
+        # The tutor's indexes are built (or loaded from disk) before readiness reports ready.
+        app.state.tutor_ready = tutor_warmup.start(app.state.library, settings)
         queries = queries_for(engine, settings) if settings.lesson_hot_path else None
         app.state.lesson_pages = (
             LessonPages(settings, app.state.library, queries) if queries is not None else None
@@ -151,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(tutor_pages.router)
     document_common_errors(app)
     install_observability(app, settings)
     return app

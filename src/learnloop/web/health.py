@@ -53,7 +53,8 @@ def _check_database(engine: Engine, heads: tuple[str, ...]) -> tuple[str, str]:
     openapi_extra={"x-access": "public"},
 )
 def readyz(request: Request) -> JSONResponse:
-    """200 when the database answers, its schema is at head and the courses are loaded."""
+    """200 when the database answers, its schema is at head, the courses are loaded and the
+    tutor's indexes are built (a "tutor" check is listed only while they are not)."""
     state = request.app.state
     checks: dict[str, str] = {}
     engine = getattr(state, "engine", None)
@@ -67,6 +68,9 @@ def readyz(request: Request) -> JSONResponse:
     else:
         count = len(library.courses())
         checks["courses"] = "ok" if count else f"no courses found in {library.root}"
+    tutor_ready = getattr(state, "tutor_ready", None)
+    if tutor_ready is not None and not tutor_ready.is_set():
+        checks["tutor"] = "building the tutor's index"
     checks["shutdown"] = "shutting down" if getattr(state, "shutting_down", False) else "ok"
     reasons = [f"{name}: {value}" for name, value in checks.items() if value != "ok"]
     ready = Ready(status="not ready" if reasons else "ready", checks=checks, reasons=reasons)

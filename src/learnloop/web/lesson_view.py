@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -374,6 +374,7 @@ def render_lesson(
     status_code: int = 200,
     tutor_answers: Mapping[str, TutorAnswerView] | None = None,
     own_question: str = "",
+    tutor_thread: Sequence[Any] = (),
     exercise_errors: Mapping[str, str] | None = None,
     written_errors: Mapping[str, tuple[str, str]] | None = None,
 ) -> Response:
@@ -429,6 +430,7 @@ def render_lesson(
             completion_view=_completion_view(db, user) if completed else None,
             tutor_answers=tutor_answers or {},
             own_question=own_question,
+            tutor_thread=tutor_thread,
         ),
     )
 
@@ -445,6 +447,7 @@ def lesson_context(
     completion_view: object,
     tutor_answers: Mapping[str, TutorAnswerView],
     own_question: str,
+    tutor_thread: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """lesson.html's context besides the page basics; the lesson hot path renders with it too."""
     return {
@@ -458,6 +461,7 @@ def lesson_context(
         "own_question": own_question,
         "own_question_id": OWN_QUESTION_ID,
         "tutor_answers": tutor_answers,
+        "tutor_thread": tutor_thread,  # tutor.service.Exchange, oldest first
         "completed": completed,
         "completion_view": completion_view,
         "next_lesson": course.next_lesson(lesson.number),

@@ -9,11 +9,8 @@ Every unsafe request to this router passes the CSRF check in `CsrfProtectedRoute
 
 from __future__ import annotations
 
-import importlib
-import json
 import logging
-import re
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -23,7 +20,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import (
     JSONResponse,
     Response,
-    StreamingResponse,
 )
 from fastapi.routing import APIRoute
 from markupsafe import Markup
@@ -37,7 +33,6 @@ from learnloop.content.model import (
     AutoCheckedExercise,
     ChoiceExercise,
     Course,
-    GoDeeperQuestion,
     Lesson,
     WrittenExercise,
 )
@@ -48,7 +43,6 @@ from learnloop.feedback import service as feedback
 from learnloop.observability.metrics import LESSON_PAGES_FULL
 from learnloop.progress import service as progress
 from learnloop.review import service as review
-from learnloop.settings import Settings
 from learnloop.web import csrf
 from learnloop.web.deps import (
     SESSION_COOKIE,
@@ -61,10 +55,7 @@ from learnloop.web.deps import (
     set_session_cookie,
 )
 from learnloop.web.lesson_view import (
-    OWN_QUESTION_ID,
-    Citation,
     CompletionView,
-    TutorAnswerView,
     answer_from_form,
     exercise_card,
     exercise_view,
@@ -596,229 +587,6 @@ def written_status(
         },
         headers={"cache-control": "no-store"},
     )
-
-
-# ---------------------------------------------------------------------------------- go deeper
-
-
-def _words(text: str) -> set[str]:
-    return {word for word in re.findall(r"[a-z0-9]+", text.lower()) if len(word) > 3}
-
-
-MAX_QUESTION_CHARS = 500
-
-
-def _author_answer(
-    course: Course, lesson: Lesson, question: str, answer: str | None
-) -> TutorAnswerView:
-    """Without the tutor: the author's answer, citing the section that shares most words."""
-    text = answer or "The tutor is not available right now; re-read the lesson sections below."
-    wanted = _words(f"{question} {answer or ''}")
-    ranked = sorted(
-        lesson.sections, key=lambda section: len(wanted & _words(section.text)), reverse=True
-    )
-    citations = [
-        Citation(f"{lesson_url(course, lesson)}#{section.id}", section.title)
-        for section in ranked[:1]
-        if wanted & _words(section.text)
-    ]
-    return TutorAnswerView(text, citations)
-
-
-def _tutor() -> Any:
-    try:
-        # Imported lazily: the tutor needs the grader extra (numpy, tokenizers); without it the
-        # page still answers, with the author's answer.
-        return importlib.import_module("learnloop.tutor.service")
-    except ImportError:
-        logger.warning("go-deeper: tutor unavailable, showing the author's answer")
-        return None
-
-
-def _citations(items: Any) -> list[Citation]:
-    # Only same-site links: the tutor's citations point into the course.
-    return [
-        Citation(c.url, c.title)
-        for c in items
-        if isinstance(c.url, str) and safe_next(c.url, "") and isinstance(c.title, str)
-    ]
-
-
-def _tutor_answer(
-    settings: Settings,
-    course: Course,
-    lesson: Lesson,
-    question: GoDeeperQuestion | None,
-    own_question: str | None,
-) -> TutorAnswerView:
-    text = question.question if question else own_question or ""
-    author = question.answer if question else None
-    tutor = _tutor()
-    if tutor is None:
-        return _author_answer(course, lesson, text, author)
-    try:
-        result = tutor.answer_question(
-            course,
-            lesson,
-            question_id=question.id if question else None,
-            question=own_question,
-            settings=settings,
-        )
-    except Exception:
-        # A failing tutor (model files missing, LLM down past its fallback) must not turn a
-        # learner's click into a 500; the author's answer is still a useful answer.
-        logger.exception("go-deeper: tutor failed, showing the author's answer")
-        return _author_answer(course, lesson, text, author)
-    return TutorAnswerView(str(result.answer), _citations(result.citations))
-
-
-def _sse(event: str, data: object) -> str:
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
-
-
-def _citations_data(citations: list[Citation]) -> list[dict[str, str]]:
-    return [{"url": c.url, "title": c.title} for c in citations]
-
-
-def _tutor_stream(
-    settings: Settings,
-    course: Course,
-    lesson: Lesson,
-    question: GoDeeperQuestion | None,
-    own_question: str | None,
-) -> Iterator[str]:
-    """The answer as server-sent events, the protocol of the go-deeper API (docs/feedback.md):
-    `citations`, then `text` chunks, then `done` with the citations the answer used."""
-    tutor = _tutor()
-    if tutor is None:
-        answer = _tutor_answer(settings, course, lesson, question, own_question)
-        yield _sse("citations", _citations_data(answer.citations))
-        yield _sse("text", answer.answer)
-        yield _sse("done", _citations_data(answer.citations))
-        return
-    citations, chunks = tutor.stream_answer(
-        course,
-        lesson,
-        question_id=question.id if question else None,
-        question=own_question,
-        settings=settings,
-    )
-    yield _sse("citations", _citations_data(_citations(citations)))
-    text: list[str] = []
-    try:
-        for chunk in chunks:
-            text.append(chunk)
-            yield _sse("text", chunk)
-    except Exception:
-        logger.exception("go-deeper: the tutor's stream broke off")
-        yield _sse("text", " (The answer was cut short; please ask again.)")
-    used = tutor.citations_used(citations, "".join(text))
-    yield _sse("done", _citations_data(_citations(used)))
-
-
-def _locked(request: Request, course: Course, lesson: Lesson, feature: str) -> Response:
-    if not wants_json(request) and "text/event-stream" not in request.headers.get("accept", ""):
-        return redirect(_upgrade_url(course, lesson))
-    what = "ask your own questions" if feature == "own_question" else "ask the tutor"
-    return JSONResponse(
-        {"detail": f"Upgrade to {what}.", "upgrade_url": _upgrade_url(course, lesson)},
-        status_code=403,
-    )
-
-
-async def _ask(
-    request: Request,
-    db: Session,
-    library: Library,
-    user: User,
-    slug: str,
-    number: str,
-    question_id: str | None,
-) -> Response:
-    found = _find_lesson(library, slug, number)
-    block = found[1].go_deeper if found else None
-    if found is None or block is None:
-        return _not_found(request, user, "There is no such question.")
-    course, lesson = found
-    settings = settings_of(request)
-    question = next((q for q in block.questions if q.id == question_id), None)
-    own_question: str | None = None
-    if question_id is not None and question is None:
-        return _not_found(request, user, "There is no such question.")
-    if not accounts.has_feature(settings, user, "go_deeper"):
-        return _locked(request, course, lesson, "go_deeper")
-    if question is None:
-        if not accounts.has_feature(settings, user, "own_question"):
-            return _locked(request, course, lesson, "own_question")
-        form = await request.form()
-        own_question = form_text(form, "question", limit=MAX_QUESTION_CHARS + 1).strip()
-        if not 3 <= len(own_question) <= MAX_QUESTION_CHARS:
-            return error_page(
-                request,
-                user,
-                422,
-                "Question not asked",
-                f"Ask a question of 3 to {MAX_QUESTION_CHARS} characters.",
-                back_url=f"{lesson_url(course, lesson)}#ex-{block.id}",
-                back_label="Back to the lesson",
-            )
-    ref = question.id if question else OWN_QUESTION_ID
-    try:
-        # Charged before answering; the request's transaction commits it with the answer.
-        feedback.consume_ai_quota(
-            db,
-            user=user,
-            purpose="tutor",
-            ref=f"{course.slug}/{lesson.number}/{ref}",
-            settings=settings,
-        )
-    except feedback.QuotaExceeded as error:
-        return error_page(request, user, 429, "Daily limit reached", str(error))
-    if "text/event-stream" in request.headers.get("accept", ""):
-        return StreamingResponse(
-            _tutor_stream(settings, course, lesson, question, own_question),
-            media_type="text/event-stream",
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
-        )
-    answer = _tutor_answer(settings, course, lesson, question, own_question)
-    if not wants_json(request):
-        return render_lesson(
-            request,
-            db,
-            user,
-            course,
-            lesson,
-            tutor_answers={ref: answer},
-            own_question=own_question or "",
-        )
-    return JSONResponse(
-        {
-            "answer": answer.answer,
-            "citations": _citations_data(answer.citations),
-            "html": fragment("tutor_answer", answer),
-        }
-    )
-
-
-@router.post("/courses/{slug}/lessons/{number}/go-deeper/{question_id}")
-async def go_deeper(
-    slug: str,
-    number: str,
-    question_id: str,
-    request: Request,
-    db: DbSession,
-    library: Library,
-    user: PageUser,
-) -> Response:
-    return await _ask(request, db, library, user, slug, number, question_id)
-
-
-@router.post("/courses/{slug}/lessons/{number}/go-deeper")
-async def go_deeper_own_question(
-    slug: str, number: str, request: Request, db: DbSession, library: Library, user: PageUser
-) -> Response:
-    """The learner's own question (pro plan), answered from the course."""
-    return await _ask(request, db, library, user, slug, number, None)
 
 
 # ---------------------------------------------------------------------------------- progress

@@ -122,6 +122,9 @@
 
   function onEnhancedSubmit(event) {
     var form = event.currentTarget;
+    if (form.getAttribute("data-enhance") === "hint") {
+      return; // handled by the delegated hint listener
+    }
     var region = document.getElementById(form.getAttribute("data-target"));
     if (!region) {
       return;
@@ -136,9 +139,19 @@
     }
     postForm(form, event.submitter)
       .then(function (data) {
-        region.innerHTML = data.html || "";
+        if (form.getAttribute("data-enhance") === "tutor") {
+          // Without streaming the server answers one exchange: the thread keeps the others.
+          region.insertAdjacentHTML("beforeend", data.html || "");
+        } else {
+          region.innerHTML = data.html || "";
+        }
         if (data.verdict) {
           region.className = "verdict " + data.verdict;
+          var card = form.closest(".exercise");
+          var hintForm = card ? card.querySelector("form.hint-form[data-target]") : null;
+          if (hintForm) {
+            hintForm.hidden = data.verdict === "correct";
+          }
         }
         var kind = form.getAttribute("data-enhance");
         if (kind === "written" && data.status_url) {
@@ -176,41 +189,39 @@
   // ---------------------------------------------------------------- go deeper (streamed)
   //
   // The tutor's answer arrives as server-sent events over the POST response: `citations`,
-  // then `text` chunks (JSON strings, appended as text, never as HTML), then `done` with the
-  // citations the answer used. Citation links are built with the DOM, and only same-site.
+  // `text` chunks (JSON strings, shown as text, never as HTML) while a model writes, then
+  // `html`: the exchange as the server renders it (autoescaped Jinja, the markup the page
+  // shows without JS), which replaces the streamed text, then `done`.
 
-  function renderCitations(region, citations) {
-    var old = region.querySelector(".citations");
-    if (old) {
-      old.remove();
+  function threadItem(region, question) {
+    var item = document.createElement("li");
+    item.className = "tutor-exchange";
+    var asked = document.createElement("p");
+    asked.className = "tutor-question";
+    asked.textContent = question;
+    var reply = document.createElement("div");
+    reply.className = "tutor-reply";
+    reply.setAttribute("aria-busy", "true");
+    var text = document.createElement("p");
+    reply.appendChild(text);
+    item.appendChild(asked);
+    item.appendChild(reply);
+    region.appendChild(item);
+    return { item: item, reply: reply, text: text };
+  }
+
+  function questionOf(form) {
+    var input = form.querySelector("input[name=question]");
+    if (input) {
+      return input.value;
     }
-    var safe = (citations || []).filter(function (c) {
-      return typeof c.url === "string" && c.url.charAt(0) === "/" && c.url.charAt(1) !== "/";
-    });
-    if (!safe.length) {
-      return;
-    }
-    var p = document.createElement("p");
-    p.className = "citations";
-    p.appendChild(document.createTextNode("Sources: "));
-    safe.forEach(function (c, i) {
-      if (i) {
-        p.appendChild(document.createTextNode(", "));
-      }
-      var a = document.createElement("a");
-      a.href = c.url;
-      a.textContent = c.title;
-      p.appendChild(a);
-    });
-    region.appendChild(p);
+    var button = form.querySelector("button.question");
+    return button ? button.textContent : "";
   }
 
   function streamTutor(form, region) {
     var body = new URLSearchParams(new FormData(form));
-    region.textContent = "";
-    region.setAttribute("aria-busy", "true");
-    var answer = document.createElement("p");
-    region.appendChild(answer);
+    var slot = threadItem(region, questionOf(form));
     return fetch(form.getAttribute("action"), {
       method: "POST",
       body: body,
@@ -236,9 +247,15 @@
           });
           var value = data ? JSON.parse(data) : null;
           if (name === "text" && typeof value === "string") {
-            answer.textContent += value;
-          } else if (name === "citations" || name === "done") {
-            renderCitations(region, value);
+            slot.text.textContent += value;
+          } else if (name === "html" && typeof value === "string") {
+            var holder = document.createElement("ol");
+            holder.innerHTML = value;
+            var rendered = holder.firstElementChild;
+            if (rendered) {
+              region.replaceChild(rendered, slot.item);
+              slot.item = rendered;
+            }
           }
         }
         function pump() {
@@ -256,13 +273,80 @@
             return pump();
           });
         }
-        return pump();
+        return pump().then(function () {
+          var input = form.querySelector("input[name=question]");
+          if (input) {
+            input.value = "";
+          }
+        });
+      })
+      .catch(function (error) {
+        showError(slot.reply, error);
+      })
+      .then(function () {
+        slot.reply.setAttribute("aria-busy", "false");
+      });
+  }
+
+  // The conversation is kept per learner and lesson; the page loads it after it renders, so
+  // the cached page itself never carries a learner's questions.
+  function loadThread() {
+    var region = document.getElementById("tutor-thread");
+    if (!region || region.children.length || !region.getAttribute("data-thread-url")) {
+      return;
+    }
+    getJson(region.getAttribute("data-thread-url"))
+      .then(function (data) {
+        if (!region.children.length && typeof data.html === "string") {
+          region.innerHTML = data.html;
+        }
+      })
+      .catch(function () {
+        // The conversation stays on the server; the page works without it.
+      });
+  }
+
+  // ---------------------------------------------------------------- hints
+  //
+  // "Get a hint", "Next hint" and "Show the answer" post to the same URL; the server decides
+  // the level and records it. Each reply is a fragment appended to the exercise's hints.
+
+  function onHintSubmit(event) {
+    var form = event.target;
+    if (!form || form.getAttribute("data-enhance") !== "hint") {
+      return;
+    }
+    var card = form.closest(".exercise");
+    var region = card ? card.querySelector(".hints") : null;
+    if (!region) {
+      return;
+    }
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    busy(form, true);
+    postForm(form, event.submitter)
+      .then(function (data) {
+        var old = region.querySelectorAll(".hint-item form");
+        for (var i = 0; i < old.length; i++) {
+          old[i].remove();
+        }
+        region.insertAdjacentHTML("beforeend", data.html || "");
+        var next = region.querySelector(".hint-item:last-child button");
+        if (next) {
+          next.focus();
+        }
+        if (data.level === 0 && card) {
+          var start = card.querySelector("form.hint-form[data-target]");
+          if (start) {
+            start.hidden = true;
+          }
+        }
       })
       .catch(function (error) {
         showError(region, error);
       })
       .then(function () {
-        region.setAttribute("aria-busy", "false");
+        busy(form, false);
       });
   }
 
@@ -581,6 +665,8 @@
   enhanceThemeToggle();
   detectTimezone();
   enhanceForms();
+  document.addEventListener("submit", onHintSubmit, true);
+  loadThread();
   enhanceWordCounts();
   resumePolling();
   initTimer();

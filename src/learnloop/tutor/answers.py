@@ -1,0 +1,443 @@
+"""How the tutor answers: whole passages offline, grounded and verified text with an LLM.
+
+Nothing here touches the database: the routes load the learner's thread and charge the quota
+in one short transaction, call `plan` / `generate` / `finish` with no transaction open, and
+store the exchange in another (`tutor.service`).
+
+- **Offline** (the default): one or two whole passages, the sentence that answers highlighted,
+  each cited as a link to its section. A passage from another lesson says so. When nothing
+  scores well enough the tutor declines and names the closest sections, never a near miss.
+- **Author questions** keep the author's text and cite the sections it draws on.
+- **With an LLM**: the model writes from the retrieved passages only, citing them as [n]; after
+  generation each sentence is checked against the passages it cites with the grader's
+  entailment cross-encoder (`tutor.verify`), and unsupported sentences are dropped.
+- **Refusals**, in both modes: the model answer of the lesson's written exercise.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from learnloop.ai.guard import is_instruction_like, split_sentences
+from learnloop.ai.llm import LLMClient, LLMError
+from learnloop.content.model import Course, GoDeeperQuestion, Lesson, WrittenExercise
+from learnloop.settings import Settings
+from learnloop.tutor.passages import Passage
+from learnloop.tutor.prompts import tutor_messages
+from learnloop.tutor.retrieval import CourseIndex, Hit, prepare, tokens
+
+log = logging.getLogger(__name__)
+
+# Thresholds on the topic gate (`retrieval.gate_score`: the mean of the passage's and its best
+# sentence's cosine, plus a quarter of the lexical coverage). DECLINE_BELOW is the midpoint
+# between the best off-topic and the worst on-topic score on the dev split of bench/tutor-eval
+# (a quarter of the questions), not on the whole set; see bench/tutor.md.
+DECLINE_BELOW = 0.29  # no candidate reaches this: the tutor declines
+SUGGEST_ABOVE = 0.24  # a declined question names the closest sections above this
+# A second passage is shown when the reranker finds it at least this share as likely to answer.
+SECOND_SHARE = 0.5
+# Without embeddings (BM25 only): the share of the question's rare words a passage must hold.
+MIN_COVERAGE = 0.5
+PASSAGES_FOR_LLM = 4
+AUTHOR_CITATIONS = 2
+
+NOT_COVERED = "The course does not cover this question."
+NOT_COVERED_HINT = "Try asking with the words the lesson uses, or about something in this lesson."
+REFUSED_WRITTEN = (
+    "That is the lesson's written exercise, so I won't write its answer for you: writing it "
+    "yourself is the exercise. Ask me about any idea it needs, then submit your answer for "
+    "feedback."
+)
+
+
+class UnknownQuestion(LookupError):  # noqa: N818 - named like the service's other lookups
+    def __init__(self, question_id: str) -> None:
+        super().__init__(f"This lesson has no go-deeper question {question_id!r}.")
+
+
+@dataclass(frozen=True)
+class Citation:
+    section_id: str
+    title: str
+    url: str
+    lesson_number: int = 0
+
+
+@dataclass(frozen=True)
+class ShownPassage:
+    citation: Citation
+    kind: str  # paragraph, item, code, table, quote
+    text: str
+    highlight: str = ""  # the sentence of `text` that answers; "" for none
+    lesson_title: str = ""
+    other_lesson: bool = False
+
+
+@dataclass(frozen=True)
+class TutorAnswer:
+    answer: str  # plain text: the passages, the author's answer, the model's text or a decline
+    citations: tuple[Citation, ...]
+    engine: str  # "embedded" or "llm"
+    outcome: str = "answered"  # "answered", "author", "declined" or "refused"
+    passages: tuple[ShownPassage, ...] = ()
+    note: str = ""  # e.g. that the answer comes from another lesson
+    flagged: tuple[str, ...] = ()  # generated sentences dropped as unsupported
+
+    def to_payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> TutorAnswer:
+        citations = tuple(Citation(**c) for c in data.get("citations", ()))
+        passages = tuple(
+            ShownPassage(**{**p, "citation": Citation(**p["citation"])})
+            for p in data.get("passages", ())
+        )
+        return cls(
+            answer=str(data.get("answer", "")),
+            citations=citations,
+            engine=str(data.get("engine", "embedded")),
+            outcome=str(data.get("outcome", "answered")),
+            passages=passages,
+            note=str(data.get("note", "")),
+            flagged=tuple(data.get("flagged", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A past exchange of the thread, oldest first: what follow-ups are read against."""
+
+    question: str
+    answer: str
+
+
+@dataclass
+class Plan:
+    """What `plan` decided before any model call."""
+
+    question: str
+    final: TutorAnswer | None  # answered without the LLM (offline, author, decline, refusal)
+    fallback: TutorAnswer  # the offline answer, given when the LLM fails
+    hits: list[Hit] = field(default_factory=list)
+    messages: list[dict[str, str]] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)  # numbered as in the prompt
+
+
+def find_question(lesson: Lesson, question_id: str) -> GoDeeperQuestion:
+    block = lesson.go_deeper
+    for q in block.questions if block else ():
+        if q.id == question_id:
+            return q
+    raise UnknownQuestion(question_id)
+
+
+def citation_for(course: Course, passage: Passage) -> Citation:
+    url = f"/courses/{course.slug}/lessons/{passage.lesson_number}#{passage.section_id}"
+    return Citation(passage.section_id, passage.section_title, url, passage.lesson_number)
+
+
+def index_of(course: Course, settings: Settings) -> CourseIndex:
+    return prepare(course, settings.tutor_index_dir)
+
+
+def _clean(question: str) -> str:
+    # Sentences aimed at the tutor ("ignore the passages above") are neither searched for nor
+    # sent to the model; the rest of the question is.
+    kept = [s for s in split_sentences(question) if not is_instruction_like(s)]
+    return (" ".join(kept) or question).strip()
+
+
+# -- refusals ---------------------------------------------------------------------------------
+
+_MODEL_ANSWER_RE = re.compile(
+    r"\b(model|sample|example|ideal|perfect|full|complete|correct|right|best)\s+(answer|solution)"
+    r"|\b(write|give|do|answer|solve|complete|finish)\b[^.?!]{0,40}\b(written|exercise|"
+    r"assignment|homework|check your understanding)\b"
+    r"|\bwhat\s+(should|do)\s+i\s+(write|put|answer)\b"
+    r"|\b(write|answer)\s+(it|this|that)\s+for\s+me\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_written_answer(lesson: Lesson, question: str) -> bool:
+    """A request for the model answer of the lesson's written exercise: asked for by name, or
+    the exercise's own prompt pasted in (most of its words)."""
+    if not lesson.written:
+        return False
+    if _MODEL_ANSWER_RE.search(question):
+        return True
+    asked = set(tokens(question))
+    for exercise in lesson.written:
+        wanted = set(tokens(exercise.prompt))
+        if len(wanted) >= 6 and len(asked & wanted) >= 0.6 * len(wanted):
+            return True
+    return False
+
+
+def _refused(lesson: Lesson, course: Course, engine: str) -> TutorAnswer:
+    exercise: WrittenExercise = lesson.written[0]
+    del exercise  # the refusal names no part of the exercise's answer
+    return TutorAnswer(REFUSED_WRITTEN, (), engine, outcome="refused")
+
+
+# -- offline answers --------------------------------------------------------------------------
+
+
+def _relevant(hit: Hit) -> bool:
+    if hit.cosine is None:
+        return hit.coverage >= MIN_COVERAGE
+    return hit.gate >= DECLINE_BELOW
+
+
+def _on_topic(hits: Sequence[Hit]) -> bool:
+    return any(_relevant(h) for h in hits)
+
+
+def search(index: CourseIndex, lesson: Lesson, question: str, history: Sequence[Turn]) -> Any:
+    """The hits for a question, read with the thread's last question when it is a follow-up
+    that alone finds less ("what do you mean by eviction?")."""
+    vector = index.encode_query(question)
+    hits = index.search(question, lesson_number=lesson.number, k=8, query_vector=vector)
+    if history:
+        joined = f"{history[-1].question} {question}"
+        with_context = index.search(joined, lesson_number=lesson.number, k=8)
+        gate = max((h.gate for h in hits), default=0.0)
+        if with_context and max(h.gate for h in with_context) > gate:
+            return with_context, joined
+    return hits, question
+
+
+def _highlight(index: CourseIndex, query: str, passages: Sequence[Passage]) -> dict[int, str]:
+    """The one sentence among the shown prose passages that answers best, by position."""
+    vector = index.encode_query(query)
+    wanted = set(tokens(query))
+    best: tuple[float, int, str] | None = None
+    for n, passage in enumerate(passages):
+        if passage.kind in {"code", "table"} or len(passage.sentences) < 2:
+            continue
+        cosines = index.sentence_cosines(passage, vector)
+        for i, sentence in enumerate(passage.sentences):
+            overlap = len(wanted & set(tokens(sentence))) / (len(wanted) or 1)
+            score = (cosines[i] if cosines else 0.0) + 0.2 * overlap
+            if best is None or score > best[0]:
+                best = (score, n, sentence)
+    return {} if best is None else {best[1]: best[2]}
+
+
+def _decline(course: Course, hits: Sequence[Hit], engine: str) -> TutorAnswer:
+    seen: dict[str, Citation] = {}
+    for hit in hits:
+        if (hit.cosine is not None and hit.gate >= SUGGEST_ABOVE) or (
+            hit.cosine is None and hit.coverage >= MIN_COVERAGE / 2
+        ):
+            seen.setdefault(hit.passage.key, citation_for(course, hit.passage))
+    suggestions = tuple(seen.values())[:2]
+    text = NOT_COVERED + " " + NOT_COVERED_HINT
+    if suggestions:
+        text = NOT_COVERED + " The closest sections are linked below."
+    return TutorAnswer(text, suggestions, engine, outcome="declined")
+
+
+def _passages_to_show(index: CourseIndex, hits: Sequence[Hit]) -> list[Passage]:
+    """One or two whole passages. Prose answers; code comes with the sentence leading into it.
+    A second passage is the next relevant one of the same section when there is one (two
+    paragraphs of one section read as one answer), else the next relevant one anywhere."""
+    top = hits[0]
+    if top.passage.kind in {"code", "table"}:
+        prose = [
+            h
+            for h in hits[1:]
+            if h.passage.key == top.passage.key and h.passage.kind not in {"code", "table"}
+        ]
+        if prose:
+            return _passages_to_show(index, [prose[0], *[h for h in hits if h is not prose[0]]])
+        before = index.neighbour(top.passage, -1)
+        if before is not None and before.kind not in {"code", "table"}:
+            return [before, top.passage]
+        return [top.passage]
+    if top.passage.text.endswith(":"):
+        # "Watch rollouts with:" leads into the code block that follows; show both. A lead-in
+        # to a list is no answer by itself: the best-scoring passage after it is.
+        after = index.neighbour(top.passage, 1)
+        if after is not None and after.kind in {"code", "table"}:
+            return [top.passage, after]
+        if len(hits) > 1 and _relevant(hits[1]):
+            return _passages_to_show(index, hits[1:])
+    candidates = [
+        h
+        for h in hits[1:]
+        if _relevant(h)
+        and h.passage != top.passage
+        and h.passage.kind not in {"code", "table"}
+        and not h.passage.text.endswith(":")
+        and (h.cosine is None or h.relevance >= SECOND_SHARE * top.relevance)
+    ]
+    same = [h for h in candidates if h.passage.key == top.passage.key]
+    shown = [top.passage]
+    if same or candidates:
+        shown.append((same or candidates)[0].passage)
+    if len(shown) == 2 and shown[0].key == shown[1].key and shown[1].position < shown[0].position:
+        shown.reverse()  # two passages of one section read in the author's order
+    return shown
+
+
+def offline_answer(
+    course: Course,
+    lesson: Lesson,
+    index: CourseIndex,
+    question: str,
+    history: Sequence[Turn] = (),
+    engine: str = "embedded",
+) -> TutorAnswer:
+    if asks_for_written_answer(lesson, question):
+        return _refused(lesson, course, engine)
+    hits, query = search(index, lesson, question, history)
+    if not _on_topic(hits):
+        return _decline(course, hits, engine)
+    hits = [h for h in hits if _relevant(h)]
+    passages = _passages_to_show(index, hits)
+    highlights = _highlight(index, query, passages)
+    shown = tuple(
+        ShownPassage(
+            citation=citation_for(course, p),
+            kind=p.kind,
+            text=p.text,
+            highlight=highlights.get(n, ""),
+            lesson_title=p.lesson_title,
+            other_lesson=p.lesson_number != lesson.number,
+        )
+        for n, p in enumerate(passages)
+    )
+    others = sorted({(p.lesson_number, p.lesson_title) for p in passages} - {(0, "")})
+    others = [(n, t) for n, t in others if n != lesson.number]
+    note = "; ".join(f"From lesson {n}, \u201c{t}\u201d." for n, t in others)
+    citations = tuple(dict.fromkeys(p.citation for p in shown))
+    text = "\n\n".join(p.text for p in shown)
+    return TutorAnswer(text, citations, engine, outcome="answered", passages=shown, note=note)
+
+
+def author_answer(
+    course: Course, lesson: Lesson, index: CourseIndex, found: GoDeeperQuestion
+) -> TutorAnswer:
+    """The author's own answer, citing the sections it draws on (found by what it says)."""
+    text = (found.answer or "").strip()
+    query = f"{found.question} {text}"
+    # What the answer says decides what it draws on, wherever that is: no lesson prior here.
+    hits = index.search(query, k=8)
+    cited: dict[str, Citation] = {}
+    for hit in hits:
+        if _relevant(hit) or not cited:
+            cited.setdefault(hit.passage.key, citation_for(course, hit.passage))
+        if len(cited) == AUTHOR_CITATIONS:
+            break
+    if not text:
+        return offline_answer(course, lesson, index, found.question)
+    return TutorAnswer(text, tuple(cited.values()), "embedded", outcome="author")
+
+
+# -- the plan, the model call, the check ------------------------------------------------------
+
+
+def plan(
+    course: Course,
+    lesson: Lesson,
+    *,
+    question_id: str | None = None,
+    question: str | None = None,
+    history: Sequence[Turn] = (),
+    settings: Settings,
+) -> Plan:
+    """Raises `UnknownQuestion` for a question id the lesson does not have. CPU only."""
+    index = index_of(course, settings)
+    llm = settings.grader_engine == "llm"
+    if question_id is not None:
+        found = find_question(lesson, question_id)
+        if found.answer:
+            answer = author_answer(course, lesson, index, found)
+            return Plan(found.question, answer, answer)
+        question = found.question
+    if not question or not question.strip():
+        raise ValueError("Give a question_id or a question.")
+    text = _clean(question)
+    offline = offline_answer(course, lesson, index, text, history)
+    if not llm or offline.outcome in {"declined", "refused"}:
+        return Plan(text, offline, offline)
+    hits, _query = search(index, lesson, text, history)
+    hits = [h for h in hits if _relevant(h)][:PASSAGES_FOR_LLM]
+    citations = [citation_for(course, h.passage) for h in hits]
+    messages = tutor_messages(
+        text,
+        [(h.passage.section_title, h.passage.text) for h in hits],
+        [(t.question, t.answer) for t in history[-3:]],
+    )
+    return Plan(text, None, offline, hits, messages, citations)
+
+
+def generate(plan: Plan, settings: Settings) -> Iterator[str]:
+    """The model's text as it arrives. Yields nothing when the plan needs no model; raises
+    `LLMError` when the endpoint fails (the caller gives `plan.fallback`). No database."""
+    if plan.final is not None:
+        return
+    with LLMClient.from_settings(settings) as client:
+        yield from client.stream_text(plan.messages, purpose="tutor")
+
+
+def finish(plan: Plan, text: str | None) -> TutorAnswer:
+    """The answer to show: the plan's own, the fallback (``text`` None: the model failed), or
+    the model's text with every sentence checked against the passages it cites."""
+    if plan.final is not None:
+        return plan.final
+    if text is None or not text.strip():
+        return plan.fallback
+    from learnloop.tutor.verify import verify
+
+    checked = verify(text, [h.passage for h in plan.hits])
+    if not checked.kept:
+        return plan.fallback
+    citations = tuple(plan.citations[n - 1] for n in checked.cited)
+    return TutorAnswer(
+        checked.text,
+        citations or tuple(plan.citations[:1]),
+        "llm",
+        outcome="answered",
+        flagged=tuple(checked.dropped),
+    )
+
+
+def answer_question(
+    course: Course,
+    lesson: Lesson,
+    *,
+    question_id: str | None = None,
+    question: str | None = None,
+    history: Sequence[Turn] = (),
+    settings: Settings,
+) -> TutorAnswer:
+    """The whole answer at once (no streaming). No database."""
+    decided = plan(
+        course,
+        lesson,
+        question_id=question_id,
+        question=question,
+        history=history,
+        settings=settings,
+    )
+    if decided.final is not None:
+        return decided.final
+    try:
+        text = "".join(generate(decided, settings))
+    except LLMError as error:
+        log.warning("tutor: llm failed, answering offline: %s", error)
+        return decided.fallback
+    return finish(decided, text)
+
+
+def warm(course: Course, cache_dir: Path | None) -> None:
+    """Build (or load) the course's index: called at start-up, before readiness."""
+    prepare(course, cache_dir)
