@@ -365,6 +365,7 @@ def make_engine(
     pool_size: int = 10,
     max_overflow: int = 10,
     sqlite_busy_timeout_ms: int = 5000,
+    pool_timeout_seconds: float = 30.0,
     echo: bool = False,
 ) -> Engine:
     url = normalise_database_url(url)
@@ -383,6 +384,7 @@ def make_engine(
         pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=max_overflow,
+        pool_timeout=pool_timeout_seconds,
         pool_recycle=1800,
     )
 

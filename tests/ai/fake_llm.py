@@ -96,6 +96,7 @@ class FakeLLM:
     delay: float = 0.0
     api_key: str | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
+    held: int = 0  # requests waiting out `delay` right now
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -190,7 +191,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(401, {"error": {"message": "bad key"}})
             return
         if fake.delay:
-            fake.stopping.wait(fake.delay)
+            with fake.lock:
+                fake.held += 1
+            try:
+                fake.stopping.wait(fake.delay)
+            finally:
+                with fake.lock:
+                    fake.held -= 1
         if number <= fake.fail_first or fake.behaviour == "error":
             self._send_json(500, {"error": {"message": "overloaded"}})
             return

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Header
@@ -22,6 +23,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from learnloop.accounts.service import has_feature
+from learnloop.db import writes_late
 from learnloop.exercises.api import Number, Slug
 from learnloop.feedback import service
 from learnloop.tutor.service import (
@@ -32,6 +34,7 @@ from learnloop.tutor.service import (
     find_question,
     stream_answer,
 )
+from learnloop.web.ai_calls import AiSlot
 from learnloop.web.deps import ApiUser, AppSettings, DbSession, Library, lesson_or_404
 from learnloop.web.errors import error_responses
 
@@ -84,7 +87,7 @@ def _sse(citations: list[Citation], chunks: Iterator[str]) -> Iterator[str]:
     "/courses/{slug}/lessons/{number}/go-deeper",
     response_model=GoDeeperOut,
     responses={
-        **error_responses(401, 403, 404, 429),
+        **error_responses(401, 403, 404, 429, 503),
         200: {
             "description": "The answer, or with Accept: text/event-stream, the answer streamed.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
@@ -92,10 +95,12 @@ def _sse(citations: list[Citation], chunks: Iterator[str]) -> Iterator[str]:
     },
     openapi_extra=LEARNER,
 )
-def go_deeper(
+@writes_late  # consume_ai_quota takes the write lock itself, right before it writes
+async def go_deeper(
     slug: Slug,
     number: Number,
     body: GoDeeperIn,
+    calls: AiSlot,  # before the user: no connection is held while waiting for a slot
     user: ApiUser,
     db: DbSession,
     library: Library,
@@ -112,26 +117,29 @@ def go_deeper(
             find_question(lesson, body.question_id)
         except UnknownQuestion as error:
             raise service.NotFound(str(error)) from error
-    # Charged before answering; the request's transaction commits it with the answer.
-    service.consume_ai_quota(
+    # The charge commits at once; the model is called with no transaction open (ai_calls).
+    await calls.charge(
         db,
-        user=user,
-        purpose="tutor",
-        ref=f"{course.slug}/{lesson.number}/{body.question_id or 'own'}",
-        settings=settings,
+        partial(
+            service.consume_ai_quota,
+            db,
+            user=user,
+            purpose="tutor",
+            ref=f"{course.slug}/{lesson.number}/{body.question_id or 'own'}",
+            settings=settings,
+        ),
     )
+    asked = {"question_id": body.question_id, "question": body.question}
     if accept and "text/event-stream" in accept:
-        citations, chunks = stream_answer(
-            course, lesson, question_id=body.question_id, question=body.question, settings=settings
-        )
+        stream = partial(stream_answer, course, lesson, **asked, settings=settings)
+        citations, chunks = await calls.call(stream)
         return StreamingResponse(
-            _sse(citations, chunks),
+            calls.stream(_sse(citations, chunks)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    result = answer_question(
-        course, lesson, question_id=body.question_id, question=body.question, settings=settings
-    )
+    answer = partial(answer_question, course, lesson, **asked, settings=settings)
+    result = await calls.call(answer)
     return GoDeeperOut(
         answer=result.answer,
         citations=[CitationOut(**asdict(c)) for c in result.citations],

@@ -20,6 +20,7 @@ from learnloop.observability.setup import configure_logging, install_observabili
 from learnloop.observability.tracing import instrument_engine
 from learnloop.settings import Settings, get_settings
 from learnloop.web import api, health, pages
+from learnloop.web.ai_calls import install_ai_calls
 from learnloop.web.errors import ErrorResponse, error_responses, install_error_handlers
 from learnloop.web.lesson_pages import LessonHotPath, LessonPages, queries_for
 from learnloop.web.limits import BodyLimitMiddleware
@@ -43,6 +44,7 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            pool_timeout_seconds=settings.db_pool_timeout_seconds,
         )
         instrument_engine(engine)
         observe_pool(engine)
@@ -142,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.shutting_down = False
+    install_ai_calls(app, settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     # Outermost of ours (the last added), so its pages skip two layers: it adds the security

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -28,6 +29,7 @@ from fastapi.responses import (
 from fastapi.routing import APIRoute
 from markupsafe import Markup
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from learnloop.accounts import mail
@@ -50,6 +52,7 @@ from learnloop.progress import service as progress
 from learnloop.review import service as review
 from learnloop.settings import Settings
 from learnloop.web import csrf
+from learnloop.web.ai_calls import AiCalls, AiSlot
 from learnloop.web.deps import (
     SESSION_COOKIE,
     DbSession,
@@ -728,6 +731,7 @@ def _locked(request: Request, course: Course, lesson: Lesson, feature: str) -> R
 
 async def _ask(
     request: Request,
+    calls: AiCalls,
     db: Session,
     library: Library,
     user: User,
@@ -764,32 +768,42 @@ async def _ask(
             )
     ref = question.id if question else OWN_QUESTION_ID
     try:
-        # Charged before answering; the request's transaction commits it with the answer.
-        feedback.consume_ai_quota(
+        # The charge commits at once; the model is called with no transaction open (ai_calls).
+        await calls.charge(
             db,
-            user=user,
-            purpose="tutor",
-            ref=f"{course.slug}/{lesson.number}/{ref}",
-            settings=settings,
+            partial(
+                feedback.consume_ai_quota,
+                db,
+                user=user,
+                purpose="tutor",
+                ref=f"{course.slug}/{lesson.number}/{ref}",
+                settings=settings,
+            ),
         )
     except feedback.QuotaExceeded as error:
         return error_page(request, user, 429, "Daily limit reached", str(error))
     if "text/event-stream" in request.headers.get("accept", ""):
         return StreamingResponse(
-            _tutor_stream(settings, course, lesson, question, own_question),
+            calls.stream(_tutor_stream(settings, course, lesson, question, own_question)),
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
-    answer = _tutor_answer(settings, course, lesson, question, own_question)
+    answer = await calls.call(
+        partial(_tutor_answer, settings, course, lesson, question, own_question)
+    )
     if not wants_json(request):
-        return render_lesson(
-            request,
-            db,
-            user,
-            course,
-            lesson,
-            tutor_answers={ref: answer},
-            own_question=own_question or "",
+        # A new short transaction, off the event loop, reads what the page shows.
+        return await run_in_threadpool(
+            partial(
+                render_lesson,
+                request,
+                db,
+                user,
+                course,
+                lesson,
+                tutor_answers={ref: answer},
+                own_question=own_question or "",
+            )
         )
     return JSONResponse(
         {
@@ -801,24 +815,33 @@ async def _ask(
 
 
 @router.post("/courses/{slug}/lessons/{number}/go-deeper/{question_id}")
+@writes_late  # consume_ai_quota takes the write lock itself, right before it writes
 async def go_deeper(
     slug: str,
     number: str,
     question_id: str,
     request: Request,
+    calls: AiSlot,  # before the user: no connection is held while waiting for a slot
     db: DbSession,
     library: Library,
     user: PageUser,
 ) -> Response:
-    return await _ask(request, db, library, user, slug, number, question_id)
+    return await _ask(request, calls, db, library, user, slug, number, question_id)
 
 
 @router.post("/courses/{slug}/lessons/{number}/go-deeper")
+@writes_late  # consume_ai_quota takes the write lock itself, right before it writes
 async def go_deeper_own_question(
-    slug: str, number: str, request: Request, db: DbSession, library: Library, user: PageUser
+    slug: str,
+    number: str,
+    request: Request,
+    calls: AiSlot,  # before the user: no connection is held while waiting for a slot
+    db: DbSession,
+    library: Library,
+    user: PageUser,
 ) -> Response:
     """The learner's own question (pro plan), answered from the course."""
-    return await _ask(request, db, library, user, slug, number, None)
+    return await _ask(request, calls, db, library, user, slug, number, None)
 
 
 # ---------------------------------------------------------------------------------- progress
