@@ -375,6 +375,9 @@ def make_engine(
             echo=echo,
             # One connection may serve requests from several threads (FastAPI's thread pool).
             connect_args={"check_same_thread": False},
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout_seconds,
         )
         _configure_sqlite(engine, sqlite_busy_timeout_ms)
         return engine

@@ -9,13 +9,14 @@ deadline. A route that calls one does it in these steps, and in no other way:
    while holding a database connection, and held until the response has been sent (a stream
    included).
 2. **Charge** (`AiCalls.charge`): the quota charge (and whatever else must be written first)
-   runs in the thread pool inside the request's transaction, which is committed at once. From
+   runs in an AI thread inside the request's transaction, which is committed at once. From
    here on the request holds no database lock and no pooled connection.
 3. **Call** (`AiCalls.call`, `AiCalls.stream`): the engine runs in a thread of the AI calls' own
    limiter, never on the event loop and never in the thread pool the database routes share,
    with no transaction open.
-4. **Store**: whatever comes after (storing or rendering the result) runs in a new short
-   transaction, which the request's `get_db` commits as usual.
+4. **Store** (`AiCalls.store`): whatever comes after (storing or rendering the result) runs
+   in a new short transaction, once the request has a database slot again (`deps.DbSlots`);
+   the request's `get_db` commits it as usual.
 
 Written answers follow the same rule with the queue in between: the request stores the answer
 and charges the quota, and the worker grades with no session open (`feedback.worker`).
@@ -34,6 +35,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from learnloop.settings import Settings
+from learnloop.web.deps import db_slot
 
 T = TypeVar("T")
 _END = object()
@@ -79,14 +81,31 @@ class AiCalls:
     async def charge(self, db: Session, action: Callable[[], T]) -> T:
         """Run `action` in the request's transaction and commit it now, off the event loop.
 
-        If `action` raises, nothing is committed and the request's `get_db` rolls back."""
+        If `action` raises, nothing is committed and the request's `get_db` rolls back. It runs
+        in an AI thread, which an admitted request always finds free: the request may hold a
+        pooled connection here (its session lookup), so it must never queue for the thread pool
+        behind requests that are themselves waiting for a connection.
+        """
 
         def run() -> T:
             result = action()
             db.commit()  # the charge must not wait for the model; get_db's commit finds no work
             return result
 
-        return await run_in_threadpool(run)
+        _, threads = self._limits()
+        result = await anyio.to_thread.run_sync(run, limiter=threads)
+        slot = db_slot(db)
+        if slot is not None:
+            slot.release()  # the model's wait holds no database slot either
+        return result
+
+    async def store(self, db: Session, action: Callable[[], T]) -> T:
+        """Step 4: `action` (storing or rendering the result) in a new short transaction, once
+        the request has a database slot again; the request's `get_db` commits it."""
+        slot = db_slot(db)
+        if slot is not None:
+            await slot.reacquire()
+        return await run_in_threadpool(action)
 
     async def call(self, function: Callable[[], T]) -> T:
         """The engine call, in one of the AI threads; the event loop goes on serving."""

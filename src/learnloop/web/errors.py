@@ -28,7 +28,7 @@ from learnloop.feedback import service as feedback
 from learnloop.progress.service import InvalidFocusSession, LessonNotMastered
 from learnloop.review.service import CardNotDue, CardNotFound
 from learnloop.web.ai_calls import AiBusy
-from learnloop.web.deps import SignInRequired
+from learnloop.web.deps import DatabaseBusy, SignInRequired
 from learnloop.web.rendering import error_page
 
 logger = logging.getLogger(__name__)
@@ -194,6 +194,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(sqlite3.OperationalError, _database_unavailable)
     app.add_exception_handler(PoolTimeout, _database_unavailable)
+    app.add_exception_handler(DatabaseBusy, _database_unavailable)
     app.add_exception_handler(AiBusy, _ai_busy)
     app.add_exception_handler(ClientDisconnect, _client_disconnected)
 

@@ -29,7 +29,6 @@ from fastapi.responses import (
 from fastapi.routing import APIRoute
 from markupsafe import Markup
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from learnloop.accounts import mail
@@ -793,7 +792,8 @@ async def _ask(
     )
     if not wants_json(request):
         # A new short transaction, off the event loop, reads what the page shows.
-        return await run_in_threadpool(
+        return await calls.store(
+            db,
             partial(
                 render_lesson,
                 request,
@@ -803,7 +803,7 @@ async def _ask(
                 lesson,
                 tutor_answers={ref: answer},
                 own_question=own_question or "",
-            )
+            ),
         )
     return JSONResponse(
         {
