@@ -26,6 +26,7 @@ socket errors and timeouts.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
@@ -36,6 +37,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.request
@@ -80,7 +82,7 @@ class Options:
     connections: int
     threads: int
     quick: bool
-    before: str | None = None  # a source tree (with src/learnloop) to compare against
+    before: str | None = None  # a git ref whose source tree is compared against
 
 
 # ---------------------------------------------------------------------------------- results
@@ -636,6 +638,7 @@ def measure(opts: Options, course: Course) -> dict[str, Any]:
         for learners, attempts in ((100_000, 1_000_000), (1_000, 10_000)):
             datasets[(db, learners)] = seed.ensure(db, learners, attempts, course, log=log)
     results["load_before"] = os.getloadavg()
+    cpu_times_before = cpu_times()
     port = 18100
     page: Path | None = None
     for workers in (1, 2):
@@ -700,7 +703,8 @@ def measure(opts: Options, course: Course) -> dict[str, Any]:
                 url = seed.fresh_copy(datasets[(db, 100_000)], name)
                 stack.callback(seed.drop_copy, datasets[(db, 100_000)], name)
                 port = free_port(port + 1)
-                old = start_learnloop(name, url, workers, port, server_cpu, source=opts.before)
+                tree, commit = source_tree(opts.before)
+                old = start_learnloop(name, url, workers, port, server_cpu, source=str(tree))
                 stack.callback(stop, old)
                 compared: dict[str, dict[str, list[dict[str, Any]]]] = {}
                 for rep in range(opts.repeat):
@@ -712,7 +716,8 @@ def measure(opts: Options, course: Course) -> dict[str, Any]:
                             )
                             compared.setdefault(kind, {}).setdefault(label, []).append(asdict(run))
                 stop(old)
-                phase["before_after"] = {"db": db, "source": opts.before, "runs": compared}
+                source = f"{opts.before} ({commit[:12]})"
+                phase["before_after"] = {"db": db, "source": source, "runs": compared}
             # Per database: the mix at saturation, lesson pages at half of their saturation.
             mix_sat: dict[str, Run] = {}
             for c in big:
@@ -770,6 +775,7 @@ def measure(opts: Options, course: Course) -> dict[str, Any]:
                 phase.setdefault("rss", {})[c.label] = c.rss_mib
                 log(f"{c.label} worker RSS: {', '.join(f'{r:.0f} MiB' for r in c.rss_mib)}")
     results["load_after"] = os.getloadavg()
+    results["steal_percent"] = steal_percent(cpu_times_before, cpu_times())
     results["finished"] = datetime.now(UTC).isoformat()
     return results
 
@@ -806,6 +812,48 @@ def ratio_text(numerator: float, denominator: float) -> str:
 
 def verdict(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
+
+
+def cpu_times() -> list[int]:
+    """The machine's CPU time counters (/proc/stat's "cpu" line, as vmstat reads them)."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("cpu "):
+            return [int(field) for field in line.split()[1:]]
+    return []
+
+
+def steal_percent(before: list[int], after: list[int]) -> float | None:
+    """vmstat's `st` over an interval: time the hypervisor gave to others, in % of all time."""
+    if len(before) < 8 or len(after) < 8:
+        return None
+    total = sum(after) - sum(before)
+    return 100.0 * (after[7] - before[7]) / total if total > 0 else None
+
+
+def source_tree(ref: str) -> tuple[Path, str]:
+    """The source tree of a git ref (a commit, branch or tag of this repository), extracted
+    once into the cache; its folder and commit id."""
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    target = CACHE / f"source-{commit[:12]}"
+    if not (target / "src" / "learnloop").is_dir():
+        partial = target.with_name(target.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "--format=tar", commit, "src"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(partial, filter="data")
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
+    return target, commit
 
 
 def machine() -> str:
@@ -860,13 +908,18 @@ def mix_table(run: Run) -> list[str]:
     return lines
 
 
+def _steal(results: dict[str, Any]) -> str:
+    steal = results.get("steal_percent")
+    return "not recorded" if steal is None else f"{steal:.1f}%"
+
+
 def render(results: dict[str, Any], opts: Options, command: str) -> str:
     out: list[str] = [START_MARK, ""]
     started = results["started"][:16].replace("T", " ")
     out += [
         f"Measured {started} UTC on {machine()}; shared machine, load average "
         f"{results['load_before'][0]:.1f} at the start and {results['load_after'][0]:.1f} at "
-        f"the end of the run.",
+        f"the end of the run; CPU steal (vmstat `st`) {_steal(results)} over the run.",
         "",
         "```",
         command,
@@ -1123,8 +1176,8 @@ def main() -> None:
     parser.add_argument("--no-readme", action="store_true", help="do not touch bench/README.md")
     parser.add_argument(
         "--before",
-        help="also run this source tree (a folder holding src/learnloop), interleaved with the "
-        "current one: lesson pages and attempts, before/after a change",
+        help="also run the source tree of this git ref (a commit, branch or tag), interleaved "
+        "with the working tree: lesson pages and attempts, before/after a change",
     )
     args = parser.parse_args()
     opts = Options(

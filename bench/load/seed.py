@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -427,23 +428,28 @@ def ensure(kind: str, learners: int, attempts: int, course: Course, *, log: Any 
 def fresh_copy(seeded: Seeded, run_name: str) -> str:
     """A database URL for one run: a copy of the seeded data the run may change freely."""
     if seeded.kind == "sqlite":
-        target = CACHE_DIR / f"run-{run_name}.db"
+        target = CACHE_DIR / f"run-{os.getpid()}-{run_name}.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{target}{suffix}").unlink(missing_ok=True)
         shutil.copyfile(seeded.location, target)
         return f"sqlite:///{target}"
-    database = f"llbench_run_{run_name}".replace("-", "_")
+    database = run_database(run_name)
     pg_recreate(database, template=seeded.location)
     return pg_url(database)
 
 
 def drop_copy(seeded: Seeded, run_name: str) -> None:
     if seeded.kind == "sqlite":
-        target = CACHE_DIR / f"run-{run_name}.db"
+        target = CACHE_DIR / f"run-{os.getpid()}-{run_name}.db"
         for suffix in ("", "-wal", "-shm", "-writer.lock"):
             Path(f"{target}{suffix}").unlink(missing_ok=True)
     else:
-        pg_drop(f"llbench_run_{run_name}".replace("-", "_"))
+        pg_drop(run_database(run_name))
+
+
+def run_database(run_name: str) -> str:
+    # The process id keeps two benchmark runs sharing one PostgreSQL off each other's copies.
+    return f"llbench_run_{os.getpid()}_{run_name}".replace("-", "_")[:63]
 
 
 def load_course() -> Course:

@@ -365,6 +365,7 @@ def make_engine(
     pool_size: int = 10,
     max_overflow: int = 10,
     sqlite_busy_timeout_ms: int = 5000,
+    pool_timeout_seconds: float = 30.0,
     echo: bool = False,
 ) -> Engine:
     url = normalise_database_url(url)
@@ -374,6 +375,9 @@ def make_engine(
             echo=echo,
             # One connection may serve requests from several threads (FastAPI's thread pool).
             connect_args={"check_same_thread": False},
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout_seconds,
         )
         _configure_sqlite(engine, sqlite_busy_timeout_ms)
         return engine
@@ -383,6 +387,7 @@ def make_engine(
         pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=max_overflow,
+        pool_timeout=pool_timeout_seconds,
         pool_recycle=1800,
     )
 

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    # How long a request waits for a pooled connection before it answers 503 (kept well under
+    # the ingress's and clients' timeouts; SQLAlchemy's own default is 30 s).
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
     courses_dir: Path = Field(default_factory=_default_courses_dir)
     # Reload a course when its files change (development convenience).
@@ -81,6 +84,10 @@ class Settings(BaseSettings):
     tutor_index_dir: Path | None = Field(default_factory=_default_tutor_index_dir)
     # AI calls (grading, tutor) per learner per day, counted in the learner's time zone.
     ai_daily_quota: int = Field(default=50, ge=0)
+    # Model calls a web process runs at once (learnloop.web.ai_calls); a request waits at most
+    # ai_queue_timeout_seconds for one, then answers 503 with Retry-After.
+    ai_max_concurrent_calls: int = Field(default=32, ge=1)
+    ai_queue_timeout_seconds: float = Field(default=5.0, gt=0)
 
     # Plans: which features need which plan. A feature missing here is open to everyone.
     pro_features: tuple[str, ...] = ("written_feedback", "go_deeper", "own_question")

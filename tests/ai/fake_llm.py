@@ -18,7 +18,8 @@ HTTP, JSON bodies, bearer keys, server-sent events. Behaviours the tests switch 
 - ``trickle``: answers 200 and then sends the body one byte every 0.1 s, for a minute.
 
 ``fail_first`` makes the first N requests answer 500 before the behaviour applies; ``delay``
-sleeps before every answer (slow grading for the crash test).
+sleeps before every answer (slow grading for the crash test), and ``hold_until`` holds every
+answer until that moment (a stall whose end the test sets once every call is in it).
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ class FakeLLM:
     delay: float = 0.0
     api_key: str | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
+    held: int = 0  # requests waiting out `delay` (or `hold_until`) right now
+    # A time.monotonic() before which no request is answered (None: only `delay` applies).
+    hold_until: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -202,8 +206,17 @@ class _Handler(BaseHTTPRequestHandler):
         if fake.api_key and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
             self._send_json(401, {"error": {"message": "bad key"}})
             return
-        if fake.delay:
-            fake.stopping.wait(fake.delay)
+        if fake.delay or fake.hold_until is not None:
+            with fake.lock:
+                fake.held += 1
+            try:
+                fake.stopping.wait(fake.delay)
+                while (until := fake.hold_until) is not None and time.monotonic() < until:
+                    if fake.stopping.wait(min(0.05, until - time.monotonic())):
+                        break
+            finally:
+                with fake.lock:
+                    fake.held -= 1
         if number <= fake.fail_first or fake.behaviour == "error":
             self._send_json(500, {"error": {"message": "overloaded"}})
             return

@@ -338,6 +338,27 @@ def test_probes(rendered: tuple[str, Path, list[dict[str, Any]]]) -> None:
         assert worker[probe]["httpGet"]["port"] == "metrics"
 
 
+def test_web_pods_drain_before_sigterm(rendered: tuple[str, Path, list[dict[str, Any]]]) -> None:
+    """A preStop hook keeps the pod serving while Services drop it; then SIGTERM starts the
+    app's own drain, and both fit in the grace period."""
+    _, _, docs = rendered
+    pod = one(docs, "Deployment", "web")["spec"]["template"]["spec"]
+    web = pod["containers"][0]
+    command = web["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[0] == "/usr/bin/python3.11"  # the image has no shell and no sleep
+    pause = int(command[-1].split("sleep(")[1].rstrip(")"))
+    assert pause > 0
+    env = {e["name"]: e.get("value") for e in web["env"]}
+    grace = float(env["LEARNLOOP_SHUTDOWN_GRACE_SECONDS"])
+    assert pause + grace <= pod["terminationGracePeriodSeconds"]
+
+
+def test_prestop_that_outlasts_the_grace_period_is_refused() -> None:
+    result = helm_template("--set", "web.preStopSeconds=20", check=False)
+    assert result.returncode != 0
+    assert "preStopSeconds" in result.stderr
+
+
 def test_replicas_pdb_and_hpa_agree(rendered: tuple[str, Path, list[dict[str, Any]]]) -> None:
     _, _, docs = rendered
     web = one(docs, "Deployment", "web")["spec"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -29,13 +31,16 @@ class Served:
             return http.get(path)
 
     def in_flight(self) -> float:
+        return self.in_flight_by_worker()[1]
+
+    def in_flight_by_worker(self) -> tuple[float, float]:
+        """The requests in flight in the worker that answered, and that worker's start time
+        (which tells the workers of a several-process server apart)."""
         families = text_string_to_metric_families(self.get("/metrics").text)
-        return sum(
-            sample.value
-            for family in families
-            for sample in family.samples
-            if sample.name == "learnloop_http_requests_in_flight"
-        )
+        samples = [sample for family in families for sample in family.samples]
+        started = next(s.value for s in samples if s.name == "process_start_time_seconds")
+        in_flight = sum(s.value for s in samples if s.name == "learnloop_http_requests_in_flight")
+        return started, in_flight
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
@@ -54,9 +59,19 @@ def wait_ready(served: Served, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def wait_all_workers(served: Served, workers: int, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while served.output().count("Application startup complete.") < workers:
+        assert time.monotonic() < deadline, f"not every worker started:\n{served.output()[-4000:]}"
+        time.sleep(0.05)
+
+
 @contextmanager
-def learnloop_serve(database_url: str, tmp_path: Path, **env: str) -> Iterator[Served]:
-    """`python -m learnloop serve` on a free port, ready; killed afterwards if still running."""
+def learnloop_serve(
+    database_url: str, tmp_path: Path, *, workers: int = 1, **env: str
+) -> Iterator[Served]:
+    """`python -m learnloop serve` on a free port, ready (every worker, when there are several);
+    killed afterwards, with its workers, if still running."""
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LEARNLOOP_"))}
     environment.update(
@@ -72,17 +87,31 @@ def learnloop_serve(database_url: str, tmp_path: Path, **env: str) -> Iterator[S
     log = tmp_path / f"serve-{port}.log"
     with log.open("w", encoding="utf-8") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "learnloop", "serve", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "learnloop",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
             env=environment,
             stdout=sink,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its own process group, so its workers can be killed too
         )
     served = Served(process, f"http://127.0.0.1:{port}", log)
     try:
-        wait_ready(served)
+        wait_ready(served, timeout=60.0 * workers)
+        if workers > 1:
+            wait_all_workers(served, workers)
         yield served
     finally:
         if process.poll() is None:
             process.kill()
         process.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # workers left behind by a failed test

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from learnloop.accounts.models import User
 from learnloop.accounts.service import has_feature
 from learnloop.content.model import Course, Exercise, Lesson, WrittenExercise
-from learnloop.db import utcnow
+from learnloop.db import take_write_lock, utcnow
 from learnloop.exercises.service import IdempotencyConflict
 from learnloop.feedback.models import AiUsage, GradingJob, WrittenResponse
 from learnloop.observability.metrics import WRITTEN_ANSWERS_TOTAL
@@ -111,9 +111,16 @@ def consume_ai_quota(
     settings: Settings | None = None,
     now: datetime | None = None,
 ) -> None:
-    """Charge one AI call to the learner's daily quota, or raise `QuotaExceeded`."""
+    """Charge one AI call to the learner's daily quota, or raise `QuotaExceeded`.
+
+    Concurrent charges for one learner are serialised, so the quota holds exactly: SQLite's
+    write lock (taken here if the request has not yet), and on PostgreSQL a lock on the
+    learner's row, taken before counting and held until the charge commits.
+    """
     settings = settings or get_settings()
     now = now or utcnow()
+    take_write_lock(db)
+    db.execute(select(User.id).where(User.id == user.id).with_for_update())
     if ai_calls_today(db, user=user, now=now) >= settings.ai_daily_quota:
         _, reset = _local_day_bounds(user, now)
         raise QuotaExceeded(settings.ai_daily_quota, max(1, int((reset - now).total_seconds())))

@@ -22,10 +22,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,6 +42,7 @@ from learnloop.settings import Settings
 from learnloop.tutor import answers, hints
 from learnloop.tutor import service as tutor
 from learnloop.tutor.answers import Citation, TutorAnswer, UnknownQuestion
+from learnloop.web.ai_calls import AiSlot
 from learnloop.web.deps import ApiUser, AppSettings, DbSession, Library, lesson_or_404
 from learnloop.web.errors import error_responses
 
@@ -133,12 +134,6 @@ def in_transaction(request: Request, work: Callable[[Session], T]) -> T:
             raise
         db.commit()
         return result
-
-
-def end_request_transaction(db: Session) -> None:
-    """Authentication read the user in the request's session; nothing was written there.
-    Ending its read transaction now means none stays open during the model call."""
-    db.commit()
 
 
 def sse(event: str, data: object) -> str:
@@ -276,6 +271,7 @@ async def go_deeper(
     slug: Slug,
     number: Number,
     body: GoDeeperIn,
+    calls: AiSlot,  # before the user: no connection is held while waiting for a slot
     user: ApiUser,
     db: DbSession,
     library: Library,
@@ -288,43 +284,49 @@ async def go_deeper(
     if body.question is not None and not has_feature(settings, user, "own_question"):
         raise service.FeatureLocked("own_question")
     user_id = user.id
-    await run_in_threadpool(end_request_transaction, db)
+    await calls.leave_database(db)
     try:
-        plan, question = await run_in_threadpool(
-            ask,
-            request,
-            user_id=user_id,
-            course=course,
-            lesson=lesson,
-            question_id=body.question_id,
-            question=body.question,
-            settings=settings,
+        plan, question = await calls.call(
+            partial(
+                ask,
+                request,
+                user_id=user_id,
+                course=course,
+                lesson=lesson,
+                question_id=body.question_id,
+                question=body.question,
+                settings=settings,
+            )
         )
     except UnknownQuestion as error:
         raise service.NotFound(str(error)) from error
     if accept and "text/event-stream" in accept:
         return StreamingResponse(
-            stream_events(
-                request,
-                plan,
-                settings,
-                user_id=user_id,
-                course=course,
-                lesson=lesson,
-                question=question,
+            calls.stream(
+                stream_events(
+                    request,
+                    plan,
+                    settings,
+                    user_id=user_id,
+                    course=course,
+                    lesson=lesson,
+                    question=question,
+                )
             ),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    final = await run_in_threadpool(complete, plan, settings)
-    await run_in_threadpool(
-        store,
-        request,
-        user_id=user_id,
-        course=course,
-        lesson=lesson,
-        question=question,
-        answer=final,
+    final = await calls.call(partial(complete, plan, settings))
+    await calls.call(
+        partial(
+            store,
+            request,
+            user_id=user_id,
+            course=course,
+            lesson=lesson,
+            question=question,
+            answer=final,
+        )
     )
     return answer_out(final)
 
@@ -458,6 +460,7 @@ async def post_hint(
     number: Number,
     exercise_id: ExerciseId,
     body: HintIn,
+    calls: AiSlot,  # a hint may call the LLM
     user: ApiUser,
     db: DbSession,
     library: Library,
@@ -466,17 +469,19 @@ async def post_hint(
     course, lesson = lesson_or_404(library, slug, number)
     exercise = hint_exercise(lesson, exercise_id)
     user_id = user.id
-    await run_in_threadpool(end_request_transaction, db)
+    await calls.leave_database(db)
     try:
-        found = await run_in_threadpool(
-            next_hint,
-            request,
-            user_id=user_id,
-            course=course,
-            lesson=lesson,
-            exercise=exercise,
-            give_up=body.give_up,
-            settings=settings,
+        found = await calls.call(
+            partial(
+                next_hint,
+                request,
+                user_id=user_id,
+                course=course,
+                lesson=lesson,
+                exercise=exercise,
+                give_up=body.give_up,
+                settings=settings,
+            )
         )
     except NoWrongAnswer as error:
         raise HTTPException(status_code=409, detail=str(error)) from error

@@ -8,8 +8,9 @@ The transactions are shaped as in `tutor.api`: none is open while the tutor work
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from learnloop.accounts import service as accounts
@@ -24,13 +25,13 @@ from learnloop.tutor.api import (
     NoWrongAnswer,
     ask,
     complete,
-    end_request_transaction,
     in_transaction,
     next_hint,
     store,
     stream_events,
 )
 from learnloop.tutor.service import Exchange
+from learnloop.web.ai_calls import AiCalls, AiSlot
 from learnloop.web.deps import DbSession, Library, PageUser
 from learnloop.web.lesson_view import lesson_url, render_lesson
 from learnloop.web.pages import CsrfProtectedRoute
@@ -89,6 +90,7 @@ def _thread(request: Request, user_id: int, course: Course, lesson: Lesson) -> l
 
 async def _ask(
     request: Request,
+    calls: AiCalls,
     db: DbSession,
     library: Library,
     user: User,
@@ -123,17 +125,19 @@ async def _ask(
                 back_label="Back to the lesson",
             )
     user_id = user.id
-    await run_in_threadpool(end_request_transaction, db)
+    await calls.leave_database(db)
     try:
-        plan, question = await run_in_threadpool(
-            ask,
-            request,
-            user_id=user_id,
-            course=course,
-            lesson=lesson,
-            question_id=question_id,
-            question=own_question,
-            settings=settings,
+        plan, question = await calls.call(
+            partial(
+                ask,
+                request,
+                user_id=user_id,
+                course=course,
+                lesson=lesson,
+                question_id=question_id,
+                question=own_question,
+                settings=settings,
+            )
         )
     except feedback.QuotaExceeded as error:
         return error_page(request, user, 429, "Daily limit reached", str(error))
@@ -141,28 +145,32 @@ async def _ask(
         return _not_found(request, user, "There is no such question.")
     if "text/event-stream" in request.headers.get("accept", ""):
         return StreamingResponse(
-            stream_events(
-                request,
-                plan,
-                settings,
-                user_id=user_id,
-                course=course,
-                lesson=lesson,
-                question=question,
-                render=exchange_html,
+            calls.stream(
+                stream_events(
+                    request,
+                    plan,
+                    settings,
+                    user_id=user_id,
+                    course=course,
+                    lesson=lesson,
+                    question=question,
+                    render=exchange_html,
+                )
             ),
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
-    final = await run_in_threadpool(complete, plan, settings)
-    await run_in_threadpool(
-        store,
-        request,
-        user_id=user_id,
-        course=course,
-        lesson=lesson,
-        question=question,
-        answer=final,
+    final = await calls.call(partial(complete, plan, settings))
+    await calls.call(
+        partial(
+            store,
+            request,
+            user_id=user_id,
+            course=course,
+            lesson=lesson,
+            question=question,
+            answer=final,
+        )
     )
     if wants_json(request):
         return JSONResponse(
@@ -173,8 +181,9 @@ async def _ask(
                 "html": exchange_html(question, final),
             }
         )
-    exchanges = await run_in_threadpool(_thread, request, user_id, course, lesson)
-    return await run_in_threadpool(_page, request, user_id, course, lesson, exchanges)
+    # The page is read in short transactions once the request has a database slot again.
+    exchanges = await calls.store(db, partial(_thread, request, user_id, course, lesson))
+    return await calls.store(db, partial(_page, request, user_id, course, lesson, exchanges))
 
 
 def _page(
@@ -194,20 +203,27 @@ async def go_deeper(
     number: str,
     question_id: str,
     request: Request,
+    calls: AiSlot,  # before the user: no connection is held while waiting for a slot
     db: DbSession,
     library: Library,
     user: PageUser,
 ) -> Response:
-    return await _ask(request, db, library, user, slug, number, question_id)
+    return await _ask(request, calls, db, library, user, slug, number, question_id)
 
 
 @router.post("/courses/{slug}/lessons/{number}/go-deeper")
 @writes_late  # the request's session only authenticates; the tutor writes in its own
 async def go_deeper_own_question(
-    slug: str, number: str, request: Request, db: DbSession, library: Library, user: PageUser
+    slug: str,
+    number: str,
+    request: Request,
+    calls: AiSlot,  # before the user: no connection is held while waiting for a slot
+    db: DbSession,
+    library: Library,
+    user: PageUser,
 ) -> Response:
     """The learner's own question or follow-up (pro plan), answered from the course."""
-    return await _ask(request, db, library, user, slug, number, None)
+    return await _ask(request, calls, db, library, user, slug, number, None)
 
 
 @router.get("/courses/{slug}/lessons/{number}/tutor")
@@ -250,6 +266,7 @@ async def exercise_hint(
     number: str,
     exercise_id: str,
     request: Request,
+    calls: AiSlot,  # a hint may call the LLM
     db: DbSession,
     library: Library,
     user: PageUser,
@@ -268,18 +285,20 @@ async def exercise_hint(
     give_up = form_text(form, "give_up", limit=10) == "1"
     settings = settings_of(request)
     user_id = user.id
-    await run_in_threadpool(end_request_transaction, db)
+    await calls.leave_database(db)
     back = f"{lesson_url(course, lesson)}#ex-{exercise.id}"
     try:
-        found_hint = await run_in_threadpool(
-            next_hint,
-            request,
-            user_id=user_id,
-            course=course,
-            lesson=lesson,
-            exercise=exercise,
-            give_up=give_up,
-            settings=settings,
+        found_hint = await calls.call(
+            partial(
+                next_hint,
+                request,
+                user_id=user_id,
+                course=course,
+                lesson=lesson,
+                exercise=exercise,
+                give_up=give_up,
+                settings=settings,
+            )
         )
     except NoWrongAnswer as error:
         return error_page(

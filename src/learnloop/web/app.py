@@ -22,6 +22,8 @@ from learnloop.settings import Settings, get_settings
 from learnloop.tutor import pages as tutor_pages
 from learnloop.tutor import warmup as tutor_warmup
 from learnloop.web import api, health, pages
+from learnloop.web.ai_calls import install_ai_calls
+from learnloop.web.deps import RESERVED_CONNECTIONS, ensure_threads, install_db_slots
 from learnloop.web.errors import ErrorResponse, error_responses, install_error_handlers
 from learnloop.web.lesson_pages import LessonHotPath, LessonPages, queries_for
 from learnloop.web.limits import BodyLimitMiddleware
@@ -43,10 +45,13 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         engine = make_engine(
             settings.database_url,
             pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
+            # Requests use at most db_pool_size + db_max_overflow (their slots, see deps.DbSlots).
+            max_overflow=settings.db_max_overflow + RESERVED_CONNECTIONS,
             sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            pool_timeout_seconds=settings.db_pool_timeout_seconds,
         )
         instrument_engine(engine)
+        ensure_threads(settings.db_pool_size + settings.db_max_overflow)
         observe_pool(engine)
         if settings.is_sqlite:
             # Single-machine mode: the server creates and migrates its own database file.
@@ -146,6 +151,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.shutting_down = False
+    install_ai_calls(app, settings)
+    install_db_slots(app, settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     # Outermost of ours (the last added), so its pages skip two layers: it adds the security

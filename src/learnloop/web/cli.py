@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 
 import click
-import uvicorn
 
 from learnloop.db import current_revisions, downgrade, head_revisions, make_engine, upgrade_to_head
 from learnloop.observability.setup import configure_logging
-from learnloop.observability.shutdown import drain_seconds_for, serve_with_graceful_shutdown
+from learnloop.observability.shutdown import serve_with_graceful_shutdown, serve_workers
 from learnloop.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -34,23 +33,8 @@ def serve(host: str, port: int, workers: int) -> None:
 
         serve_with_graceful_shutdown(create_app(settings), host, port, settings)
         return
-    # Several processes: uvicorn's supervisor imports the factory in each worker.
-    grace = settings.shutdown_grace_seconds
-    uvicorn.run(
-        "learnloop.web.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        timeout_graceful_shutdown=max(1, int(grace - drain_seconds_for(grace))),
-        # A spawned worker re-imports the whole app before it can answer the supervisor's
-        # health ping; on a busy 2-core machine that takes longer than uvicorn's default 5 s,
-        # and the supervisor would kill and respawn workers in a loop.
-        timeout_worker_healthcheck=30,
-    )
+    # Several processes on one socket, each with the same graceful shutdown.
+    raise SystemExit(serve_workers(host, port, workers, settings))
 
 
 @click.group()

@@ -2,18 +2,24 @@
 
 `get_db` owns the request's one transaction: it commits when the route returns and rolls back
 when it raises, before the response is sent (``scope="function"``), so a 2xx means committed.
+It first waits (on the event loop, bounded) for one of the process's database slots (`DbSlots`);
+routes that call a model commit their charge early and let the slot go while the model works
+(`learnloop.web.ai_calls`).
 Use the `DbSession` alias rather than ``Depends(get_db)``, so every route shares one session.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, HTTPException, Request, Response
+import anyio
+import anyio.to_thread
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from learnloop.accounts import service as accounts
 from learnloop.accounts.models import User
@@ -47,23 +53,104 @@ async def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-def get_db(request: Request) -> Iterator[Session]:
+class DatabaseBusy(Exception):  # noqa: N818 - named like the other overload answers
+    """No database slot came free within ``db_pool_timeout_seconds`` (503 with Retry-After)."""
+
+
+class DbSlots:
+    """How many requests may use the database at once: the pool's size, so none waits for a
+    connection inside a thread.
+
+    A request waits for a slot on the event loop, holding nothing, for at most
+    ``db_pool_timeout_seconds``, then answers 503. Only admitted requests take threads for
+    database work, and the thread pool is larger than the slots (`install_db_slots`), so a
+    request that holds SQLite's write lock always finds a thread for its next step (its commit)
+    instead of queueing behind threads that wait for that lock or for a connection.
+    """
+
+    def __init__(self, size: int, timeout_seconds: float) -> None:
+        self.size = size
+        self.timeout = timeout_seconds
+        self._semaphore: anyio.Semaphore | None = None
+
+    async def acquire(self) -> DbSlot:
+        if self._semaphore is None:  # made inside the event loop that serves the app
+            self._semaphore = anyio.Semaphore(self.size)
+        semaphore = self._semaphore
+        admitted = False
+        with anyio.move_on_after(self.timeout):
+            await semaphore.acquire()
+            admitted = True
+        if not admitted:
+            raise DatabaseBusy("No database connection came free in time.")
+        return DbSlot(self, semaphore)
+
+
+class DbSlot:
+    """A request's hold on a database slot; `learnloop.web.ai_calls` lets it go while a model
+    works and takes it again afterwards."""
+
+    def __init__(self, slots: DbSlots, semaphore: anyio.Semaphore) -> None:
+        self._slots = slots
+        self._semaphore: anyio.Semaphore | None = semaphore
+
+    def release(self) -> None:
+        if self._semaphore is not None:
+            self._semaphore.release()
+            self._semaphore = None
+
+    async def reacquire(self) -> None:
+        if self._semaphore is None:
+            self._semaphore = (await self._slots.acquire())._semaphore
+
+
+# Connections the web process keeps beyond the requests' slots: the lesson hot path's (SQLite),
+# the readiness probe's, the inline worker's and one to spare.
+RESERVED_CONNECTIONS = 4
+_DB_SLOT = "learnloop_db_slot"
+
+
+def install_db_slots(app: FastAPI, settings: Settings) -> None:
+    size = settings.db_pool_size + settings.db_max_overflow
+    app.state.db_slots = DbSlots(size, settings.db_pool_timeout_seconds)
+
+
+def ensure_threads(size: int) -> None:
+    """Give the thread pool more threads than the database slots (called at start)."""
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    limiter.total_tokens = max(limiter.total_tokens, size + 16)
+
+
+def db_slot(db: Session) -> DbSlot | None:
+    slot = db.info.get(_DB_SLOT)
+    return slot if isinstance(slot, DbSlot) else None
+
+
+async def get_db(request: Request) -> AsyncIterator[Session]:
     state = request.app.state
     # Writes on SQLite take the write lock when the transaction begins (see learnloop.db),
     # except in routes whose actions take it just before writing (`writes_late`).
     reads_first = request.method in SAFE_METHODS or route_writes_late(request.scope.get("endpoint"))
     maker: sessionmaker[Session] = state.sessionmaker if reads_first else state.write_sessionmaker
-    db = maker()
+    slot = await state.db_slots.acquire()
+    db = maker()  # no connection yet: the first query takes one, in the route's thread
+    db.info[_DB_SLOT] = slot
     try:
         yield db
     except BaseException as error:
-        if isinstance(error, KeepsTransaction):
-            db.commit()
-        else:
-            db.rollback()
+        end = db.commit if isinstance(error, KeepsTransaction) else db.rollback
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(_end, db, end)
         raise
     else:
-        db.commit()
+        await run_in_threadpool(_end, db, db.commit)
+    finally:
+        slot.release()
+
+
+def _end(db: Session, end: Callable[[], None]) -> None:
+    try:
+        end()
     finally:
         db.close()
 

@@ -8,6 +8,7 @@ documented OpenAPI schemas hold for every response.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,7 +16,9 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from learnloop.accounts import service as accounts
 from learnloop.accounts.access import Forbidden
@@ -24,7 +27,8 @@ from learnloop.exercises.service import IdempotencyConflict
 from learnloop.feedback import service as feedback
 from learnloop.progress.service import InvalidFocusSession, LessonNotMastered
 from learnloop.review.service import CardNotDue, CardNotFound
-from learnloop.web.deps import SignInRequired
+from learnloop.web.ai_calls import AiBusy
+from learnloop.web.deps import DatabaseBusy, SignInRequired
 from learnloop.web.rendering import error_page
 
 logger = logging.getLogger(__name__)
@@ -132,15 +136,44 @@ HANDLED: tuple[type[Exception], ...] = (
 )
 
 
-async def _database_unavailable(request: Request, error: Exception) -> Response:
-    # The database is down, restarting or (SQLite) locked past the busy timeout. The request's
-    # transaction was rolled back, so a retry is safe; the pool's pre-ping reconnects after.
-    logger.warning("database unavailable: %s", type(error).__name__)
+def _overloaded(detail: str, retry_after: int = 1) -> JSONResponse:
     return JSONResponse(
-        status_code=503,
-        content={"detail": "The database is unavailable; try again shortly."},
-        headers={"Retry-After": "1"},
+        status_code=503, content={"detail": detail}, headers={"Retry-After": str(retry_after)}
     )
+
+
+async def _database_unavailable(request: Request, error: Exception) -> Response:
+    # The database is down or restarting, (SQLite) locked past the busy timeout, or (pool) no
+    # connection came free in db_pool_timeout_seconds. The request's transaction was rolled
+    # back, so a retry is safe; the pool's pre-ping reconnects after.
+    if isinstance(error, sqlite3.OperationalError) and not _is_sqlite_busy(error):
+        raise error  # a bug (bad SQL, missing table), not overload: a 500 with its traceback
+    logger.warning("database unavailable: %s", type(error).__name__)
+    return _overloaded("The database is unavailable; try again shortly.")
+
+
+def _is_sqlite_busy(error: sqlite3.OperationalError) -> bool:
+    # Raised by the driver itself where SQLAlchemy does not wrap it: the BEGIN IMMEDIATE that
+    # `learnloop.db` issues straight to the driver when a writer's transaction starts.
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(error) or "busy" in str(error)
+
+
+async def _ai_busy(request: Request, error: Exception) -> Response:
+    assert isinstance(error, AiBusy)
+    logger.warning("ai calls: every slot taken, answered 503")
+    return _overloaded(str(error), error.retry_after_seconds)
+
+
+# nginx's status for a client that closed the connection before the response.
+CLIENT_CLOSED_REQUEST = 499
+
+
+async def _client_disconnected(request: Request, error: Exception) -> Response:
+    # Nobody reads this response; its status is what the access log and the metrics record.
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
 async def _http_error(request: Request, error: Exception) -> Response:
@@ -159,6 +192,11 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(kind, _handle)
     app.add_exception_handler(SignInRequired, _sign_in)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(sqlite3.OperationalError, _database_unavailable)
+    app.add_exception_handler(PoolTimeout, _database_unavailable)
+    app.add_exception_handler(DatabaseBusy, _database_unavailable)
+    app.add_exception_handler(AiBusy, _ai_busy)
+    app.add_exception_handler(ClientDisconnect, _client_disconnected)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -172,7 +210,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         "exercises not solved yet, review card not due).",
         413: "Request body too large.",
         429: "Too many requests; see Retry-After.",
-        503: "The database is unavailable; retry after Retry-After seconds.",
+        503: "Overloaded or the database is unavailable; retry after Retry-After seconds.",
     }
     return {
         status: {
