@@ -21,6 +21,7 @@ from learnloop.observability.tracing import instrument_engine
 from learnloop.settings import Settings, get_settings
 from learnloop.web import api, health, pages
 from learnloop.web.errors import ErrorResponse, error_responses, install_error_handlers
+from learnloop.web.input_guard import InputGuardMiddleware
 from learnloop.web.lesson_pages import LessonHotPath, LessonPages, queries_for
 from learnloop.web.limits import BodyLimitMiddleware
 from learnloop.web.security_headers import SecurityHeadersMiddleware
@@ -142,6 +143,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.shutting_down = False
+    # Innermost: bounded by the body limit, it refuses input no route can take (input_guard).
+    app.add_middleware(InputGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     # Outermost of ours (the last added), so its pages skip two layers: it adds the security

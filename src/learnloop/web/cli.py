@@ -7,7 +7,17 @@ import logging
 import click
 import uvicorn
 
-from learnloop.db import current_revisions, downgrade, head_revisions, make_engine, upgrade_to_head
+from learnloop.db import (
+    SCHEMA_HINT,
+    NoSchema,
+    current_revisions,
+    downgrade,
+    head_revisions,
+    make_engine,
+    require_schema,
+    sqlite_file,
+    upgrade_to_head,
+)
 from learnloop.observability.setup import configure_logging
 from learnloop.observability.shutdown import drain_seconds_for, serve_with_graceful_shutdown
 from learnloop.settings import get_settings
@@ -44,7 +54,8 @@ def serve(host: str, port: int, workers: int) -> None:
         workers=workers,
         log_config=None,
         access_log=False,
-        proxy_headers=True,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
         timeout_graceful_shutdown=max(1, int(grace - drain_seconds_for(grace))),
         # A spawned worker re-imports the whole app before it can answer the supervisor's
         # health ping; on a busy 2-core machine that takes longer than uvicorn's default 5 s,
@@ -69,7 +80,11 @@ def db_upgrade() -> None:
 @db.command("current")
 def db_current() -> None:
     """Print the database's schema revision and whether it is the latest."""
-    engine = make_engine(get_settings().database_url)
+    url = get_settings().database_url
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise NoSchema(f"no database at {path.resolve()}: {SCHEMA_HINT}")
+    engine = make_engine(url)
     try:
         current = current_revisions(engine)
     finally:
@@ -82,6 +97,7 @@ def db_current() -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Migrate down to REVISION ("base" empties the database)."""
+    require_schema(get_settings().database_url)
     downgrade(get_settings().database_url, revision)
     click.echo(f"database at {revision}")
 

@@ -143,6 +143,16 @@ async def _database_unavailable(request: Request, error: Exception) -> Response:
     )
 
 
+async def _server_busy(request: Request, error: Exception) -> Response:
+    assert isinstance(error, accounts.ServerBusy)
+    headers = {"Retry-After": str(error.retry_after_seconds)}
+    if request.url.path.startswith("/api/"):
+        return _detail(503, error, headers)
+    response = error_page(request, None, 503, "Busy", str(error))
+    response.headers.update(headers)
+    return response
+
+
 async def _http_error(request: Request, error: Exception) -> Response:
     """FastAPI's JSON for the API and the probes; the HTML error page for everything else, so
     an unknown page has a title, a language and a way back."""
@@ -159,6 +169,7 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(kind, _handle)
     app.add_exception_handler(SignInRequired, _sign_in)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(accounts.ServerBusy, _server_busy)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -172,7 +183,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         "exercises not solved yet, review card not due).",
         413: "Request body too large.",
         429: "Too many requests; see Retry-After.",
-        503: "The database is unavailable; retry after Retry-After seconds.",
+        503: "The database is unavailable or the server is busy; retry after Retry-After seconds.",
     }
     return {
         status: {
