@@ -128,8 +128,15 @@ class Settings(BaseSettings):
     # false sends them through the full FastAPI route, which renders the same page.
     lesson_hot_path: bool = True
 
+    # The web process serves /metrics (and /livez, /readyz) on this port of its own, never on
+    # the app's port; -1: off. The chart sets the host to 0.0.0.0 for Prometheus.
+    metrics_port: int = Field(default=9100, ge=-1, le=65535)
+    metrics_host: str = "127.0.0.1"
+
     log_level: str = "INFO"
-    log_json: bool = True
+    # JSON lines for log collectors; None: JSON unless standard output is a terminal, where a
+    # person reads one plain line per request (the image and the chart set true).
+    log_json: bool | None = None
     shutdown_grace_seconds: float = 20.0
 
     @model_validator(mode="before")

@@ -22,6 +22,7 @@ class Served:
     process: subprocess.Popen[str]
     url: str
     log: Path
+    metrics_url: str = ""  # /metrics is on a port of its own
 
     def get(self, path: str, timeout: float = 5.0) -> httpx.Response:
         # A new connection each time, as a probe or a fresh client would make.
@@ -29,7 +30,9 @@ class Served:
             return http.get(path)
 
     def in_flight(self) -> float:
-        families = text_string_to_metric_families(self.get("/metrics").text)
+        with httpx.Client(trust_env=False, timeout=5.0) as http:
+            scraped = http.get(f"{self.metrics_url}/metrics")
+        families = text_string_to_metric_families(scraped.text)
         return sum(
             sample.value
             for family in families
@@ -57,7 +60,7 @@ def wait_ready(served: Served, timeout: float = 60.0) -> None:
 @contextmanager
 def learnloop_serve(database_url: str, tmp_path: Path, **env: str) -> Iterator[Served]:
     """`python -m learnloop serve` on a free port, ready; killed afterwards if still running."""
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LEARNLOOP_"))}
     environment.update(
         {
@@ -66,6 +69,7 @@ def learnloop_serve(database_url: str, tmp_path: Path, **env: str) -> Iterator[S
             "LEARNLOOP_COURSES_DIR": str(COURSES_DIR),
             "LEARNLOOP_LOG_LEVEL": "INFO",
             "LEARNLOOP_INLINE_WORKER": "false",
+            "LEARNLOOP_METRICS_PORT": str(metrics_port),
             **env,
         }
     )
@@ -78,7 +82,7 @@ def learnloop_serve(database_url: str, tmp_path: Path, **env: str) -> Iterator[S
             stderr=subprocess.STDOUT,
             text=True,
         )
-    served = Served(process, f"http://127.0.0.1:{port}", log)
+    served = Served(process, f"http://127.0.0.1:{port}", log, f"http://127.0.0.1:{metrics_port}")
     try:
         wait_ready(served)
         yield served

@@ -15,6 +15,7 @@ from sqlalchemy.orm import sessionmaker
 from learnloop.content.loader import CourseLibrary
 from learnloop.db import head_revisions, make_engine, upgrade_to_head
 from learnloop.feedback.worker import start_inline_worker
+from learnloop.observability.exposition import MetricsServer, start_metrics_server
 from learnloop.observability.metrics import observe_pool
 from learnloop.observability.setup import configure_logging, install_observability
 from learnloop.observability.tracing import instrument_engine
@@ -34,6 +35,27 @@ def sqlite_path(url: str) -> Path | None:
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
     return Path(database)
+
+
+def _start_metrics(app: FastAPI, settings: Settings) -> MetricsServer | None:
+    """/metrics on its own port (off the app's, so never behind the Ingress)."""
+    if settings.metrics_port < 0:
+        return None
+    try:
+        return start_metrics_server(
+            settings.metrics_port,
+            settings.metrics_host,
+            ready=lambda: not app.state.shutting_down,
+        )
+    except OSError as error:
+        # Metrics are not worth refusing to serve learners over.
+        logger.error(
+            "metrics server cannot listen on %s:%s: %s",
+            settings.metrics_host,
+            settings.metrics_port,
+            error,
+        )
+        return None
 
 
 def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
@@ -64,6 +86,7 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         app.state.lesson_pages = (
             LessonPages(settings, app.state.library, queries) if queries is not None else None
         )
+        app.state.metrics_server = _start_metrics(app, settings)
         # Single-machine mode grades in a thread here; at scale `learnloop worker` does it.
         app.state.worker = (
             start_inline_worker(engine, app.state.library, settings)
@@ -85,6 +108,8 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
                 app.state.worker.stop(timeout=settings.shutdown_grace_seconds)
             if app.state.lesson_pages is not None:
                 await app.state.lesson_pages.queries.close()
+            if app.state.metrics_server is not None:
+                app.state.metrics_server.close()
             engine.dispose()
             logger.info("learnloop stopped")
 

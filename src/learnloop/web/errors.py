@@ -77,7 +77,7 @@ async def _handle(request: Request, error: Exception) -> Response:
             return validation_error(field, str(error))
     if isinstance(error, accounts.EmailTaken | IdempotencyConflict | LessonNotMastered):
         return _detail(409, error)
-    if isinstance(error, CardNotDue):
+    if isinstance(error, CardNotDue | feedback.NotRetryable):
         return _detail(409, error)
     if isinstance(error, CardNotFound):
         return _detail(404, error)
@@ -129,6 +129,7 @@ HANDLED: tuple[type[Exception], ...] = (
     feedback.QuotaExceeded,
     feedback.AnswerTooLong,
     feedback.EmptyAnswer,
+    feedback.NotRetryable,
 )
 
 
