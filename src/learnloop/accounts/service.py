@@ -62,8 +62,7 @@ _DUMMY_HASH = _hasher.hash("not a real password, only here for timing")
 
 # A request waits this long for a free hashing slot before it is answered 503.
 HASH_SLOT_WAIT_SECONDS = 0.5
-_hash_slots: dict[int, threading.BoundedSemaphore] = {}
-_hash_slots_lock = threading.Lock()
+_hash_slots = threading.BoundedSemaphore(os.cpu_count() or 1)
 
 
 class ServerBusy(Exception):
@@ -75,19 +74,23 @@ class ServerBusy(Exception):
         super().__init__("The server is busy signing people in; try again in a second.")
 
 
-def _slots(settings: Settings) -> threading.BoundedSemaphore:
-    size = settings.max_concurrent_password_hashes or os.cpu_count() or 1
-    with _hash_slots_lock:
-        if size not in _hash_slots:
-            _hash_slots[size] = threading.BoundedSemaphore(size)
-        return _hash_slots[size]
+def configure_password_hashing(settings: Settings) -> None:
+    """Size the process's hashing slots (the app factory calls this at start)."""
+    global _hash_slots
+    _hash_slots = threading.BoundedSemaphore(
+        settings.max_concurrent_password_hashes or os.cpu_count() or 1
+    )
+
+
+def hash_slots() -> threading.BoundedSemaphore:
+    return _hash_slots
 
 
 @contextmanager
-def _hash_slot(settings: Settings | None) -> Iterator[None]:
+def _hash_slot() -> Iterator[None]:
     """Caps concurrent argon2 work: a flood of sign-ins (known emails or not) cannot take every
     core from the learners already signed in."""
-    slots = _slots(settings or get_settings())
+    slots = _hash_slots
     if not slots.acquire(timeout=HASH_SLOT_WAIT_SECONDS):
         PASSWORD_HASHES_REFUSED.inc()
         raise ServerBusy
@@ -97,13 +100,13 @@ def _hash_slot(settings: Settings | None) -> Iterator[None]:
         slots.release()
 
 
-def hash_password(password: str, *, settings: Settings | None = None) -> str:
-    with _hash_slot(settings):
+def hash_password(password: str) -> str:
+    with _hash_slot():
         return _hasher.hash(password)
 
 
-def verify_hash(password_hash: str, password: str, *, settings: Settings | None = None) -> bool:
-    with _hash_slot(settings):
+def verify_hash(password_hash: str, password: str) -> bool:
+    with _hash_slot():
         try:
             return _hasher.verify(password_hash, password)
         except (VerificationError, InvalidHashError):
@@ -310,7 +313,7 @@ def authenticate(
         logger.warning("authenticate throttled client=%s", client_key)
         raise LoginThrottled(retry_after)
     user = db.scalar(select(User).where(User.email == email))
-    ok = verify_hash(user.password_hash if user else _DUMMY_HASH, password, settings=settings)
+    ok = verify_hash(user.password_hash if user else _DUMMY_HASH, password)
     if not ok or user is None:
         # Failures older than the window no longer count; prune them while writing anyway.
         window_start = utcnow() - LOGIN_WINDOW
@@ -326,7 +329,7 @@ def authenticate(
         logger.info("authenticate failed client=%s", client_key)
         raise InvalidCredentials
     if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password, settings=settings)
+        user.password_hash = hash_password(password)
     # A success clears the failures for this email and client.
     db.execute(
         delete(LoginAttempt).where(

@@ -241,7 +241,8 @@ class Worker:
                     raise ExerciseGoneError(f"exercise {gone} no longer exists")
                 problem = self.check()
                 if problem is not None and problem.fatal:
-                    raise EngineUnavailableError(problem.message)
+                    # Logged once by `check`, in full; here only as the job's error.
+                    raise EngineUnavailableError("the grading engine cannot load")
                 feedback, engine_used = grade_response(exercise, text, lesson, self.settings)
                 self._finish(job, feedback.model_dump(mode="json"), engine_used)
             except Exception as error:

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
+from learnloop.accounts.service import configure_password_hashing
 from learnloop.content.loader import CourseLibrary
 from learnloop.db import head_revisions, make_engine, upgrade_to_head
 from learnloop.feedback.worker import start_inline_worker
@@ -119,8 +120,10 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
 def document_common_errors(app: FastAPI) -> None:
     """Say in OpenAPI what any route may answer before or around its own code runs.
 
-    A route that reads a body can answer 400 (not UTF-8, unparseable) and 413 (too big), from
-    FastAPI and `BodyLimitMiddleware`; every API route can answer 503 when the database is down.
+    Any route can answer 400 (`InputGuardMiddleware`: NUL, lone surrogates, NaN, digits other
+    than 0-9 in the address; and, for a body, not UTF-8 or unparseable); a route that reads a
+    body can answer 413 (too big, `BodyLimitMiddleware`); every API route can answer 503 when
+    the database is down.
     The generated document is completed once, so routes added by any feature are covered.
     """
     generate = app.openapi
@@ -140,9 +143,10 @@ def document_common_errors(app: FastAPI) -> None:
         error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
         for path, operations in document.get("paths", {}).items():
             for operation in operations.values():
-                statuses = [503] if path.startswith(api.API_PREFIX) else []
+                # 400 from the input guard, for any route (web/input_guard.py).
+                statuses = [400, 503] if path.startswith(api.API_PREFIX) else [400]
                 if "requestBody" in operation:
-                    statuses += [400, 413]
+                    statuses += [413]
                 for status in statuses:
                     operation["responses"].setdefault(
                         str(status), {"description": descriptions[status], "content": error}
@@ -155,6 +159,7 @@ def document_common_errors(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
+    configure_password_hashing(settings)
     app = FastAPI(
         title="learnloop",
         version="1",

@@ -176,7 +176,9 @@ def install_error_handlers(app: FastAPI) -> None:
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for the given error statuses."""
     descriptions = {
-        400: "The body could not be parsed (for example, it is not UTF-8).",
+        400: "The request could not be read: a body that is not UTF-8 or not parseable, or "
+        "input no route takes (a NUL character, an unpaired surrogate, NaN or Infinity, digits "
+        "other than 0-9 in the address).",
         401: "Missing or invalid bearer token, or wrong credentials.",
         403: "Not allowed for this account or plan.",
         404: "The course, lesson, exercise or resource does not exist.",
