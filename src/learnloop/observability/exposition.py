@@ -37,6 +37,10 @@ class MetricsServer:
         self._thread = thread
 
     @property
+    def host(self) -> str:
+        return str(self._server.server_address[0])
+
+    @property
     def port(self) -> int:
         return int(self._server.server_address[1])
 
