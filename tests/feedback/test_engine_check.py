@@ -142,7 +142,13 @@ def test_worker_without_model_files_is_not_ready_and_fails_answers_with_a_reason
     response_id = submit_answer(sqlite_url)
     shadow = shadow_model_package(tmp_path)
     pythonpath = os.pathsep.join([str(shadow), os.environ.get("PYTHONPATH", "")])
-    process, port, log = start_worker(sqlite_url, tmp_path, PYTHONPATH=pythonpath)
+    process, port, log = start_worker(
+        sqlite_url,
+        tmp_path,
+        PYTHONPATH=pythonpath,
+        LEARNLOOP_WORKER_MAX_ATTEMPTS="2",
+        LEARNLOOP_WORKER_BACKOFF_BASE_SECONDS="0.2",
+    )
     try:
         assert probe(port, "/livez") == 200
         assert probe(port, "/readyz") == 503
@@ -153,7 +159,8 @@ def test_worker_without_model_files_is_not_ready_and_fails_answers_with_a_reason
     finally:
         stop(process)
     row = response_row(sqlite_url, response_id)
-    # Failed at once (retrying cannot bring model files back), with words for the learner.
+    # Failed once its attempts were spent (another worker could have graded it meanwhile),
+    # with words for the learner.
     assert row.status == "failed"
     assert row.failure_reason == REASON_UNAVAILABLE
     output = log.read_text()
@@ -226,9 +233,9 @@ def test_a_failed_answer_shows_its_reason_and_can_be_graded_again(
     try:
         # A worker whose courses no longer have the exercise: it cannot grade the answer.
         (tmp_path / "no-courses").mkdir()
-        gone = Worker(engine, CourseLibrary(tmp_path / "no-courses"), settings, WorkerConfig())
-        while gone.run_once():
-            pass
+        config = WorkerConfig(max_attempts=1)
+        gone = Worker(engine, CourseLibrary(tmp_path / "no-courses"), settings, config)
+        assert gone.run_once()
         shown = http.get(f"/api/v1/responses/{response_id}", headers=headers).json()
         assert shown["status"] == "failed"
         assert shown["failure_reason"] == REASON_EXERCISE_GONE

@@ -60,8 +60,10 @@ _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 # Verified against when the email is unknown, so a miss costs as much time as a hit.
 _DUMMY_HASH = _hasher.hash("not a real password, only here for timing")
 
-# A request waits this long for a free hashing slot before it is answered 503.
-HASH_SLOT_WAIT_SECONDS = 0.5
+# A request waits this long for a free hashing slot before it is answered 503: a burst of
+# sign-ins queues (dozens of hashes fit in it), a flood is refused instead of starving the
+# thread pool that every other request shares.
+HASH_SLOT_WAIT_SECONDS = 2.0
 _hash_slots = threading.BoundedSemaphore(os.cpu_count() or 1)
 
 

@@ -246,8 +246,9 @@ class Worker:
                 feedback, engine_used = grade_response(exercise, text, lesson, self.settings)
                 self._finish(job, feedback.model_dump(mode="json"), engine_used)
             except Exception as error:
-                # Retrying cannot help when the exercise is gone or the engine cannot load.
-                give_up = isinstance(error, ExerciseGoneError | EngineUnavailableError)
+                # Retried even when this worker cannot grade (its engine, its copy of the
+                # course): another worker, or this one after a fix, may. The reason is for the
+                # learner, once the attempts are spent.
                 reason = (
                     REASON_EXERCISE_GONE
                     if isinstance(error, ExerciseGoneError)
@@ -259,7 +260,7 @@ class Worker:
                     self.engine,
                     job,
                     f"{type(error).__name__}: {error}",
-                    max_attempts=1 if give_up else self.config.max_attempts,
+                    max_attempts=self.config.max_attempts,
                     backoff_base_seconds=self.config.backoff_base_seconds,
                     backoff_max_seconds=self.config.backoff_max_seconds,
                     reason=reason,
@@ -271,7 +272,7 @@ class Worker:
                     job.attempt,
                     outcome,
                     error,
-                    exc_info=outcome == "failed" and not give_up,
+                    exc_info=outcome == "failed" and reason == REASON_GAVE_UP,
                     extra={"job_id": job.id, "response_id": job.response_id},
                 )
 
