@@ -20,7 +20,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conftest import COURSES_DIR, REPO, LiveServer, free_port
+from conftest import (
+    COURSES_DIR,
+    REPO,
+    LiveServer,
+    ServerThread,
+    drop_database,
+    empty_database_url,
+    free_port,
+    settings_for,
+)
 from factories import LESSON, PASSWORD, WRITTEN_ID, create_learner, upgrade_code, written_path
 from learnloop.content.loader import CourseLibrary
 from learnloop.db import make_engine, upgrade_to_head
@@ -197,9 +206,27 @@ def test_the_engine_check_passes_with_the_model_installed() -> None:
 
 
 @pytest.fixture
+def own_server(database_kind: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """A server on a database of its own: the test's job is the only one in the queue (the
+    session's live server holds other tests' jobs, which a test worker would claim first)."""
+    from learnloop.web.app import create_app
+
+    url = empty_database_url(database_kind, tmp_path)
+    try:
+        upgrade_to_head(url)
+        settings = settings_for(url)
+        app = create_app(settings)
+        with ServerThread(app) as base:
+            yield LiveServer(url=base, app=app, settings=settings)
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture
 def learner_browser(
-    live_server: LiveServer,
+    own_server: LiveServer,
 ) -> Iterator[tuple[httpx.Client, dict[str, str], Browser]]:
+    live_server = own_server
     with httpx.Client(base_url=live_server.url, timeout=60) as http:
         learner = create_learner(http, password=PASSWORD)
         upgraded = http.post(
@@ -218,7 +245,7 @@ def learner_browser(
 
 @pytest.mark.slow
 def test_a_failed_answer_shows_its_reason_and_can_be_graded_again(
-    live_server: LiveServer,
+    own_server: LiveServer,
     learner_browser: tuple[httpx.Client, dict[str, str], Browser],
     tmp_path: Path,
 ) -> None:
@@ -228,7 +255,7 @@ def test_a_failed_answer_shows_its_reason_and_can_be_graded_again(
     )
     assert submitted.status_code == 202, submitted.text
     response_id = submitted.json()["response_id"]
-    settings = live_server.settings
+    settings = own_server.settings
     engine = make_engine(settings.database_url)
     try:
         # A worker whose courses no longer have the exercise: it cannot grade the answer.
