@@ -165,6 +165,8 @@ def settings_for(database_url: str, **overrides: object) -> Settings:
         # Small limits keep the quota and throttling tests quick.
         "ai_daily_quota": 5,
         "login_attempts_per_15_minutes": 5,
+        # /metrics on a free port of its own (app.state.metrics_server.port).
+        "metrics_port": 0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]  # keyword values checked by pydantic

@@ -35,6 +35,15 @@ class _Group(click.Group):
             return command
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> object:
+        # A command pointed at a database without the schema says what to do, in one line.
+        from learnloop.db import NoSchema
+
+        try:
+            return super().invoke(ctx)
+        except NoSchema as error:
+            raise click.ClickException(str(error)) from error
+
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="learnloop")

@@ -38,7 +38,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy import orm as _orm
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -401,9 +401,49 @@ def _alembic_config() -> Config:
     return config
 
 
+SCHEMA_HINT = "run `learnloop db upgrade` or set LEARNLOOP_DATABASE_URL"
+
+
+class NoSchema(Exception):  # noqa: N818 - a state of the database, reported to the operator
+    """The configured database has no learnloop schema (on SQLite: maybe no file at all)."""
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for other databases and in-memory ones."""
+    parsed = make_url(normalise_database_url(url))
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def require_schema(engine_or_url: Engine | str) -> None:
+    """Refuse a database without the schema, before anything (a command, the worker) uses it.
+
+    On SQLite a missing file is refused before connecting: connecting would create it.
+    """
+    url = (
+        engine_or_url.url.render_as_string(hide_password=False)
+        if isinstance(engine_or_url, Engine)
+        else engine_or_url
+    )
+    shown = make_url(normalise_database_url(url)).render_as_string(hide_password=True)
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise NoSchema(f"no database at {path.resolve()}: {SCHEMA_HINT}")
+    with _engine_for(engine_or_url) as engine:
+        revisions = current_revisions(engine)
+    if not revisions:
+        raise NoSchema(f"the database at {shown} has no learnloop schema: {SCHEMA_HINT}")
+
+
 @contextmanager
 def session_scope(url: str) -> Iterator[Session]:
-    """One transaction outside a request (CLI commands): commit on success, else roll back."""
+    """One transaction outside a request (CLI commands): commit on success, else roll back.
+    A database without the schema is refused (`NoSchema`) and, on SQLite, never created."""
+    require_schema(url)
     with (
         _engine_for(url) as engine,
         Session(engine.execution_options(sqlite_begin="IMMEDIATE")) as db,

@@ -6,6 +6,7 @@ mounts Secrets). Outside development mode the app refuses to start with a placeh
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -74,6 +75,8 @@ class Settings(BaseSettings):
     worker_backoff_base_seconds: float = Field(default=5.0, ge=0)
     worker_backoff_max_seconds: float = Field(default=300.0, ge=0)
     worker_metrics_port: int = 9101  # `learnloop worker` serves /metrics here; -1: off
+    # The interface of that server (the chart sets 0.0.0.0, for Prometheus on the pod network).
+    worker_metrics_host: str = "127.0.0.1"
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None
@@ -95,7 +98,20 @@ class Settings(BaseSettings):
     # Sessions and security.
     session_days: int = 14
     cookie_secure: bool | None = None  # None: Secure when the request came over https
+    # Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (comma-separated
+    # addresses or CIDRs; "*" believes anyone). They give the client address that sign-in
+    # throttling keys on, and https (Secure cookies, HSTS). Behind an ingress controller, its
+    # pods' range (the Helm chart sets web.trustedProxies).
+    trusted_proxies: str = "127.0.0.1"
+    # Failed sign-ins per (account, client address) in 15 minutes before each further try
+    # waits, twice as long after each failure (login_backoff_seconds, 2x, 4x ... up to 15 min).
     login_attempts_per_15_minutes: int = 10
+    login_backoff_seconds: int = Field(default=60, ge=1)
+    # Failed sign-ins from one client address across all accounts in 15 minutes.
+    login_failures_per_client_per_15_minutes: int = Field(default=100, ge=1)
+    # Password hashes (argon2, ~30 ms of a core each) running at once; more answer 503.
+    # None: the number of CPUs.
+    max_concurrent_password_hashes: int | None = Field(default=None, ge=1)
     max_body_bytes: int = 256 * 1024
     max_answer_chars: int = 5000
 
@@ -127,8 +143,15 @@ class Settings(BaseSettings):
     # false sends them through the full FastAPI route, which renders the same page.
     lesson_hot_path: bool = True
 
+    # The web process serves /metrics (and /livez, /readyz) on this port of its own, never on
+    # the app's port; -1: off. The chart sets the host to 0.0.0.0 for Prometheus.
+    metrics_port: int = Field(default=9100, ge=-1, le=65535)
+    metrics_host: str = "127.0.0.1"
+
     log_level: str = "INFO"
-    log_json: bool = True
+    # JSON lines for log collectors; None: JSON unless standard output is a terminal, where a
+    # person reads one plain line per request (the image and the chart set true).
+    log_json: bool | None = None
     shutdown_grace_seconds: float = 20.0
 
     @model_validator(mode="before")
@@ -146,6 +169,21 @@ class Settings(BaseSettings):
                         f"LEARNLOOP_{name.upper()}_FILE={path} cannot be read: {error}"
                     ) from error
         return data
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        for entry in entries:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as error:
+                raise ValueError(
+                    f"LEARNLOOP_TRUSTED_PROXIES: {entry!r} is not an address or CIDR range"
+                ) from error
+        return ",".join(entries)
 
     @field_validator("database_url")
     @classmethod

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from factories import PASSWORD, make_user, unique_email
 from learnloop.accounts import service as accounts
-from learnloop.accounts.models import ApiToken, User, UserSession
+from learnloop.accounts.models import ApiToken, UpgradeCode, User, UserSession
 from learnloop.db import utcnow
 from learnloop.settings import Settings
 
@@ -115,3 +115,45 @@ def test_plans_and_features(db: Session) -> None:
         accounts.set_plan(db, email=user.email, plan="platinum")
     assert accounts.set_plan(db, email=user.email.upper(), plan="free").plan == "free"
     assert db.scalar(select(User.plan).where(User.id == user.id)) == "free"
+
+
+def test_a_learner_redeems_a_given_code_once_ever(db: Session) -> None:
+    (code,) = accounts.create_upgrade_codes(db, plan="pro", uses=5)
+    user = make_user(db)
+    assert accounts.redeem_code(db, user=user, code=code) == "pro"
+    # Sent again while still pro: a harmless retry, no second use spent.
+    assert accounts.redeem_code(db, user=user, code=code) == "pro"
+    accounts.set_plan(db, email=user.email, plan="free")
+    with pytest.raises(accounts.InvalidCode, match="used this upgrade code already"):
+        accounts.redeem_code(db, user=user, code=code)
+    assert user.plan == "free"
+    # The code still has its other uses, for other learners.
+    row = db.scalar(
+        select(UpgradeCode).where(UpgradeCode.plan == "pro").order_by(UpgradeCode.id.desc())
+    )
+    assert row is not None
+    assert row.uses_left == 4
+
+
+def test_codes_can_expire_and_be_revoked(db: Session) -> None:
+    with pytest.raises(ValueError, match="future"):
+        accounts.create_upgrade_codes(db, plan="pro", uses=1, expires_at=utcnow())
+    (expiring,) = accounts.create_upgrade_codes(
+        db, plan="pro", uses=3, expires_at=utcnow() + timedelta(days=1)
+    )
+    (revoked,) = accounts.create_upgrade_codes(db, plan="pro", uses=3)
+    early, late, other = make_user(db), make_user(db), make_user(db)
+    assert accounts.redeem_code(db, user=early, code=expiring) == "pro"
+    db.execute(
+        update(UpgradeCode)
+        .where(UpgradeCode.expires_at.is_not(None))
+        .values(expires_at=utcnow() - timedelta(seconds=1))
+    )
+    with pytest.raises(accounts.InvalidCode, match="expired"):
+        accounts.redeem_code(db, user=late, code=expiring)
+    accounts.revoke_upgrade_code(db, code=revoked.lower())  # typed as the learner might
+    with pytest.raises(accounts.InvalidCode, match="revoked"):
+        accounts.redeem_code(db, user=other, code=revoked)
+    with pytest.raises(accounts.InvalidCode):
+        accounts.revoke_upgrade_code(db, code=revoked)  # once
+    assert (early.plan, late.plan, other.plan) == ("pro", "free", "free")

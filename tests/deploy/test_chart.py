@@ -438,3 +438,58 @@ def test_production_values_pin_digests_and_enable_monitoring() -> None:
 def test_chart_alerts_copy_is_identical() -> None:
     chart_copy = CHART / "files" / "alerts.yaml"
     assert chart_copy.read_text() == (REPO / "deploy" / "prometheus" / "alerts.yaml").read_text()
+
+
+def container_env(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value", "") for e in container.get("env", [])}
+
+
+def test_production_web_trusts_the_ingress_and_keeps_metrics_off_it() -> None:
+    """Issue 15: behind ingress-nginx every client must not be one client, and /metrics must not
+    be public."""
+    import ipaddress
+
+    docs = load_documents(helm_template(*VALUES["production"]).stdout)
+    web_pod = one(docs, "Deployment", "web")["spec"]["template"]["spec"]
+    (web,) = web_pod["containers"]
+    env = container_env(web)
+    trusted = env["LEARNLOOP_TRUSTED_PROXIES"].split(",")
+    networks = [ipaddress.ip_network(cidr) for cidr in trusted]
+    assert networks
+    assert all(network.is_private for network in networks)
+    assert ipaddress.ip_address("10.244.1.17") in networks[0]  # a typical pod address
+    ports = {port["name"]: port["containerPort"] for port in web["ports"]}
+    assert env["LEARNLOOP_METRICS_PORT"] == str(ports["metrics"])
+    assert env["LEARNLOOP_METRICS_HOST"] == "0.0.0.0"
+    assert ports["metrics"] != ports["http"]
+    (worker,) = one(docs, "Deployment", "worker")["spec"]["template"]["spec"]["containers"]
+    assert container_env(worker)["LEARNLOOP_WORKER_METRICS_HOST"] == "0.0.0.0"
+
+    # The Ingress routes only the Service's http port; /metrics is not served there.
+    (ingress,) = objects(docs, "Ingress")
+    backends = [
+        path["backend"]["service"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert backends
+    assert all(backend["port"] == {"name": "http"} for backend in backends)
+    service_ports = {p["name"]: p for p in one(docs, "Service", "web")["spec"]["ports"]}
+    assert service_ports["http"]["targetPort"] == "http"
+    assert service_ports["metrics"]["targetPort"] == "metrics"
+
+    # Only the monitoring namespace reaches the metrics ports, and nothing else on them.
+    policies = {
+        p["metadata"]["name"].removeprefix("learnloop-"): p for p in objects(docs, "NetworkPolicy")
+    }
+    metrics = policies["allow-metrics"]["spec"]["ingress"]
+    assert len(metrics) == 1
+    (peer,) = metrics[0]["from"]
+    assert peer["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+    }
+    assert {p["port"] for p in metrics[0]["ports"]} == {ports["metrics"], 9101}
+    ingress_ports = policies["allow-ingress-to-web"]["spec"]["ingress"][0]["ports"]
+    assert {p["port"] for p in ingress_ports} == {ports["http"]}
+    monitor = objects(docs, "ServiceMonitor")[0]["spec"]
+    assert {e["port"] for e in monitor["endpoints"]} == {"metrics"}

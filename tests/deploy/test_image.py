@@ -325,6 +325,7 @@ def test_image_config(web_bundle: Path, worker_bundle: Path) -> None:
         assert process["user"]["gid"] == 65532
         env = dict(e.split("=", 1) for e in process["env"])
         assert env["LEARNLOOP_COURSES_DIR"] == "/app/courses"
+        assert env["LEARNLOOP_LOG_JSON"] == "true"  # JSON lines, even on a terminal
         assert env["PYTHONPATH"] == "/app/site-packages"
         assert (bundle / "rootfs" / "app" / "courses").is_dir()
 

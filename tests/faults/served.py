@@ -24,19 +24,26 @@ class Served:
     process: subprocess.Popen[str]
     url: str
     log: Path
+    metrics_url: str = ""  # /metrics is on a port of its own
 
     def get(self, path: str, timeout: float = 5.0) -> httpx.Response:
         # A new connection each time, as a probe or a fresh client would make.
         with httpx.Client(base_url=self.url, trust_env=False, timeout=timeout) as http:
             return http.get(path)
 
+    def metrics(self) -> str:
+        """The exposition of the worker whose metrics port answered (its own port, not the
+        app's)."""
+        with httpx.Client(trust_env=False, timeout=5.0) as http:
+            return http.get(f"{self.metrics_url}/metrics").text
+
     def in_flight(self) -> float:
         return self.in_flight_by_worker()[1]
 
     def in_flight_by_worker(self) -> tuple[float, float]:
-        """The requests in flight in the worker that answered, and that worker's start time
-        (which tells the workers of a several-process server apart)."""
-        families = text_string_to_metric_families(self.get("/metrics").text)
+        """The requests in flight in the worker whose metrics port answered, and that worker's
+        start time (which tells the workers of a several-process server apart)."""
+        families = text_string_to_metric_families(self.metrics())
         samples = [sample for family in families for sample in family.samples]
         started = next(s.value for s in samples if s.name == "process_start_time_seconds")
         in_flight = sum(s.value for s in samples if s.name == "learnloop_http_requests_in_flight")
@@ -72,7 +79,7 @@ def learnloop_serve(
 ) -> Iterator[Served]:
     """`python -m learnloop serve` on a free port, ready (every worker, when there are several);
     killed afterwards, with its workers, if still running."""
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LEARNLOOP_"))}
     environment.update(
         {
@@ -81,6 +88,7 @@ def learnloop_serve(
             "LEARNLOOP_COURSES_DIR": str(COURSES_DIR),
             "LEARNLOOP_LOG_LEVEL": "INFO",
             "LEARNLOOP_INLINE_WORKER": "false",
+            "LEARNLOOP_METRICS_PORT": str(metrics_port),
             **env,
         }
     )
@@ -103,7 +111,7 @@ def learnloop_serve(
             text=True,
             start_new_session=True,  # its own process group, so its workers can be killed too
         )
-    served = Served(process, f"http://127.0.0.1:{port}", log)
+    served = Served(process, f"http://127.0.0.1:{port}", log, f"http://127.0.0.1:{metrics_port}")
     try:
         wait_ready(served, timeout=60.0 * workers)
         if workers > 1:

@@ -41,7 +41,7 @@ def _count(metrics: str, status_class: str) -> float:
 
 def test_a_client_hanging_up_is_logged_once_as_499(tmp_path: Path) -> None:
     with learnloop_serve(f"sqlite:///{tmp_path / 'learnloop.db'}", tmp_path) as served:
-        before = served.get("/metrics").text
+        before = served.metrics()
         for _ in range(HANG_UPS):
             _hang_up_mid_body(served.url, "/signin")
         deadline = time.monotonic() + 10
@@ -49,7 +49,7 @@ def test_a_client_hanging_up_is_logged_once_as_499(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, served.output()[-4000:]
             time.sleep(0.05)
         time.sleep(0.3)  # anything else it would log comes now
-        after = served.get("/metrics").text
+        after = served.metrics()
         log = served.output()
 
     lines = [line for line in log.splitlines() if "/signin" in line]

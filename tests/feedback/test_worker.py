@@ -42,7 +42,12 @@ from learnloop.db import make_engine, upgrade_to_head, utcnow
 from learnloop.feedback.models import AiUsage, GradingJob, WrittenResponse
 from learnloop.feedback.queue import claim_job, complete_job, queue_depth, write_engine
 from learnloop.feedback.service import submit_written_answer
-from learnloop.feedback.worker import Worker, WorkerConfig, start_inline_worker
+from learnloop.feedback.worker import (
+    REASON_EXERCISE_GONE,
+    Worker,
+    WorkerConfig,
+    start_inline_worker,
+)
 from learnloop.grading.engines import grade_embedded, grade_response
 from learnloop.settings import Settings
 
@@ -297,6 +302,7 @@ def test_failures_retry_with_exponential_backoff_then_fail(q: Queue) -> None:
     assert (job.status, job.attempts) == ("failed", 3)
     (response,) = responses(q)
     assert (response.id, response.status, response.score) == (response_id, "failed", None)
+    assert response.failure_reason == REASON_EXERCISE_GONE  # what the learner reads
     assert not worker.run_once()
 
 

@@ -72,7 +72,7 @@ def build_app(engine: Engine | None = None) -> FastAPI:
     app.router.routes.append(Route("/plain/{name}", _plain))
     app.mount("/sub", Router(routes=[Route("/things/{thing_id}", _plain)]))
 
-    install_observability(app, Settings(env="test"))
+    install_observability(app, Settings(env="test"), metrics_route=True)
     return app
 
 

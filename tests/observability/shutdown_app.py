@@ -31,7 +31,7 @@ def build(settings: Settings) -> FastAPI:
             return PlainTextResponse("draining", 503)
         return PlainTextResponse("ok")
 
-    install_observability(app, settings)
+    install_observability(app, settings, metrics_route=True)
     return app
 
 

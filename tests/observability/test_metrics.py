@@ -11,6 +11,7 @@ from prometheus_client.samples import Sample
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import QueuePool
 
+from conftest import LiveServer
 from learnloop.observability.exposition import start_metrics_server
 from learnloop.observability.metrics import observe_pool
 
@@ -168,3 +169,16 @@ def test_standalone_metrics_server_for_the_worker() -> None:
             assert http.get("/elsewhere").status_code == 404
     finally:
         server.close()
+
+
+def test_the_app_serves_metrics_on_a_port_of_its_own(live_server: LiveServer) -> None:
+    """Issue 15: /metrics is not on the app's port, which the Ingress routes."""
+    assert httpx.get(f"{live_server.url}/metrics", timeout=10).status_code == 404
+    server = live_server.app.state.metrics_server
+    assert server is not None
+    assert server.host == live_server.settings.metrics_host == "127.0.0.1"
+    httpx.get(f"{live_server.url}/api/v1/courses", timeout=10)
+    scraped = httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=10)
+    assert scraped.status_code == 200
+    assert "learnloop_http_requests_total" in scraped.text
+    assert httpx.get(f"http://127.0.0.1:{server.port}/readyz", timeout=10).status_code == 200

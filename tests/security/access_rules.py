@@ -118,10 +118,9 @@ LESSON_PAGE = "/courses/{slug}/lessons/{number}"
 API_LESSON = f"{V1}/courses/{{slug}}/lessons/{{number}}"
 
 RULES: dict[tuple[str, str], Rule] = {
-    # Framework and operations routes. /metrics holds no learner data; restrict it at the
-    # ingress if you must (deploy/README.md).
+    # Framework and operations routes. /metrics is not among them: it is served on a port of
+    # its own (LEARNLOOP_METRICS_PORT), which no Ingress routes.
     ("GET", "/openapi.json"): everyone(OK),
-    ("GET", "/metrics"): everyone(OK),
     ("GET", "/livez"): everyone(OK),
     ("GET", "/readyz"): everyone(OK),
     # JSON API (bearer tokens).
@@ -160,6 +159,8 @@ RULES: dict[tuple[str, str], Rule] = {
         Request(json={"text": WRITTEN_TEXT}, exercise_id=WRITTEN_ID),
     ),
     ("GET", f"{V1}/responses/{{response_id}}"): own_only(UNAUTHORIZED, OK),
+    # The learner's response is pending, not failed: nothing to grade again.
+    ("POST", f"{V1}/responses/{{response_id}}/retry"): own_only(UNAUTHORIZED, CONFLICT),
     ("POST", f"{API_LESSON}/go-deeper"): pro_only(
         UNAUTHORIZED, FORBIDDEN, OK, Request(json={"question_id": "distroless-security"})
     ),
@@ -194,6 +195,7 @@ RULES: dict[tuple[str, str], Rule] = {
         Request(form={"text": WRITTEN_TEXT}, exercise_id=WRITTEN_ID),
     ),
     ("GET", "/me/responses/{response_id}"): own_only(TO_SIGNIN, OK),
+    ("POST", "/me/responses/{response_id}/retry"): own_only(TO_SIGNIN, CONFLICT),
     ("POST", f"{LESSON_PAGE}/go-deeper/{{question_id}}"): pro_only(
         TO_SIGNIN, TO_UPGRADE, OK, Request()
     ),

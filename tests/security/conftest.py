@@ -161,11 +161,14 @@ def courses_with_hostile(root: Path) -> Path:
     return root
 
 
-def start_site(tmp: Path, **overrides: object) -> tuple[LiveServer, Engine, ServerThread]:
-    """A started server on a fresh SQLite database; stop it with the returned thread."""
+def start_site(
+    tmp: Path, database_url: str | None = None, **overrides: object
+) -> tuple[LiveServer, Engine, ServerThread]:
+    """A started server on a fresh SQLite database (or on `database_url`, migrated here); stop
+    it with the returned thread."""
     from learnloop.web.app import create_app
 
-    url = f"sqlite:///{tmp / 'learnloop.db'}"
+    url = database_url or f"sqlite:///{tmp / 'learnloop.db'}"
     upgrade_to_head(url)
     values: dict[str, object] = {
         "courses_dir": courses_with_hostile(tmp / "courses"),

@@ -48,7 +48,7 @@ def create_account(body: AccountCreate, db: DbSession) -> User:
     "/tokens",
     status_code=201,
     response_model=TokenOut,
-    responses=error_responses(400, 401, 413, 429),
+    responses=error_responses(400, 401, 413, 429, 503),
     openapi_extra=PUBLIC,
 )
 def create_token(
@@ -59,7 +59,7 @@ def create_token(
         email=body.email,
         password=body.password,
         client_key=client_key(request),
-        limit=settings.login_attempts_per_15_minutes,
+        settings=settings,
     )
     return TokenOut(token=service.issue_api_token(db, user, name=body.name, days=body.days))
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 
 from learnloop.accounts import mail, service
 from learnloop.accounts.models import PLANS
-from learnloop.db import session_scope
+from learnloop.db import session_scope, utcnow
 from learnloop.settings import get_settings
 
 
@@ -49,11 +51,34 @@ def codes() -> None:
 @click.option("--plan", type=click.Choice(PLANS), default="pro", show_default=True)
 @click.option("--uses", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--count", type=click.IntRange(1, 10_000), default=1, show_default=True)
-def create_codes(plan: str, uses: int, count: int) -> None:
-    """Create COUNT codes for PLAN, each redeemable USES times. Prints one code per line."""
+@click.option(
+    "--expires-in-days",
+    type=click.IntRange(1, 3650),
+    default=None,
+    help="Refuse the codes this many days from now (default: never).",
+)
+def create_codes(plan: str, uses: int, count: int, expires_in_days: int | None) -> None:
+    """Create COUNT codes for PLAN, each redeemable USES times (by USES different learners).
+    Prints one code per line."""
+    expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
     with session_scope(get_settings().database_url) as db:
-        for code in service.create_upgrade_codes(db, plan=plan, uses=uses, count=count):
+        created = service.create_upgrade_codes(
+            db, plan=plan, uses=uses, count=count, expires_at=expires_at
+        )
+        for code in created:
             click.echo(code)
+
+
+@codes.command("revoke")
+@click.argument("code")
+def revoke_code(code: str) -> None:
+    """Stop CODE from being redeemed; learners who used it keep their plan."""
+    try:
+        with session_scope(get_settings().database_url) as db:
+            service.revoke_upgrade_code(db, code=code)
+    except service.AccountError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo("code revoked")
 
 
 commands: list[click.Command] = [users, codes]

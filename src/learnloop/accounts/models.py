@@ -66,7 +66,10 @@ class LoginAttempt(IdMixin, CreatedAtMixin, Base):
     """One failed sign-in, kept for throttling by email and client (IP)."""
 
     __tablename__ = "login_attempts"
-    __table_args__ = (Index(None, "email", "client_key", "created_at"),)
+    __table_args__ = (
+        Index(None, "email", "client_key", "created_at"),
+        Index(None, "client_key", "created_at"),
+    )
 
     email: Mapped[str] = mapped_column(String(320))
     client_key: Mapped[str] = mapped_column(String(200))
@@ -81,10 +84,13 @@ class UpgradeCode(IdMixin, CreatedAtMixin, Base):
     plan: Mapped[str] = mapped_column(String(16))
     uses_total: Mapped[int]
     uses_left: Mapped[int]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
 
 
 class CodeRedemption(IdMixin, CreatedAtMixin, Base):
-    """Who used which code: one learner cannot spend several uses of the same code."""
+    """Who used which code: a learner redeems a given code once, ever (the row stays when
+    an admin moves them back to free)."""
 
     __tablename__ = "code_redemptions"
     __table_args__ = (UniqueConstraint("code_id", "user_id"),)

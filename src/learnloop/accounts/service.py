@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import secrets
-from datetime import timedelta
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,7 +39,12 @@ from learnloop.accounts.models import (
     UserSession,
 )
 from learnloop.db import KeepsTransaction, take_write_lock, utcnow
-from learnloop.observability.metrics import LOGINS_TOTAL, PASSWORD_RESETS_TOTAL, SIGNUPS_TOTAL
+from learnloop.observability.metrics import (
+    LOGINS_TOTAL,
+    PASSWORD_HASHES_REFUSED,
+    PASSWORD_RESETS_TOTAL,
+    SIGNUPS_TOTAL,
+)
 from learnloop.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -50,6 +59,60 @@ LOGIN_WINDOW = timedelta(minutes=15)
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 # Verified against when the email is unknown, so a miss costs as much time as a hit.
 _DUMMY_HASH = _hasher.hash("not a real password, only here for timing")
+
+# A request waits this long for a free hashing slot before it is answered 503: a burst of
+# sign-ins queues (dozens of hashes fit in it), a flood is refused instead of starving the
+# thread pool that every other request shares.
+HASH_SLOT_WAIT_SECONDS = 2.0
+_hash_slots = threading.BoundedSemaphore(os.cpu_count() or 1)
+
+
+class ServerBusy(Exception):
+    """Every password-hashing slot is taken; the caller answers 503 with Retry-After."""
+
+    retry_after_seconds = 1
+
+    def __init__(self) -> None:
+        super().__init__("The server is busy signing people in; try again in a second.")
+
+
+def configure_password_hashing(settings: Settings) -> None:
+    """Size the process's hashing slots (the app factory calls this at start)."""
+    global _hash_slots
+    _hash_slots = threading.BoundedSemaphore(
+        settings.max_concurrent_password_hashes or os.cpu_count() or 1
+    )
+
+
+def hash_slots() -> threading.BoundedSemaphore:
+    return _hash_slots
+
+
+@contextmanager
+def _hash_slot() -> Iterator[None]:
+    """Caps concurrent argon2 work: a flood of sign-ins (known emails or not) cannot take every
+    core from the learners already signed in."""
+    slots = _hash_slots
+    if not slots.acquire(timeout=HASH_SLOT_WAIT_SECONDS):
+        PASSWORD_HASHES_REFUSED.inc()
+        raise ServerBusy
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+def hash_password(password: str) -> str:
+    with _hash_slot():
+        return _hasher.hash(password)
+
+
+def verify_hash(password_hash: str, password: str) -> bool:
+    with _hash_slot():
+        try:
+            return _hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 class AccountError(ValueError):
@@ -90,8 +153,8 @@ class LoginThrottled(AccountError):
 
 
 class InvalidCode(AccountError):
-    def __init__(self) -> None:
-        super().__init__("This upgrade code is not valid or has been used up.")
+    def __init__(self, reason: str = "This upgrade code is not valid or has been used up.") -> None:
+        super().__init__(reason)
 
 
 class UnknownUser(AccountError):
@@ -169,7 +232,7 @@ def sign_up(db: Session, *, email: str, password: str, name: str, timezone: str 
     user = User(
         email=email,
         name=name.strip() or email.split("@")[0],
-        password_hash=_hasher.hash(password),
+        password_hash=hash_password(password),
         timezone=timezone,
         plan="free",
         role="learner",
@@ -186,6 +249,47 @@ def sign_up(db: Session, *, email: str, password: str, name: str, timezone: str 
     return user
 
 
+def _as_aware(moment: datetime | None, now: datetime) -> datetime:
+    if moment is None:
+        return now
+    # SQLite aggregates come back without the column's type applied: naive UTC.
+    return moment.replace(tzinfo=now.tzinfo) if moment.tzinfo is None else moment
+
+
+def _login_wait(db: Session, *, email: str, client_key: str, settings: Settings) -> int:
+    """Seconds this (account, client) must still wait before its password is checked; 0: none.
+
+    Per (account, client address): `login_attempts_per_15_minutes` failures are free, then
+    each further try waits `login_backoff_seconds`, doubled after every failure, up to the
+    window. Per client address across accounts, `login_failures_per_client_per_15_minutes`.
+    Nothing is counted per account alone: a stranger's failures never lock out the owner
+    signing in from another address.
+    """
+    now = utcnow()
+    window_start = now - LOGIN_WINDOW
+    failures, newest = db.execute(
+        select(func.count(LoginAttempt.id), func.max(LoginAttempt.created_at)).where(
+            LoginAttempt.email == email,
+            LoginAttempt.client_key == client_key,
+            LoginAttempt.created_at > window_start,
+        )
+    ).one()
+    wait = 0.0
+    limit = settings.login_attempts_per_15_minutes
+    if failures >= limit:
+        backoff = settings.login_backoff_seconds * 2 ** min(failures - limit, 20)
+        delay = min(LOGIN_WINDOW, timedelta(seconds=backoff))
+        wait = (_as_aware(newest, now) + delay - now).total_seconds()
+    client_failures, oldest = db.execute(
+        select(func.count(LoginAttempt.id), func.min(LoginAttempt.created_at)).where(
+            LoginAttempt.client_key == client_key, LoginAttempt.created_at > window_start
+        )
+    ).one()
+    if client_failures >= settings.login_failures_per_client_per_15_minutes:
+        wait = max(wait, (_as_aware(oldest, now) + LOGIN_WINDOW - now).total_seconds())
+    return 0 if wait <= 0 else int(wait) + 1
+
+
 def authenticate(
     db: Session,
     *,
@@ -193,42 +297,32 @@ def authenticate(
     password: str,
     client_key: str,
     limit: int | None = None,
+    settings: Settings | None = None,
 ) -> User:
-    """Check a password, throttled per (email, client).
+    """Check a password, throttled per (email, client) and per client (see `_login_wait`).
 
     Raises `InvalidCredentials` (the failure is recorded; it is a `KeepsTransaction`, so
-    `get_db` commits the record) or `LoginThrottled`.
+    `get_db` commits the record), `LoginThrottled` or `ServerBusy`.
     """
-    limit = get_settings().login_attempts_per_15_minutes if limit is None else limit
+    settings = settings or get_settings()
+    if limit is not None and limit != settings.login_attempts_per_15_minutes:
+        settings = settings.model_copy(update={"login_attempts_per_15_minutes": limit})
     email = normalise_email(email)
     client_key = client_key[:200]
-    now = utcnow()
-    window_start = now - LOGIN_WINDOW
-    failures, oldest = db.execute(
-        select(func.count(LoginAttempt.id), func.min(LoginAttempt.created_at)).where(
-            LoginAttempt.email == email,
-            LoginAttempt.client_key == client_key,
-            LoginAttempt.created_at > window_start,
-        )
-    ).one()
-    if failures >= limit:
-        if oldest is not None and oldest.tzinfo is None:  # SQLite aggregate: no type applied
-            oldest = oldest.replace(tzinfo=now.tzinfo)
-        retry_after = max(1, int(((oldest or now) + LOGIN_WINDOW - now).total_seconds()) + 1)
+    retry_after = _login_wait(db, email=email, client_key=client_key, settings=settings)
+    if retry_after:
         LOGINS_TOTAL.labels(outcome="throttled").inc()
         logger.warning("authenticate throttled client=%s", client_key)
         raise LoginThrottled(retry_after)
     user = db.scalar(select(User).where(User.email == email))
-    try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-        ok = user is not None
-    except (VerificationError, InvalidHashError):
-        ok = False
+    ok = verify_hash(user.password_hash if user else _DUMMY_HASH, password)
     if not ok or user is None:
         # Failures older than the window no longer count; prune them while writing anyway.
+        window_start = utcnow() - LOGIN_WINDOW
         db.execute(
             delete(LoginAttempt).where(
-                LoginAttempt.email == email, LoginAttempt.created_at <= window_start
+                or_(LoginAttempt.email == email, LoginAttempt.client_key == client_key),
+                LoginAttempt.created_at <= window_start,
             )
         )
         db.add(LoginAttempt(email=email, client_key=client_key))
@@ -237,7 +331,7 @@ def authenticate(
         logger.info("authenticate failed client=%s", client_key)
         raise InvalidCredentials
     if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+        user.password_hash = hash_password(password)
     # A success clears the failures for this email and client.
     db.execute(
         delete(LoginAttempt).where(
@@ -352,10 +446,7 @@ def revoke_api_token(db: Session, *, user: User, token_id: int) -> None:
 
 
 def verify_password(user: User, password: str) -> bool:
-    try:
-        return _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    return verify_hash(user.password_hash, password)
 
 
 def _sign_out_everywhere(db: Session, user: User, *, keep_session: str | None) -> None:
@@ -374,7 +465,7 @@ def change_password(
     if not verify_password(user, current):
         raise WrongPassword
     check_password_policy(new, email=user.email)
-    user.password_hash = _hasher.hash(new)
+    user.password_hash = hash_password(new)
     _sign_out_everywhere(db, user, keep_session=keep_session)
     db.flush()
     logger.info("change_password user_id=%s", user.id)
@@ -442,7 +533,7 @@ def reset_password(db: Session, *, token: str, new: str) -> User:
     )
     if used.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
         raise InvalidResetToken
-    user.password_hash = _hasher.hash(new)
+    user.password_hash = hash_password(new)
     _sign_out_everywhere(db, user, keep_session=None)
     db.flush()
     PASSWORD_RESETS_TOTAL.labels(step="completed").inc()
@@ -466,19 +557,42 @@ def _check_plan(plan: str) -> str:
     return plan
 
 
-def create_upgrade_codes(db: Session, *, plan: str, uses: int, count: int = 1) -> list[str]:
+def create_upgrade_codes(
+    db: Session,
+    *,
+    plan: str,
+    uses: int,
+    count: int = 1,
+    expires_at: datetime | None = None,
+) -> list[str]:
     _check_plan(plan)
     if uses < 1 or count < 1:
         raise ValueError("uses and count must be at least 1")
+    if expires_at is not None and expires_at <= utcnow():
+        raise ValueError("the expiry must be in the future")
     codes = []
     for _ in range(count):
         # Grouped for reading aloud; 100 bits of randomness.
         raw = secrets.token_hex(10).upper()
         code = "-".join(raw[i : i + 5] for i in range(0, len(raw), 5))
-        db.add(UpgradeCode(code_hash=_code_hash(code), plan=plan, uses_total=uses, uses_left=uses))
+        db.add(
+            UpgradeCode(
+                code_hash=_code_hash(code),
+                plan=plan,
+                uses_total=uses,
+                uses_left=uses,
+                expires_at=expires_at,
+            )
+        )
         codes.append(code)
     db.flush()
-    logger.info("create_upgrade_codes plan=%s uses=%s count=%s", plan, uses, count)
+    logger.info(
+        "create_upgrade_codes plan=%s uses=%s count=%s expires_at=%s",
+        plan,
+        uses,
+        count,
+        expires_at.isoformat() if expires_at else None,
+    )
     return codes
 
 
@@ -486,7 +600,23 @@ def _code_hash(code: str) -> str:
     return _sha256(code.strip().upper().replace(" ", ""))
 
 
+def revoke_upgrade_code(db: Session, *, code: str) -> None:
+    """No one can redeem the code from now on; plans already given are kept."""
+    revoked = db.execute(
+        update(UpgradeCode)
+        .where(UpgradeCode.code_hash == _code_hash(code), UpgradeCode.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    if revoked.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+        raise InvalidCode("No such upgrade code, or it was revoked already.")
+    db.flush()
+    logger.info("revoke_upgrade_code")
+
+
 def redeem_code(db: Session, *, user: User, code: str) -> str:
+    """A learner redeems a given code once, ever. Sending it again while still on its plan is a
+    harmless retry; after an admin moved the learner to another plan it is refused."""
+    now = utcnow()
     row = db.scalar(select(UpgradeCode).where(UpgradeCode.code_hash == _code_hash(code)))
     if row is None:
         raise InvalidCode
@@ -495,21 +625,34 @@ def redeem_code(db: Session, *, user: User, code: str) -> str:
             CodeRedemption.code_id == row.id, CodeRedemption.user_id == user.id
         )
     )
-    if already is None:
-        # Conditional decrement: two learners racing for the last use cannot both win.
-        spent = db.execute(
-            update(UpgradeCode)
-            .where(UpgradeCode.id == row.id, UpgradeCode.uses_left > 0)
-            .values(uses_left=UpgradeCode.uses_left - 1)
+    if already is not None:
+        if user.plan == row.plan:
+            return row.plan
+        raise InvalidCode("You have used this upgrade code already; each code works once.")
+    if row.revoked_at is not None:
+        raise InvalidCode("This upgrade code has been revoked.")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise InvalidCode("This upgrade code has expired.")
+    # Conditional decrement: two learners racing for the last use cannot both win, and a
+    # revocation or expiry that lands meanwhile still holds.
+    spent = db.execute(
+        update(UpgradeCode)
+        .where(
+            UpgradeCode.id == row.id,
+            UpgradeCode.uses_left > 0,
+            UpgradeCode.revoked_at.is_(None),
+            or_(UpgradeCode.expires_at.is_(None), UpgradeCode.expires_at > now),
         )
-        if spent.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
-            raise InvalidCode
-        try:
-            with db.begin_nested():
-                db.add(CodeRedemption(code_id=row.id, user_id=user.id))
-                db.flush()
-        except IntegrityError as error:
-            raise InvalidCode from error
+        .values(uses_left=UpgradeCode.uses_left - 1)
+    )
+    if spent.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+        raise InvalidCode
+    try:
+        with db.begin_nested():
+            db.add(CodeRedemption(code_id=row.id, user_id=user.id))
+            db.flush()
+    except IntegrityError as error:
+        raise InvalidCode from error
     user.plan = row.plan
     db.flush()
     logger.info("redeem_code user_id=%s plan=%s", user.id, row.plan)

@@ -81,4 +81,20 @@ def get_response(
         feedback=feedback,
         created_at=response.created_at,
         graded_at=response.graded_at,
+        failure_reason=response.failure_reason if response.status == "failed" else None,
     )
+
+
+@router.post(
+    "/responses/{response_id}/retry",
+    status_code=202,
+    response_model=WrittenAccepted,
+    responses=error_responses(401, 404, 409),
+    openapi_extra=LEARNER,
+)
+def retry_response(
+    response_id: Annotated[int, Path(ge=1, le=2**31 - 1)], user: ApiUser, db: DbSession
+) -> WrittenAccepted:
+    """Grade a `failed` response again; it is `pending` until the worker has graded it."""
+    response = service.retry_grading(db, user=user, response_id=response_id)
+    return WrittenAccepted(response_id=response.id, status=_status(response.status))

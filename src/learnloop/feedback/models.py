@@ -37,6 +37,8 @@ class WrittenResponse(IdMixin, CreatedAtMixin, Base):
     score: Mapped[int | None]  # 0-100 once graded
     feedback: Mapped[Any | None]
     graded_at: Mapped[datetime | None]
+    # Why a `failed` response could not be graded, in words for the learner.
+    failure_reason: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
 
 

@@ -148,9 +148,11 @@ def fail_or_retry(
     backoff_base_seconds: float,
     backoff_max_seconds: float,
     now: datetime | None = None,
+    reason: str | None = None,
 ) -> str:
     """After a failed attempt: "retried" (queued again later), "failed" (given up; the
-    response is marked failed in the same transaction) or "lost" (no longer ours)."""
+    response is marked failed, with `reason` for the learner, in the same transaction) or
+    "lost" (no longer ours)."""
     now = now or utcnow()
     error = error[:ERROR_CHARS]
     with Session(write_engine(engine)) as session, session.begin():
@@ -171,7 +173,7 @@ def fail_or_retry(
             session.execute(
                 update(WrittenResponse)
                 .where(WrittenResponse.id == job.response_id, WrittenResponse.status == "pending")
-                .values(status="failed")
+                .values(status="failed", failure_reason=reason)
             )
             return "failed"
         delay = retry_delay(

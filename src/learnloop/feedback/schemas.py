@@ -29,3 +29,7 @@ class ResponseOut(BaseModel):
     feedback: dict[str, Any] | None
     created_at: datetime
     graded_at: datetime | None
+    failure_reason: str | None = Field(
+        default=None,
+        description="Why a `failed` response could not be graded; POST .../retry grades it again.",
+    )

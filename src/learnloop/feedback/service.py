@@ -14,7 +14,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,12 +35,14 @@ __all__ = [
     "EmptyAnswer",
     "FeatureLocked",
     "NotFound",
+    "NotRetryable",
     "NotWritten",
     "QuotaExceeded",
     "WrittenResponse",
     "consume_ai_quota",
     "latest_response",
     "response_for",
+    "retry_grading",
     "submit_written_answer",
 ]
 
@@ -79,6 +81,11 @@ class AnswerTooLong(ValueError):
 class EmptyAnswer(ValueError):
     def __init__(self) -> None:
         super().__init__("The answer is empty.")
+
+
+class NotRetryable(RuntimeError):
+    def __init__(self) -> None:
+        super().__init__("Only an answer whose grading failed can be graded again.")
 
 
 def _local_day_bounds(user: User, now: datetime) -> tuple[datetime, datetime]:
@@ -226,4 +233,41 @@ def response_for(db: Session, *, user: User, response_id: int) -> WrittenRespons
     response = db.get(WrittenResponse, response_id)
     if response is None or response.user_id != user.id:
         raise NotFound(f"No written response {response_id}.")
+    return response
+
+
+def retry_grading(db: Session, *, user: User, response_id: int) -> WrittenResponse:
+    """Queue a `failed` response for grading again (the learner's retry button).
+
+    Not charged to the daily AI quota: the submission paid for a grading that never came.
+    Raises `NotFound` (not the learner's) or `NotRetryable` (not failed).
+    """
+    response = response_for(db, user=user, response_id=response_id)
+    # Conditional: two retries at once queue the job once.
+    reopened = db.execute(
+        update(WrittenResponse)
+        .where(WrittenResponse.id == response.id, WrittenResponse.status == "failed")
+        .values(status="pending", failure_reason=None)
+        .execution_options(synchronize_session=False)
+    )
+    if reopened.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+        raise NotRetryable
+    requeued = db.execute(
+        update(GradingJob)
+        .where(GradingJob.response_id == response.id)
+        .values(
+            status="queued",
+            attempts=0,
+            run_after=utcnow(),
+            locked_by=None,
+            locked_until=None,
+            last_error=None,
+        )
+    )
+    if requeued.rowcount != 1:  # type: ignore[attr-defined]  # no job row (a restored backup)
+        carrier: dict[str, Any] = dict(inject_trace_context())
+        db.add(GradingJob(response_id=response.id, trace_context=carrier or None))
+    db.flush()
+    db.refresh(response)
+    logger.info("retry_grading user_id=%s response_id=%s", user.id, response.id)
     return response

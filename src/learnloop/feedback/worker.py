@@ -47,6 +47,71 @@ log = logging.getLogger(__name__)
 
 # How often an idle worker refreshes the queue-depth gauge (a COUNT over the queue).
 DEPTH_EVERY_SECONDS = 5.0
+# While the engine check fails, it is repeated this often (an LLM may come back).
+ENGINE_RECHECK_SECONDS = 30.0
+# What the embedded engine loads; it is also the LLM engine's fallback.
+MODEL_FILES = ("model.safetensors", "config.json", "tokenizer.json")
+GRADING_WEIGHTS = ("entailment.safetensors", "point_model.json")
+
+# What the learner reads on a response that ends `failed`.
+REASON_UNAVAILABLE = (
+    "The grader is not available on the server right now. Your answer is saved; try again later."
+)
+REASON_EXERCISE_GONE = (
+    "This exercise changed after you answered, so your answer cannot be graded. Submit it again."
+)
+REASON_GAVE_UP = "The grader could not grade this answer after several tries."
+
+
+@dataclass(frozen=True)
+class EngineProblem:
+    """Why the configured grading engine cannot work; `fatal`: nothing can be graded."""
+
+    message: str
+    fatal: bool
+
+
+def check_engine(settings: Settings, *, timeout: float = 5.0) -> EngineProblem | None:
+    """None when the configured engine can grade: its model files are present and, for the
+    LLM engine, the endpoint answers (any HTTP status: reachable is what is checked)."""
+    from importlib import resources
+
+    from learnloop.ai.embedding import model_dir
+
+    try:
+        folder = model_dir()
+    except RuntimeError as error:
+        return EngineProblem(f"grading engine not ready: {error}", fatal=True)
+    missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
+    weights = resources.files("learnloop.grading")
+    missing += [name for name in GRADING_WEIGHTS if not weights.joinpath(name).is_file()]
+    if missing:
+        return EngineProblem(
+            f"grading engine not ready: model files missing: {', '.join(missing)} "
+            f"(looked in {folder} and learnloop/grading)",
+            fatal=True,
+        )
+    if settings.grader_engine == "llm" and settings.llm_base_url:
+        import httpx
+
+        url = settings.llm_base_url.rstrip("/") + "/models"
+        try:
+            httpx.get(url, timeout=timeout)
+        except httpx.HTTPError as error:
+            return EngineProblem(
+                f"grading engine not ready: the LLM at {settings.llm_base_url} is unreachable "
+                f"({type(error).__name__}); answers are graded by the embedded engine meanwhile",
+                fatal=False,
+            )
+    return None
+
+
+class ExerciseGoneError(LookupError):
+    """The answer's exercise is no longer in the course."""
+
+
+class EngineUnavailableError(RuntimeError):
+    """The grading engine cannot load (see `check_engine`)."""
 
 
 class WorkerInterrupted(BaseException):
@@ -96,6 +161,27 @@ class Worker:
         self.config = config or WorkerConfig()
         self.current: ClaimedJob | None = None
         self.graded = 0
+        # Set by `check`; the worker process's /readyz is 503 while it is.
+        self.engine_problem: EngineProblem | None = None
+        self._checked_at: float | None = None
+
+    def check(self) -> EngineProblem | None:
+        """Check the engine (at start, then every ENGINE_RECHECK_SECONDS while it fails); a
+        failure is logged as one line, once, and again only when it changes."""
+        now = time.monotonic()
+        if self._checked_at is not None and (
+            self.engine_problem is None or now - self._checked_at < ENGINE_RECHECK_SECONDS
+        ):
+            return self.engine_problem
+        self._checked_at = now
+        problem = check_engine(self.settings)
+        if problem != self.engine_problem:
+            if problem is not None:
+                log.error(problem.message)
+            elif self.engine_problem is not None:
+                log.info("grading engine ready")
+        self.engine_problem = problem
+        return problem
 
     def update_queue_depth(self) -> None:
         try:
@@ -151,10 +237,25 @@ class Worker:
                 lesson = course.lesson(where[1]) if course else None
                 exercise = lesson.exercise(where[2]) if lesson else None
                 if lesson is None or not isinstance(exercise, WrittenExercise):
-                    raise LookupError(f"exercise {'/'.join(map(str, where))} no longer exists")
+                    gone = "/".join(map(str, where))
+                    raise ExerciseGoneError(f"exercise {gone} no longer exists")
+                problem = self.check()
+                if problem is not None and problem.fatal:
+                    # Logged once by `check`, in full; here only as the job's error.
+                    raise EngineUnavailableError("the grading engine cannot load")
                 feedback, engine_used = grade_response(exercise, text, lesson, self.settings)
                 self._finish(job, feedback.model_dump(mode="json"), engine_used)
             except Exception as error:
+                # Retried even when this worker cannot grade (its engine, its copy of the
+                # course): another worker, or this one after a fix, may. The reason is for the
+                # learner, once the attempts are spent.
+                reason = (
+                    REASON_EXERCISE_GONE
+                    if isinstance(error, ExerciseGoneError)
+                    else REASON_UNAVAILABLE
+                    if isinstance(error, EngineUnavailableError)
+                    else REASON_GAVE_UP
+                )
                 outcome = fail_or_retry(
                     self.engine,
                     job,
@@ -162,6 +263,7 @@ class Worker:
                     max_attempts=self.config.max_attempts,
                     backoff_base_seconds=self.config.backoff_base_seconds,
                     backoff_max_seconds=self.config.backoff_max_seconds,
+                    reason=reason,
                 )
                 GRADING_JOBS_TOTAL.labels(engine_used, outcome).inc()
                 log.warning(
@@ -170,7 +272,7 @@ class Worker:
                     job.attempt,
                     outcome,
                     error,
-                    exc_info=outcome == "failed",
+                    exc_info=outcome == "failed" and reason == REASON_GAVE_UP,
                     extra={"job_id": job.id, "response_id": job.response_id},
                 )
 
@@ -198,9 +300,11 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         """Grade until ``stop`` is set; the job in hand is finished first."""
         log.info("feedback worker %s started", self.config.worker_id)
+        self.check()
         last_depth = 0.0
         while not stop.is_set():
             try:
+                self.check()
                 try:
                     worked = self.run_once()
                 except Exception:
@@ -257,7 +361,7 @@ def run_worker_process(
     takes longer than ``settings.shutdown_grace_seconds`` (or a second signal arrives), the
     job is released back to the queue, not lost, and the process exits.
     """
-    from learnloop.db import make_engine
+    from learnloop.db import make_engine, require_schema
     from learnloop.observability.exposition import start_metrics_server
     from learnloop.observability.logging import configure_logging
     from learnloop.observability.metrics import observe_pool
@@ -275,13 +379,23 @@ def run_worker_process(
         max_overflow=2,
         sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
     )
+    try:
+        require_schema(engine)  # "run `learnloop db upgrade` ...", before anything starts
+    except Exception:
+        engine.dispose()
+        raise
     instrument_engine(engine)
     observe_pool(engine)
     library = CourseLibrary(settings.courses_dir, reload=settings.reload_courses)
     worker = Worker(engine, library, settings, config)
     stop = threading.Event()
+    worker.check()
     metrics = (
-        start_metrics_server(metrics_port, ready=lambda: not stop.is_set())
+        start_metrics_server(
+            metrics_port,
+            settings.worker_metrics_host,
+            ready=lambda: not stop.is_set() and worker.engine_problem is None,
+        )
         if metrics_port is not None
         else None
     )

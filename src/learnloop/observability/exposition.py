@@ -1,4 +1,5 @@
-"""Serving ``/metrics``: a route on the web app, and a tiny HTTP server for the worker."""
+"""Serving ``/metrics``: a tiny HTTP server on a port of its own, in the web process and in the
+worker (and, for small test apps, a route)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,23 @@ def metrics_endpoint(request: Request) -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
+class _Server(ThreadingHTTPServer):
+    # Several web processes of one pod (serve --workers N) each serve their own registry on
+    # the same port; the kernel spreads the scrapes, as it did over the app's port.
+    allow_reuse_port = True
+    daemon_threads = True
+
+
 class MetricsServer:
-    """``/metrics``, ``/livez`` and ``/readyz`` for a process that has no web app (the worker)."""
+    """``/metrics``, ``/livez`` and ``/readyz`` on a port of its own."""
 
     def __init__(self, server: ThreadingHTTPServer, thread: threading.Thread) -> None:
         self._server = server
         self._thread = thread
+
+    @property
+    def host(self) -> str:
+        return str(self._server.server_address[0])
 
     @property
     def port(self) -> int:
@@ -40,7 +52,7 @@ class MetricsServer:
 
 def start_metrics_server(
     port: int,
-    host: str = "0.0.0.0",  # noqa: S104 - Prometheus scrapes pods over the pod network
+    host: str = "127.0.0.1",
     *,
     ready: Callable[[], bool] | None = None,
 ) -> MetricsServer:
@@ -78,9 +90,8 @@ def start_metrics_server(
         def log_error(self, format: str, *args: object) -> None:
             logger.warning("metrics server: " + format, *args)
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    server = _Server((host, port), Handler)
     thread = threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True)
     thread.start()
-    logger.info("metrics server listening", extra={"port": server.server_address[1]})
+    logger.info("metrics server listening", extra={"host": host, "port": server.server_address[1]})
     return MetricsServer(server, thread)

@@ -186,6 +186,13 @@ def sole_json_handler(logger: logging.Logger, level: int) -> JsonStdoutHandler |
     return handler
 
 
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a replaced or closed stream
+        return False
+
+
 def configure_logging(settings: Settings) -> None:
     """Route all logging to one stdout handler; safe to call more than once (tests, reloads)."""
     # Neither formatter prints the thread or the process, so they are not looked up for every
@@ -194,12 +201,11 @@ def configure_logging(settings: Settings) -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    handler = (
-        JsonStdoutHandler(sys.stdout) if settings.log_json else logging.StreamHandler(sys.stdout)
-    )
+    as_json = settings.log_json if settings.log_json is not None else not _is_terminal(sys.stdout)
+    handler = JsonStdoutHandler(sys.stdout) if as_json else logging.StreamHandler(sys.stdout)
     handler.set_name(_HANDLER_NAME)
     handler.addFilter(ContextFilter())
-    handler.setFormatter(JsonFormatter() if settings.log_json else TextFormatter())
+    handler.setFormatter(JsonFormatter() if as_json else TextFormatter())
 
     root = logging.getLogger()
     for existing in list(root.handlers):

@@ -132,6 +132,10 @@ AI_CALL_DURATION_SECONDS = Histogram(
 # Business counters.
 SIGNUPS_TOTAL = Counter("learnloop_signups_total", "Accounts created.")
 LOGINS_TOTAL = Counter("learnloop_logins_total", "Sign-in attempts, by outcome.", ["outcome"])
+PASSWORD_HASHES_REFUSED = Counter(
+    "learnloop_password_hashes_refused_total",
+    "Requests answered 503 because every password-hashing slot was taken.",
+)
 EXERCISE_ATTEMPTS_TOTAL = Counter(
     "learnloop_exercise_attempts_total",
     "Exercise attempts, by kind and verdict.",

@@ -91,10 +91,18 @@ _TRACE_CONTEXT_HEADERS = frozenset({b"traceparent", b"tracestate"})
 
 
 def install_observability(
-    app: FastAPI, settings: Settings, *, service_name: str = WEB_SERVICE_NAME
+    app: FastAPI,
+    settings: Settings,
+    *,
+    service_name: str = WEB_SERVICE_NAME,
+    metrics_route: bool = False,
 ) -> None:
-    """Tracing, the request-id/metrics/access-log middleware, ``/metrics`` and the
-    ``app.state.shutting_down`` flag. Call once per app, before it handles a request."""
+    """Tracing, the request-id/metrics/access-log middleware and the
+    ``app.state.shutting_down`` flag. Call once per app, before it handles a request.
+
+    learnloop serves ``/metrics`` on a port of its own (``start_metrics_server``), never on
+    the app's, so no Ingress can route it; ``metrics_route`` adds it to the app (small test
+    apps)."""
     if getattr(app.state, "observability_installed", False):
         return
     app.state.observability_installed = True
@@ -130,5 +138,6 @@ def install_observability(
         return ObservabilityMiddleware(inner, app.router.routes)
 
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]  # see above
-    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    if metrics_route:
+        app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     install_shutdown_handling(app)

@@ -104,7 +104,9 @@ def serve_with_graceful_shutdown(
         "log_config": None,
         # The access log comes from ObservabilityMiddleware, with the request id.
         "access_log": False,
-        "proxy_headers": True,
+        # The client address and scheme from X-Forwarded-* only when a trusted proxy sent them.
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": settings.trusted_proxies or None,
         "timeout_graceful_shutdown": max(1.0, grace - drain),
     }
     sockets = uvicorn_options.pop("sockets", None)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from learnloop.db import require_schema
 from learnloop.operations.backup import backup_sqlite
 from learnloop.operations.export import Refused, export_data, import_data
 from learnloop.settings import get_settings
@@ -17,6 +18,7 @@ from learnloop.settings import get_settings
 def export_command(path: Path) -> None:
     """Write all learner data to PATH as JSON Lines ("-" for standard output)."""
     url = get_settings().database_url
+    require_schema(url)
     try:
         if str(path) == "-":
             counts = export_data(url, sys.stdout)

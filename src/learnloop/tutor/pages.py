@@ -49,7 +49,7 @@ router = APIRouter(route_class=CsrfProtectedRoute, include_in_schema=False)
 
 def _find(library: Library, slug: str, number: str) -> tuple[Course, Lesson] | None:
     course = library.get(slug)
-    if course is None or not number.isdigit() or len(number) > 6:
+    if course is None or not (number.isascii() and number.isdigit()) or len(number) > 6:
         return None
     lesson = course.lesson(int(number))
     return (course, lesson) if lesson else None

@@ -12,9 +12,11 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
+from learnloop.accounts.service import configure_password_hashing
 from learnloop.content.loader import CourseLibrary
 from learnloop.db import head_revisions, make_engine, upgrade_to_head
 from learnloop.feedback.worker import start_inline_worker
+from learnloop.observability.exposition import MetricsServer, start_metrics_server
 from learnloop.observability.metrics import observe_pool
 from learnloop.observability.setup import configure_logging, install_observability
 from learnloop.observability.tracing import instrument_engine
@@ -25,6 +27,7 @@ from learnloop.web import api, health, pages
 from learnloop.web.ai_calls import install_ai_calls
 from learnloop.web.deps import RESERVED_CONNECTIONS, ensure_threads, install_db_slots
 from learnloop.web.errors import ErrorResponse, error_responses, install_error_handlers
+from learnloop.web.input_guard import InputGuardMiddleware
 from learnloop.web.lesson_pages import LessonHotPath, LessonPages, queries_for
 from learnloop.web.limits import BodyLimitMiddleware
 from learnloop.web.security_headers import SecurityHeadersMiddleware
@@ -37,6 +40,27 @@ def sqlite_path(url: str) -> Path | None:
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
     return Path(database)
+
+
+def _start_metrics(app: FastAPI, settings: Settings) -> MetricsServer | None:
+    """/metrics on its own port (off the app's, so never behind the Ingress)."""
+    if settings.metrics_port < 0:
+        return None
+    try:
+        return start_metrics_server(
+            settings.metrics_port,
+            settings.metrics_host,
+            ready=lambda: not app.state.shutting_down,
+        )
+    except OSError as error:
+        # Metrics are not worth refusing to serve learners over.
+        logger.error(
+            "metrics server cannot listen on %s:%s: %s",
+            settings.metrics_host,
+            settings.metrics_port,
+            error,
+        )
+        return None
 
 
 def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
@@ -72,6 +96,7 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         app.state.lesson_pages = (
             LessonPages(settings, app.state.library, queries) if queries is not None else None
         )
+        app.state.metrics_server = _start_metrics(app, settings)
         # Single-machine mode grades in a thread here; at scale `learnloop worker` does it.
         app.state.worker = (
             start_inline_worker(engine, app.state.library, settings)
@@ -93,6 +118,8 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
                 app.state.worker.stop(timeout=settings.shutdown_grace_seconds)
             if app.state.lesson_pages is not None:
                 await app.state.lesson_pages.queries.close()
+            if app.state.metrics_server is not None:
+                app.state.metrics_server.close()
             engine.dispose()
             logger.info("learnloop stopped")
 
@@ -102,8 +129,10 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
 def document_common_errors(app: FastAPI) -> None:
     """Say in OpenAPI what any route may answer before or around its own code runs.
 
-    A route that reads a body can answer 400 (not UTF-8, unparseable) and 413 (too big), from
-    FastAPI and `BodyLimitMiddleware`; every API route can answer 503 when the database is down.
+    Any route can answer 400 (`InputGuardMiddleware`: NUL, lone surrogates, NaN, digits other
+    than 0-9 in the address; and, for a body, not UTF-8 or unparseable); a route that reads a
+    body can answer 413 (too big, `BodyLimitMiddleware`); every API route can answer 503 when
+    the database is down.
     The generated document is completed once, so routes added by any feature are covered.
     """
     generate = app.openapi
@@ -123,9 +152,10 @@ def document_common_errors(app: FastAPI) -> None:
         error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
         for path, operations in document.get("paths", {}).items():
             for operation in operations.values():
-                statuses = [503] if path.startswith(api.API_PREFIX) else []
+                # 400 from the input guard, for any route (web/input_guard.py).
+                statuses = [400, 503] if path.startswith(api.API_PREFIX) else [400]
                 if "requestBody" in operation:
-                    statuses += [400, 413]
+                    statuses += [413]
                 for status in statuses:
                     operation["responses"].setdefault(
                         str(status), {"description": descriptions[status], "content": error}
@@ -138,6 +168,7 @@ def document_common_errors(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
+    configure_password_hashing(settings)
     app = FastAPI(
         title="learnloop",
         version="1",
@@ -153,6 +184,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.shutting_down = False
     install_ai_calls(app, settings)
     install_db_slots(app, settings)
+    # Innermost: bounded by the body limit, it refuses input no route can take (input_guard).
+    app.add_middleware(InputGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     # Outermost of ours (the last added), so its pages skip two layers: it adds the security

@@ -6,7 +6,17 @@ import logging
 
 import click
 
-from learnloop.db import current_revisions, downgrade, head_revisions, make_engine, upgrade_to_head
+from learnloop.db import (
+    SCHEMA_HINT,
+    NoSchema,
+    current_revisions,
+    downgrade,
+    head_revisions,
+    make_engine,
+    require_schema,
+    sqlite_file,
+    upgrade_to_head,
+)
 from learnloop.observability.setup import configure_logging
 from learnloop.observability.shutdown import serve_with_graceful_shutdown, serve_workers
 from learnloop.settings import get_settings
@@ -53,7 +63,11 @@ def db_upgrade() -> None:
 @db.command("current")
 def db_current() -> None:
     """Print the database's schema revision and whether it is the latest."""
-    engine = make_engine(get_settings().database_url)
+    url = get_settings().database_url
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise NoSchema(f"no database at {path.resolve()}: {SCHEMA_HINT}")
+    engine = make_engine(url)
     try:
         current = current_revisions(engine)
     finally:
@@ -66,6 +80,7 @@ def db_current() -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Migrate down to REVISION ("base" empties the database)."""
+    require_schema(get_settings().database_url)
     downgrade(get_settings().database_url, revision)
     click.echo(f"database at {revision}")
 

@@ -81,7 +81,7 @@ async def _handle(request: Request, error: Exception) -> Response:
             return validation_error(field, str(error))
     if isinstance(error, accounts.EmailTaken | IdempotencyConflict | LessonNotMastered):
         return _detail(409, error)
-    if isinstance(error, CardNotDue):
+    if isinstance(error, CardNotDue | feedback.NotRetryable):
         return _detail(409, error)
     if isinstance(error, CardNotFound):
         return _detail(404, error)
@@ -133,6 +133,7 @@ HANDLED: tuple[type[Exception], ...] = (
     feedback.QuotaExceeded,
     feedback.AnswerTooLong,
     feedback.EmptyAnswer,
+    feedback.NotRetryable,
 )
 
 
@@ -176,6 +177,16 @@ async def _client_disconnected(request: Request, error: Exception) -> Response:
     return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
+async def _server_busy(request: Request, error: Exception) -> Response:
+    assert isinstance(error, accounts.ServerBusy)
+    headers = {"Retry-After": str(error.retry_after_seconds)}
+    if request.url.path.startswith("/api/"):
+        return _detail(503, error, headers)
+    response = error_page(request, None, 503, "Busy", str(error))
+    response.headers.update(headers)
+    return response
+
+
 async def _http_error(request: Request, error: Exception) -> Response:
     """FastAPI's JSON for the API and the probes; the HTML error page for everything else, so
     an unknown page has a title, a language and a way back."""
@@ -197,12 +208,15 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DatabaseBusy, _database_unavailable)
     app.add_exception_handler(AiBusy, _ai_busy)
     app.add_exception_handler(ClientDisconnect, _client_disconnected)
+    app.add_exception_handler(accounts.ServerBusy, _server_busy)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for the given error statuses."""
     descriptions = {
-        400: "The body could not be parsed (for example, it is not UTF-8).",
+        400: "The request could not be read: a body that is not UTF-8 or not parseable, or "
+        "input no route takes (a NUL character, an unpaired surrogate, NaN or Infinity, digits "
+        "other than 0-9 in the address).",
         401: "Missing or invalid bearer token, or wrong credentials.",
         403: "Not allowed for this account or plan.",
         404: "The course, lesson, exercise or resource does not exist.",

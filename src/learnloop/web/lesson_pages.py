@@ -544,7 +544,7 @@ class LessonHotPath:
             return False
         cookies = cookie_parser(cookie_header.decode("latin-1"))
         session_token = cookies.get(SESSION_COOKIE)
-        if not session_token or not number.isdigit() or len(number) > 6:
+        if not session_token or not (number.isascii() and number.isdigit()) or len(number) > 6:
             return False
         course = pages.library.get(slug)
         lesson = course.lesson(int(number)) if course is not None else None

@@ -144,6 +144,10 @@ class ResponseView:
     submitted_label: str
     status_url: str
     feedback: FeedbackView | None
+    # A `failed` response: why, in words for the learner, and where its retry button posts.
+    failure_reason: str = ""
+    retry_url: str = ""
+    csrf_token: str = ""  # for the retry form
 
 
 @dataclass
@@ -344,7 +348,11 @@ def feedback_view(
 
 
 def response_view(
-    response: feedback.WrittenResponse, user: User, course: Course, lesson: Lesson
+    response: feedback.WrittenResponse,
+    user: User,
+    course: Course,
+    lesson: Lesson,
+    csrf_token: str = "",
 ) -> ResponseView:
     return ResponseView(
         id=response.id,
@@ -356,6 +364,9 @@ def response_view(
         feedback=feedback_view(response.feedback, response.score, course, lesson)
         if response.status == "graded"
         else None,
+        failure_reason=(response.failure_reason or "") if response.status == "failed" else "",
+        retry_url=f"/me/responses/{response.id}/retry" if response.status == "failed" else "",
+        csrf_token=csrf_token,
     )
 
 
@@ -407,7 +418,8 @@ def render_lesson(
             )
         )
         view_w = WrittenView(
-            written_locked, response_view(latest, user, course, lesson) if latest else None
+            written_locked,
+            response_view(latest, user, course, lesson, token) if latest else None,
         )
         if written_errors and written.id in written_errors:
             view_w.error, view_w.draft = written_errors[written.id]

@@ -105,6 +105,11 @@ class CsrfProtectedRoute(APIRoute):
 router = APIRouter(route_class=CsrfProtectedRoute, include_in_schema=False)
 
 
+def _ascii_digits(text: str) -> bool:
+    # str.isdigit() is also true of "²" and "٣", which int() refuses or reads as 3.
+    return text.isascii() and text.isdigit()
+
+
 async def posted_form(request: Request) -> FormData:
     """The posted form, read on the event loop so the routes that take it can be plain `def`:
     FastAPI runs those in the thread pool, where their database work (and argon2 on sign-in)
@@ -239,7 +244,7 @@ def signin(request: Request, db: DbSession, form: PostedForm) -> Response:
             email=email,
             password=password,
             client_key=client_key(request),
-            limit=settings_of(request).login_attempts_per_15_minutes,
+            settings=settings_of(request),
         )
     except accounts.LoginThrottled as throttled:
         retry = throttled.retry_after_seconds
@@ -397,7 +402,7 @@ def outline(
 
 def _find_lesson(library: Library, slug: str, number: str) -> tuple[Course, Lesson] | None:
     course = library.get(slug)
-    if course is None or not number.isdigit() or len(number) > 6:
+    if course is None or not _ascii_digits(number) or len(number) > 6:
         return None
     lesson = course.lesson(int(number))
     return (course, lesson) if lesson else None
@@ -567,7 +572,7 @@ def written_status(
     response_id: str, request: Request, db: DbSession, library: Library, user: PageUser
 ) -> Response:
     """The learner's own written response, polled by the lesson page until it is graded."""
-    if not response_id.isdigit() or len(response_id) > 12:
+    if not _ascii_digits(response_id) or len(response_id) > 12:
         return JSONResponse({"detail": "No such response."}, status_code=404)
     try:
         response = feedback.response_for(db, user=user, response_id=int(response_id))
@@ -577,7 +582,9 @@ def written_status(
     lesson = course.lesson(response.lesson_number) if course else None
     if course is None or lesson is None:
         return JSONResponse({"detail": "The lesson of this response is gone."}, status_code=404)
-    view = response_view(response, user, course, lesson)
+    view = response_view(
+        response, user, course, lesson, csrf.token_for(request, secret_of(request))
+    )
     return JSONResponse(
         {
             "status": view.status,
@@ -650,7 +657,7 @@ def _parse_started_at(value: str) -> datetime | None:
 def focus_session(request: Request, db: DbSession, user: PageUser, form: PostedForm) -> Response:
     minutes_text = form_text(form, "minutes", limit=6)
     try:
-        if not minutes_text.isdigit():
+        if not _ascii_digits(minutes_text):
             raise progress.InvalidFocusSession("minutes must be a whole number")
         session = progress.record_focus_session(
             db,
@@ -778,7 +785,7 @@ def review_answer(
     user: PageUser,
     form: PostedForm,
 ) -> Response:
-    if not card_id.isdigit() or len(card_id) > 12:
+    if not _ascii_digits(card_id) or len(card_id) > 12:
         return _not_found(request, user, "There is no such review card.")
     try:
         item = review.card_for(db, user=user, library=library, card_id=int(card_id))
@@ -886,7 +893,7 @@ def account_revoke_token(
     page_token_id: str, request: Request, db: DbSession, user: PageUser
 ) -> Response:
     token_id = page_token_id
-    if not token_id.isdigit() or len(token_id) > 12:
+    if not _ascii_digits(token_id) or len(token_id) > 12:
         return _not_found(request, user, "There is no such token.")
     try:
         accounts.revoke_api_token(db, user=user, token_id=int(token_id))
