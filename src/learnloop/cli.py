@@ -20,6 +20,7 @@ COMMAND_MODULES = (
 LAZY_COMMANDS = {
     "eval-grader": ("learnloop.evaluation.cli", "eval_grader"),
     "train-grader": ("learnloop.evaluation.cli", "train_grader"),
+    "eval-teacher-examples": ("learnloop.evaluation.cli", "eval_teacher_examples"),
 }
 
 

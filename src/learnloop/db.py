@@ -465,6 +465,7 @@ MODEL_MODULES = (
     "learnloop.progress.models",
     "learnloop.feedback.models",
     "learnloop.review.models",
+    "learnloop.teaching.models",
 )
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from learnloop.accounts.models import (
     PLANS,
+    ROLES,
     ApiToken,
     CodeRedemption,
     LoginAttempt,
@@ -524,6 +525,32 @@ def set_plan(db: Session, *, email: str, plan: str) -> User:
     user.plan = plan
     db.flush()
     logger.info("set_plan user_id=%s plan=%s", user.id, plan)
+    return user
+
+
+class InvalidRole(AccountError):
+    def __init__(self, role: str) -> None:
+        super().__init__(f"Unknown role {role!r}; roles are {', '.join(ROLES)}.")
+
+
+def set_role(db: Session, *, email: str, role: str) -> User:
+    if role not in ROLES:
+        raise InvalidRole(role)
+    user = db.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is None:
+        raise UnknownUser(email)
+    before, user.role = user.role, role
+    db.flush()
+    logger.info("set_role user_id=%s role=%s before=%s", user.id, role, before)
+    return user
+
+
+def create_admin(db: Session, *, email: str, password: str, name: str = "") -> User:
+    """A new account with the admin role (the first account of a fresh install)."""
+    user = sign_up(db, email=email, password=password, name=name)
+    user.role = "admin"
+    db.flush()
+    logger.info("create_admin user_id=%s", user.id)
     return user
 
 
