@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -80,53 +80,85 @@ def _claims(exercise: WrittenExercise, text: str) -> list[str]:
     return [s.text for s in segments if s.kind in ("claim", "copied")]
 
 
+class _Memo:
+    """The encoder's and the cross-encoder's outputs per sentence and per pair, filled in large
+    batches before a question is judged (`warm`), then handed to the judge in place of the
+    models. Each test answer is judged once per number of examples with the same sentences and
+    pairs, and batching is far faster than the judge's one-answer calls. The outputs are the
+    models' own (packing and padding do not change a text's result); only the time changes."""
+
+    def __init__(self) -> None:
+        from learnloop.ai.embedding import get_encoder
+        from learnloop.grading.grader import read_probabilities
+
+        self._encoder = get_encoder()
+        self._read = read_probabilities
+        self.vectors: dict[str, np.ndarray] = {}
+        self.probabilities: dict[tuple[str, str], np.ndarray] = {}
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self.vectors))
+        for start in range(0, len(missing), 256):
+            chunk = missing[start : start + 256]
+            for text, row in zip(chunk, self._encoder.encode(chunk), strict=True):
+                self.vectors[text] = row
+        if not texts:
+            return self._encoder.encode([])
+        return np.stack([self.vectors[t] for t in texts])
+
+    def read(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        missing = list(dict.fromkeys(p for p in pairs if p not in self.probabilities))
+        for start in range(0, len(missing), 128):
+            chunk = missing[start : start + 128]
+            for pair, row in zip(chunk, self._read(chunk), strict=True):
+                self.probabilities[pair] = row
+        if not pairs:
+            return np.zeros((0, 3), np.float32)
+        return np.stack([self.probabilities[p] for p in pairs])
+
+    def warm(self, exercise: WrittenExercise, answers: Sequence[Sequence[str]]) -> None:
+        """Encode every claim, then read every pair the judge will ask for, in batches."""
+        from learnloop.grading.grader import point_embeddings
+        from learnloop.grading.judge import read_pairs, windows_of
+
+        self.encode([c for claims in answers for c in claims])
+        points = point_embeddings(exercise)
+        pairs: list[tuple[str, str]] = []
+        for claims in answers:
+            if not claims:
+                continue
+            windows = windows_of(list(claims), self.encode(list(claims)))
+            for i, point in enumerate(exercise.rubric):
+                read, _ = read_pairs(point.text, points[i], windows)
+                pairs += [(windows[k].text, point.text) for k in read]
+        self.read(pairs)
+
+    def forget(self) -> None:
+        self.vectors.clear()
+        self.probabilities.clear()
+
+
 @contextmanager
-def _memoised_models() -> Iterator[Callable[[], None]]:
-    """Each test answer is judged once per number of examples, with the same sentences and
-    pairs each time: remember the encoder's and the cross-encoder's outputs per call, so only
-    the example features are recomputed. The results are identical; only the time changes.
-    Yields a function that forgets what was remembered (called between questions)."""
+def _models_replaced_by(memo: _Memo) -> Iterator[None]:
     from learnloop.grading import grader
 
-    real_get, real_read = grader.get_encoder, grader.read_probabilities
-    real_encoder = real_get()
-    encoded: dict[tuple[str, ...], np.ndarray] = {}
-    read: dict[tuple[tuple[str, str], ...], np.ndarray] = {}
-
-    class _Encoder:
-        def encode(self, texts: Sequence[str]) -> np.ndarray:
-            key = tuple(texts)
-            if key not in encoded:
-                encoded[key] = real_encoder.encode(texts)
-            return encoded[key]
-
-    def _read(pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-        key = tuple(pairs)
-        if key not in read:
-            read[key] = real_read(pairs)
-        return read[key]
-
-    def forget() -> None:
-        encoded.clear()
-        read.clear()
-
-    encoder = _Encoder()
-    grader.get_encoder = lambda: encoder  # type: ignore[assignment,return-value] # duck-typed
-    grader.read_probabilities = _read  # type: ignore[assignment] # same signature
+    module = vars(grader)  # the names judge_points looks up when it runs
+    real_get, real_read = module["get_encoder"], module["read_probabilities"]
+    module["get_encoder"] = lambda: memo
+    module["read_probabilities"] = memo.read
     try:
-        yield forget
+        yield
     finally:
-        grader.get_encoder = real_get  # type: ignore[method-assign]
-        grader.read_probabilities = real_read  # type: ignore[method-assign]
+        module["get_encoder"] = real_get
+        module["read_probabilities"] = real_read
 
 
 def evaluate_split(
     test: Split, train: Split, steps: Sequence[int | None], reps: int, progress: bool = True
 ) -> SplitResult:
     """Labels of every test answer for each number of examples per question (None = all)."""
-    from learnloop.ai.embedding import get_encoder
     from learnloop.grading import examples
-    from learnloop.grading.grader import judge_points, point_embeddings, read_probabilities
+    from learnloop.grading.grader import judge_points, point_embeddings
     from learnloop.grading.judge import decide, point_model
 
     started = time.monotonic()
@@ -138,11 +170,11 @@ def evaluate_split(
     gold: list[str] = []
     groups: list[str] = []
     train_answers = 0
-    encode: Callable[[list[str]], np.ndarray] = get_encoder().encode
+    memo = _Memo()
     questions = tqdm(test.questions, desc=f"teacher examples {test.key}", disable=not progress)
-    with _memoised_models() as forget:
+    with _models_replaced_by(memo):
         for question in questions:
-            forget()
+            memo.forget()
             exercise = exercise_for(question)
             seen = train_by_id.get(question.id)
             reviewed = list(seen.answers) if seen else []
@@ -152,6 +184,11 @@ def evaluate_split(
             largest = (
                 len(reviewed) if None in steps else min(len(reviewed), max(k or 0 for k in steps))
             )
+            from learnloop.grading.screening import screen
+
+            train_claims = [list(screen(exercise, a.text).claims) for a in reviewed[:largest]]
+            test_claims = [_claims(exercise, a.text) for a in question.answers]
+            memo.warm(exercise, [*train_claims, *test_claims])
             points = point_embeddings(exercise)
             readings = [
                 examples.read_answer(
@@ -161,8 +198,8 @@ def evaluate_split(
                         tuple((p.id, _STATUS_OF_LABEL[a.label]) for p in exercise.rubric),
                     ),
                     points,
-                    encode,
-                    read_probabilities,
+                    memo.encode,
+                    memo.read,
                 )
                 for a in reviewed[:largest]
             ]
@@ -173,17 +210,16 @@ def evaluate_split(
                 )
                 for k in steps
             }
-            for answer in question.answers:
-                claims = _claims(exercise, answer.text)
+            for answer, claims in zip(question.answers, test_claims, strict=True):
                 gold.append(answer.label)
                 groups.append(question.id)
                 for k in steps:
                     _, found, probabilities = judge_points(exercise, claims, evidence_at[k])
-                    statuses = {
+                    statuses: set[str] = {
                         decide(model, p, e.features)[0]
                         for p, e in zip(probabilities, found, strict=True)
                     }
-                    predictions[k].append(label_from_statuses(statuses))
+                    predictions[k].append(label_from_statuses(set(statuses)))
                     available[k].append(len(readings) if k is None else min(k, len(readings)))
     result = SplitResult(test.key, len(gold), len(test.questions), train_answers)
     for k in steps:

@@ -121,9 +121,7 @@ class ReviewEvent(IdMixin, CreatedAtMixin, Base):
     __tablename__ = "review_events"
     __table_args__ = (Index(None, "response_id", "created_at"),)
 
-    response_id: Mapped[int] = mapped_column(
-        ForeignKey("written_responses.id", ondelete="CASCADE")
-    )
+    response_id: Mapped[int] = mapped_column(ForeignKey("written_responses.id", ondelete="CASCADE"))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     action: Mapped[str] = mapped_column(String(32))
     before: Mapped[Any | None]

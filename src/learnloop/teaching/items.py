@@ -4,20 +4,23 @@ Per exercise: attempts, learners, facility (the first-try correct rate), discrim
 point-biserial correlation of the item's first try with the learner's first-try score on the
 rest of its lesson, `scipy.stats.pointbiserialr`), how often each choice is picked overall and
 by the top and bottom thirds of the lesson, the most frequent wrong fill-in answers, and
-Moodle's flags. The statistics are numpy/scipy's; nothing here re-derives them.
+Moodle's flags.
+
+The statistics come from Python's `statistics` module (`fmean`, and `correlation`, which is
+Pearson's r: the point-biserial coefficient is Pearson's r with one variable 0/1), not from
+numpy or scipy, because the web image carries no numpy (tests/deploy/test_image.py). The
+test suite checks every figure against scipy.stats (tests/teaching/test_items.py).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import warnings
+import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-from scipy import stats
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -74,16 +77,11 @@ def _flags(facility: float | None, discrimination: float | None) -> list[str]:
 
 
 def point_biserial(item: Sequence[int], rest: Sequence[float]) -> float | None:
-    """scipy's point-biserial r; None when it is undefined (too few learners, or either side
-    constant)."""
-    x = np.asarray(item, dtype=float)
-    y = np.asarray(rest, dtype=float)
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+    """The point-biserial r of a 0/1 item against the rest score; None when it is undefined
+    (fewer than 3 learners, or either side constant)."""
+    if len(item) < 3 or len(set(item)) < 2 or len(set(rest)) < 2:
         return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        r = stats.pointbiserialr(x, y).statistic
-    return None if np.isnan(r) else float(r)
+    return statistics.correlation([float(x) for x in item], [float(y) for y in rest])
 
 
 def _answer_key(answer: object) -> str:
@@ -116,30 +114,27 @@ def item_analysis(db: Session, course: Course, scope: Scope) -> list[ItemStats]:
     first: dict[tuple[int, str], dict[int, tuple[object, bool]]] = {}
     for uid, number, exercise_id, answer, correct, is_first in db.execute(query):
         key = (number, exercise_id)
+        if scope.courses is not None and course.slug not in scope.courses.get(uid, frozenset()):
+            continue
         attempts.setdefault(key, []).append((uid, answer, bool(correct)))
         if is_first:
             first.setdefault(key, {})[uid] = (answer, bool(correct))
     out: list[ItemStats] = []
     for lesson in course.lessons:
         items = list(lesson.auto_checked)
-        # The lesson's first-try matrix: learners x items (nan where not attempted).
-        learners = sorted(
-            {uid for e in items for uid in first.get((lesson.number, e.id), {})}
-        )
-        index = {uid: i for i, uid in enumerate(learners)}
-        matrix = np.full((len(learners), len(items)), np.nan)
-        for j, exercise in enumerate(items):
+        # Each learner's first-try score on the lesson: the number of items right first time.
+        totals: dict[int, int] = {}
+        for exercise in items:
             for uid, (_, correct) in first.get((lesson.number, exercise.id), {}).items():
-                matrix[index[uid], j] = 1.0 if correct else 0.0
-        totals = np.nansum(matrix, axis=1) if len(learners) else np.zeros(0)
-        for j, exercise in enumerate(items):
+                totals[uid] = totals.get(uid, 0) + int(correct)
+        for exercise in items:
             key = (lesson.number, exercise.id)
             firsts = first.get(key, {})
-            answered = ~np.isnan(matrix[:, j]) if len(learners) else np.zeros(0, bool)
-            item_scores = matrix[answered, j]
-            facility = float(np.mean(item_scores)) if item_scores.size else None
-            rest = totals[answered] - item_scores
-            discrimination = point_biserial(item_scores.astype(int).tolist(), rest.tolist())
+            uids = sorted(firsts)
+            item_scores = [int(firsts[uid][1]) for uid in uids]
+            rest = [totals[uid] - score for uid, score in zip(uids, item_scores, strict=True)]
+            facility = statistics.fmean(item_scores) if item_scores else None
+            discrimination = point_biserial(item_scores, rest)
             stat = ItemStats(
                 lesson.number,
                 lesson.title,
@@ -153,37 +148,33 @@ def item_analysis(db: Session, course: Course, scope: Scope) -> list[ItemStats]:
                 flags=_flags(facility, discrimination),
             )
             if isinstance(exercise, ChoiceExercise | TrueFalseExercise) and firsts:
-                stat.options = _option_stats(exercise, firsts, learners, totals, answered)
+                stat.options = _option_stats(exercise, firsts, totals)
             if isinstance(exercise, FillBlankExercise):
                 wrong = Counter(
-                    _answer_key(answer) for _, answer, correct in attempts.get(key, []) if not correct
+                    _answer_key(answer)
+                    for _, answer, correct in attempts.get(key, [])
+                    if not correct
                 )
                 stat.wrong_answers = wrong.most_common(TOP_WRONG)
             out.append(stat)
     return out
 
 
-def _thirds(uids: Sequence[int], totals: np.ndarray) -> tuple[set[int], set[int]]:
-    """Top and bottom thirds of the learners by lesson score (ties broken by scipy's ranks)."""
-    if len(uids) < 3:
+def thirds(scores: dict[int, int]) -> tuple[set[int], set[int]]:
+    """Top and bottom thirds of the learners by lesson score (ties broken by learner id)."""
+    if len(scores) < 3:
         return set(), set()
-    ranks = stats.rankdata(totals, method="ordinal")
-    cut = len(uids) // 3
-    order = np.argsort(ranks)
-    bottom = {uids[i] for i in order[:cut]}
-    top = {uids[i] for i in order[-cut:]}
-    return top, bottom
+    order = sorted(scores, key=lambda uid: (scores[uid], uid))
+    cut = len(order) // 3
+    return set(order[-cut:]), set(order[:cut])
 
 
 def _option_stats(
     exercise: ChoiceExercise | TrueFalseExercise,
     firsts: dict[int, tuple[object, bool]],
-    learners: list[int],
-    totals: np.ndarray,
-    answered: np.ndarray,
+    totals: dict[int, int],
 ) -> list[OptionStats]:
-    uids = [uid for uid, a in zip(learners, answered, strict=True) if a]
-    top, bottom = _thirds(uids, totals[answered])
+    top, bottom = thirds({uid: totals[uid] for uid in firsts})
     if isinstance(exercise, ChoiceExercise):
         options = [(o.id, o.text, o.correct) for o in exercise.options]
     else:

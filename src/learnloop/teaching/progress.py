@@ -211,7 +211,10 @@ def _sort_value(row: LearnerRow, key: str) -> Any:
 
 
 def sorted_rows(
-    rows: Iterable[LearnerRow], *, sort: str = "name", descending: bool = False,
+    rows: Iterable[LearnerRow],
+    *,
+    sort: str = "name",
+    descending: bool = False,
     attention_only: bool = False,
 ) -> list[LearnerRow]:
     if sort not in SORT_KEYS:

@@ -157,8 +157,9 @@ def agreement(db: Session, scope: Scope, library: CourseLibrary) -> list[PointAg
             else:
                 pair = (ai_status, point["status"])
                 row.confusions[pair] = row.confusions.get(pair, 0) + 1
-    return sorted(table.values(), key=lambda r: (r.course_slug, r.lesson_number, r.exercise_id, r.point_id))
-
+    return sorted(
+        table.values(), key=lambda r: (r.course_slug, r.lesson_number, r.exercise_id, r.point_id)
+    )
 
 
 @dataclass(frozen=True)

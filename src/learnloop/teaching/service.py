@@ -164,7 +164,7 @@ def scope_for(db: Session, viewer: User, class_id: int | None = None) -> Scope:
         cohort = class_for(db, viewer, class_id)
         slugs = frozenset(cohort.course_slugs or [])
         ids = member_ids(db, cohort)
-        return Scope(frozenset(ids), {uid: slugs for uid in ids})
+        return Scope(frozenset(ids), dict.fromkeys(ids, slugs))
     if is_admin(viewer):
         return Scope(None, None)
     courses: dict[int, set[str]] = {}
@@ -303,7 +303,8 @@ def invite(db: Session, *, cohort: Cohort, csv_text: str) -> InviteResult:
         raise ClassError(f"At most {MAX_INVITES} emails at once.")
     if not emails and not rejected:
         raise ClassError("The file holds no email addresses.")
-    invited, already = [], []
+    invited: list[str] = []
+    already: list[str] = []
     for email in emails:
         new = insert_or_ignore(db, Invitation, {"class_id": cohort.id, "email": email})
         (invited if new is not None else already).append(email)
@@ -323,9 +324,7 @@ def invitations(db: Session, cohort: Cohort) -> list[Invitation]:
 def is_member(db: Session, cohort: Cohort, user_id: int) -> bool:
     return bool(
         db.scalar(
-            select(
-                exists().where(Membership.class_id == cohort.id, Membership.user_id == user_id)
-            )
+            select(exists().where(Membership.class_id == cohort.id, Membership.user_id == user_id))
         )
     )
 

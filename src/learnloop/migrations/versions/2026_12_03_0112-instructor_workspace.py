@@ -50,9 +50,7 @@ def upgrade() -> None:
         _fk("class_members", "class_id", "classes", "CASCADE"),
         _fk("class_members", "user_id", "users", "CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_class_members")),
-        sa.UniqueConstraint(
-            "class_id", "user_id", name=op.f("uq_class_members_class_id_user_id")
-        ),
+        sa.UniqueConstraint("class_id", "user_id", name=op.f("uq_class_members_class_id_user_id")),
     )
     op.create_index(op.f("ix_class_members_user_id"), "class_members", ["user_id"], unique=False)
     op.create_table(
