@@ -554,6 +554,46 @@ def create_admin(db: Session, *, email: str, password: str, name: str = "") -> U
     return user
 
 
+def search_users(db: Session, *, query: str = "", limit: int = 100) -> list[User]:
+    """Accounts whose email or name contains `query` (case-insensitive), newest first."""
+    statement = select(User).order_by(User.id.desc()).limit(limit)
+    words = query.strip().lower()
+    if words:
+        pattern = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        statement = statement.where(
+            User.email.like(pattern, escape="\\") | func.lower(User.name).like(pattern, escape="\\")
+        )
+    return list(db.scalars(statement))
+
+
+def upgrade_codes(db: Session) -> list[UpgradeCode]:
+    return list(db.scalars(select(UpgradeCode).order_by(UpgradeCode.id.desc())))
+
+
+def revoke_upgrade_code(db: Session, *, code_id: int) -> UpgradeCode:
+    """No uses left: the code stops working; those who redeemed it keep their plan."""
+    row = db.get(UpgradeCode, code_id)
+    if row is None:
+        raise UnknownCode(code_id)
+    row.uses_left = 0
+    db.flush()
+    logger.info("revoke_upgrade_code code_id=%s", code_id)
+    return row
+
+
+class UnknownCode(AccountError):
+    def __init__(self, code_id: int) -> None:
+        super().__init__(f"No upgrade code {code_id}.")
+
+
+def set_user_role_and_plan(db: Session, *, user_id: int, role: str, plan: str) -> User:
+    user = db.get(User, user_id)
+    if user is None:
+        raise UnknownUser(str(user_id))
+    _check_plan(plan)
+    return set_role(db, email=set_plan(db, email=user.email, plan=plan).email, role=role)
+
+
 def has_feature(settings: Settings, user: User, feature: str) -> bool:
     return plan_has_feature(settings, user.plan, feature)
 

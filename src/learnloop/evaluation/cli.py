@@ -263,7 +263,15 @@ def train_grader(
     is_flag=True,
     help="Render the results the corpora saved (each may run as its own process).",
 )
+@click.option(
+    "--all-examples/--at-most-50",
+    default=True,
+    show_default=True,
+    help="Give every training answer as an example, or stop the curve at 50 per question "
+    "(Beetle has about 84 per question; reading them all takes hours on a shared CPU).",
+)
 def eval_teacher_examples(
+    all_examples: bool,
     data_dir: Path | None,
     corpora: tuple[str, ...],
     reps: int,
@@ -284,6 +292,7 @@ def eval_teacher_examples(
         reps,
         cache_dir,
         from_cache=from_cache,
+        all_examples=all_examples,
     )
     seconds = time.perf_counter() - started
     stamp = (

@@ -243,10 +243,12 @@ def run(
     *,
     from_cache: bool = False,
     progress: bool = True,
+    all_examples: bool = True,
 ) -> list[SplitResult]:
     """Each corpus's result, saved under `cache_dir` as it finishes (the corpora can run as
     separate processes; `from_cache` then renders what they saved)."""
-    steps: list[int | None] = [*CURVE, None]
+    # Without `all_examples` the largest step (50 per question) is the "with examples" figure.
+    steps: list[int | None] = [*CURVE, None] if all_examples else [*CURVE]
     results = []
     for corpus in corpora:
         saved = cache_dir / f"teacher-examples-{corpus}.json"
@@ -279,6 +281,12 @@ def _load(path: Path) -> SplitResult:
 
 def _fmt(value: float, ci: tuple[float, float]) -> str:
     return f"{value:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def _upto(point: CurvePoint) -> str:
+    if point.examples == "all":
+        return ""
+    return f" (first {point.examples} per question, {point.mean_examples:.1f} on average)"
 
 
 MARK_START = "<!-- teacher-examples:start -->"
@@ -316,9 +324,9 @@ def render(results: Sequence[SplitResult], command: str, stamp: str) -> str:
         lines.append(
             f"| {r.split} | {r.n} ({r.questions}) | {r.train_answers} |"
             f" {_fmt(without.scores.weighted_f1, without.ci['weighted_f1'])} |"
-            f" {_fmt(with_all.scores.weighted_f1, with_all.ci['weighted_f1'])} |"
+            f" {_fmt(with_all.scores.weighted_f1, with_all.ci['weighted_f1'])}{_upto(with_all)} |"
             f" {_fmt(without.scores.macro_f1, without.ci['macro_f1'])} |"
-            f" {_fmt(with_all.scores.macro_f1, with_all.ci['macro_f1'])} |"
+            f" {_fmt(with_all.scores.macro_f1, with_all.ci['macro_f1'])}{_upto(with_all)} |"
             f" {best_w:.3f} {who_w} / {best_m:.3f} {who_m} | {'**yes**' if beats else '**no**'} |"
         )
     lines.append("")

@@ -19,6 +19,8 @@ from learnloop.observability.metrics import observe_pool
 from learnloop.observability.setup import configure_logging, install_observability
 from learnloop.observability.tracing import instrument_engine
 from learnloop.settings import Settings, get_settings
+from learnloop.teaching import admin_pages
+from learnloop.teaching import pages as teaching_pages
 from learnloop.web import api, health, pages
 from learnloop.web.errors import ErrorResponse, error_responses, install_error_handlers
 from learnloop.web.lesson_pages import LessonHotPath, LessonPages, queries_for
@@ -151,6 +153,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(teaching_pages.router)
+    app.include_router(admin_pages.router)
     document_common_errors(app)
     install_observability(app, settings)
     return app

@@ -37,7 +37,9 @@ from learnloop.content.model import (
 from learnloop.exercises import service as exercises
 from learnloop.exercises.checking import AnswerError, Verdict, check
 from learnloop.exercises.kinds import REGISTRY
+from learnloop.feedback import reviews
 from learnloop.feedback import service as feedback
+from learnloop.feedback.models import AnswerReview, RegradeRequest
 from learnloop.progress import service as progress
 from learnloop.settings import Settings
 from learnloop.web import csrf
@@ -144,6 +146,15 @@ class ResponseView:
     submitted_label: str
     status_url: str
     feedback: FeedbackView | None
+    # An instructor's review wins over the AI's grade (learnloop.feedback.reviews).
+    reviewed: bool = False
+    review_comment: str = ""
+    regrade: str = ""  # "" (none asked), "open" or "resolved"
+    csrf_token: str = ""  # for the regrade form; empty leaves the form out
+
+    @property
+    def regrade_url(self) -> str:
+        return f"/me/responses/{self.id}/regrade"
 
 
 @dataclass
@@ -344,8 +355,16 @@ def feedback_view(
 
 
 def response_view(
-    response: feedback.WrittenResponse, user: User, course: Course, lesson: Lesson
+    response: feedback.WrittenResponse,
+    user: User,
+    course: Course,
+    lesson: Lesson,
+    *,
+    review: AnswerReview | None = None,
+    regrade: RegradeRequest | None = None,
+    csrf_token: str = "",
 ) -> ResponseView:
+    shown, score = reviews.effective_feedback(response, review)
     return ResponseView(
         id=response.id,
         status=response.status if response.status in ("pending", "graded", "failed") else "pending",
@@ -353,9 +372,13 @@ def response_view(
         word_count=_word_count(response.text),
         submitted_label=_local_time(user, response.created_at),
         status_url=f"/me/responses/{response.id}",
-        feedback=feedback_view(response.feedback, response.score, course, lesson)
+        feedback=feedback_view(shown, score, course, lesson)
         if response.status == "graded"
         else None,
+        reviewed=review is not None,
+        review_comment=review.comment if review is not None else "",
+        regrade="" if regrade is None else ("open" if regrade.resolved_at is None else "resolved"),
+        csrf_token=csrf_token,
     )
 
 
@@ -406,7 +429,18 @@ def render_lesson(
             )
         )
         view_w = WrittenView(
-            written_locked, response_view(latest, user, course, lesson) if latest else None
+            written_locked,
+            response_view(
+                latest,
+                user,
+                course,
+                lesson,
+                review=reviews.review_for(db, latest.id),
+                regrade=reviews.regrade_for(db, latest.id),
+                csrf_token=token,
+            )
+            if latest
+            else None,
         )
         if written_errors and written.id in written_errors:
             view_w.error, view_w.draft = written_errors[written.id]
