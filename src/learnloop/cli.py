@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "learnloop.feedback.cli",
     "learnloop.progress.cli",
     "learnloop.operations.cli",
+    "learnloop.teaching.cli",
 )
 # Commands whose module is imported only when they run: the evaluation code (datasets,
 # scikit-learn, PyTorch for training) must never be loaded by `serve` or `worker`.
