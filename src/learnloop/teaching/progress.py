@@ -10,7 +10,7 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -62,7 +62,8 @@ class LearnerRow:
     first_tries: int = 0
     first_try_correct: int = 0
     written: int = 0
-    written_scores: list[int] = field(default_factory=list)
+    written_score_sum: int = 0
+    written_scored: int = 0
     focus_minutes_week: int = 0
     last_active: datetime | None = None
     states: dict[str, str] = field(default_factory=dict)  # lesson key -> state
@@ -74,8 +75,7 @@ class LearnerRow:
 
     @property
     def mean_score(self) -> float | None:
-        scores = self.written_scores
-        return sum(scores) / len(scores) if scores else None
+        return self.written_score_sum / self.written_scored if self.written_scored else None
 
 
 @dataclass
@@ -83,6 +83,17 @@ class ClassProgress:
     cohort: Cohort
     lessons: list[LessonColumn]
     rows: list[LearnerRow]
+
+
+def _aware(value: object) -> datetime | None:
+    """max() of a timestamp column comes back untyped on SQLite (a string) and typed on
+    PostgreSQL; both are UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _latest(current: datetime | None, other: datetime | None) -> datetime | None:
@@ -112,20 +123,16 @@ def class_progress(
         return ClassProgress(cohort, lessons, [])
     known = {column.key for column in lessons}
 
-    for uid, slug, number, at in db.execute(
+    # Lesson states: which lessons each learner completed, and which they started.
+    for uid, slug, number in db.execute(
         select(
-            LessonCompletion.user_id,
-            LessonCompletion.course_slug,
-            LessonCompletion.lesson_number,
-            LessonCompletion.created_at,
+            LessonCompletion.user_id, LessonCompletion.course_slug, LessonCompletion.lesson_number
         ).where(LessonCompletion.user_id.in_(in_class), LessonCompletion.course_slug.in_(slugs))
     ):
-        row = rows[uid]
         key = f"{slug}/{number}"
         if key in known:
-            row.states[key] = "completed"
-            row.lessons_completed += 1
-        row.last_active = _latest(row.last_active, at)
+            rows[uid].states[key] = "completed"
+            rows[uid].lessons_completed += 1
 
     for uid, total in db.execute(
         select(XpEvent.user_id, func.sum(XpEvent.amount))
@@ -134,14 +141,13 @@ def class_progress(
     ):
         rows[uid].xp = int(total or 0)
 
-    for uid, slug, number, tries, correct, last in db.execute(
+    for uid, slug, number, tries, correct in db.execute(
         select(
             ExerciseAttempt.user_id,
             ExerciseAttempt.course_slug,
             ExerciseAttempt.lesson_number,
             func.count().filter(ExerciseAttempt.is_first),
             func.count().filter(and_(ExerciseAttempt.is_first, ExerciseAttempt.correct)),
-            func.max(ExerciseAttempt.created_at),
         )
         .where(ExerciseAttempt.user_id.in_(in_class), ExerciseAttempt.course_slug.in_(slugs))
         .group_by(
@@ -152,40 +158,50 @@ def class_progress(
         row.first_tries += int(tries or 0)
         row.first_try_correct += int(correct or 0)
         row.states.setdefault(f"{slug}/{number}", "in progress")
-        row.last_active = _latest(row.last_active, last)
 
-    for uid, slug, number, score, reviewed, at in db.execute(
+    # The instructor's score wins over the AI's (feedback.reviews).
+    effective = func.coalesce(AnswerReview.score, WrittenResponse.score)
+    for uid, slug, number, count, total, scored in db.execute(
         select(
             WrittenResponse.user_id,
             WrittenResponse.course_slug,
             WrittenResponse.lesson_number,
-            WrittenResponse.score,
-            AnswerReview.score,
-            WrittenResponse.created_at,
+            func.count(),
+            func.sum(effective),
+            func.count(effective),
         )
         .outerjoin(AnswerReview, AnswerReview.response_id == WrittenResponse.id)
         .where(WrittenResponse.user_id.in_(in_class), WrittenResponse.course_slug.in_(slugs))
+        .group_by(
+            WrittenResponse.user_id, WrittenResponse.course_slug, WrittenResponse.lesson_number
+        )
     ):
         row = rows[uid]
-        row.written += 1
-        effective = reviewed if reviewed is not None else score
-        if effective is not None:
-            row.written_scores.append(int(effective))
+        row.written += int(count)
+        row.written_score_sum += int(total or 0)
+        row.written_scored += int(scored or 0)
         row.states.setdefault(f"{slug}/{number}", "in progress")
-        row.last_active = _latest(row.last_active, at)
 
     since = week_start(now)
-    for uid, minutes, last in db.execute(
-        select(
-            FocusSession.user_id,
-            func.sum(FocusSession.minutes).filter(FocusSession.started_at >= since),
-            func.max(FocusSession.started_at),
-        )
-        .where(FocusSession.user_id.in_(in_class))
+    for uid, minutes in db.execute(
+        select(FocusSession.user_id, func.sum(FocusSession.minutes))
+        .where(FocusSession.user_id.in_(in_class), FocusSession.started_at >= since)
         .group_by(FocusSession.user_id)
     ):
         rows[uid].focus_minutes_week = int(minutes or 0)
-        rows[uid].last_active = _latest(rows[uid].last_active, last)
+
+    # Last active: the latest attempt, completion, written answer or focus block, one grouped
+    # query per table (a few hundred timestamps, not every row's).
+    for column, owner in (
+        (ExerciseAttempt.created_at, ExerciseAttempt.user_id),
+        (LessonCompletion.created_at, LessonCompletion.user_id),
+        (WrittenResponse.created_at, WrittenResponse.user_id),
+        (FocusSession.started_at, FocusSession.user_id),
+    ):
+        for uid, last in db.execute(
+            select(owner, func.max(column)).where(owner.in_(in_class)).group_by(owner)
+        ):
+            rows[uid].last_active = _latest(rows[uid].last_active, _aware(last))
 
     cutoff = now - timedelta(days=INACTIVE_DAYS)
     for row in rows.values():
