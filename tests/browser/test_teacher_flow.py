@@ -61,6 +61,8 @@ def submit_written(page: Page, lesson: str, exercise_id: str, text: str) -> None
     assert "graded" in (done.get_attribute("class") or ""), "the grading worker gave up"
 
 
+# Three written answers graded by the server's one worker: minutes on a busy shared machine.
+@pytest.mark.timeout(1800)
 def test_the_teachers_path(server: Server, browser: Browser, axe_source: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     contexts = [

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
-from fastapi.responses import PlainTextResponse
 
 from learnloop.accounts.access import is_instructor
 from learnloop.accounts.models import User
@@ -41,6 +40,7 @@ from learnloop.teaching.schemas import (
     QueueOut,
     RegradeIn,
     RegradeOut,
+    RemovedOut,
     ResponseReviewOut,
     ReviewEventOut,
     ReviewIn,
@@ -166,26 +166,6 @@ def get_class_progress(
     )
 
 
-@router.get(
-    "/teach/classes/{class_id}/progress.csv",
-    response_class=PlainTextResponse,
-    responses={
-        200: {"content": {"text/csv": {}}, "description": "The progress table as CSV."},
-        **error_responses(401, 403, 404),
-    },
-    openapi_extra=INSTRUCTOR,
-)
-def class_progress_csv(
-    class_id: Id, user: ApiUser, db: DbSession, library: Library
-) -> PlainTextResponse:
-    cohort = _class(db, user, class_id)
-    table = class_progress.class_progress(db, cohort, library)
-    return PlainTextResponse(
-        class_progress.to_csv(table, class_progress.sorted_rows(table.rows)),
-        media_type="text/csv",
-    )
-
-
 @router.post(
     "/teach/classes/{class_id}/archive",
     response_model=ClassOut,
@@ -199,16 +179,17 @@ def archive_class(class_id: Id, body: ClassArchive, user: ApiUser, db: DbSession
 
 @router.delete(
     "/teach/classes/{class_id}/members/{member_id}",
-    status_code=204,
+    response_model=RemovedOut,
     responses=error_responses(401, 403, 404),
     openapi_extra=INSTRUCTOR,
 )
-def remove_member(class_id: Id, member_id: Id, user: ApiUser, db: DbSession) -> None:
+def remove_member(class_id: Id, member_id: Id, user: ApiUser, db: DbSession) -> RemovedOut:
     cohort = _class(db, user, class_id)
     try:
         service.remove_member(db, cohort=cohort, user_id=member_id)
     except service.NotFound as error:
         raise HTTPException(404, str(error)) from error
+    return RemovedOut(class_id=cohort.id, user_id=member_id)
 
 
 @router.post(

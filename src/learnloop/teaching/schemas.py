@@ -47,6 +47,11 @@ class InvitationsOut(BaseModel):
     rejected: list[str] = Field(description="'line N: reason' for every line that was not used.")
 
 
+class RemovedOut(BaseModel):
+    class_id: int
+    user_id: int
+
+
 class JoinIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
