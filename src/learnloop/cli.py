@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "learnloop.feedback.cli",
     "learnloop.progress.cli",
     "learnloop.operations.cli",
+    "learnloop.teaching.cli",
 )
 # Commands whose module is imported only when they run: the evaluation code (datasets,
 # scikit-learn, PyTorch for training) must never be loaded by `serve` or `worker`.
@@ -21,6 +22,7 @@ LAZY_COMMANDS = {
     "eval-grader": ("learnloop.evaluation.cli", "eval_grader"),
     "train-grader": ("learnloop.evaluation.cli", "train_grader"),
     "eval-tutor": ("learnloop.evaluation.tutor_eval", "eval_tutor"),
+    "eval-teacher-examples": ("learnloop.evaluation.cli", "eval_teacher_examples"),
 }
 
 

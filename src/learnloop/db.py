@@ -511,6 +511,7 @@ MODEL_MODULES = (
     "learnloop.feedback.models",
     "learnloop.review.models",
     "learnloop.tutor.models",
+    "learnloop.teaching.models",
 )
 
 

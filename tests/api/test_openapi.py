@@ -9,7 +9,7 @@ import pytest
 from learnloop.settings import Settings
 from learnloop.web.app import create_app
 
-ACCESS_LEVELS = {"public", "learner", "author", "admin"}
+ACCESS_LEVELS = {"public", "learner", "instructor", "admin"}
 
 
 @pytest.fixture(scope="module")

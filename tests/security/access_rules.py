@@ -10,8 +10,11 @@ Outcomes are exact: a status code, and for a redirect the start of its Location.
 - ``learner``: free plan; owns the written response the others try to read.
 - ``other``: another learner, pro plan, so only ownership stands between them and the learner's
   data (and the pro features succeed for them).
-- ``author``, ``admin``: staff roles on the free plan. No route is staff-only yet; the rules say
-  so explicitly (staff see no learner's data).
+- ``outsider``: an instructor of another class (on another course); this class, its learners,
+  their answers and reviews do not exist for them (404).
+- ``instructor``: the instructor of the learner's class.
+- ``admin``: sees every class. Staff are on the free plan, and see no learner's data through
+  the learner routes.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 
 from factories import CHOICE_ID, COURSE, LESSON, WRITTEN_ID
 
-PEOPLE = ("anonymous", "learner", "other", "author", "admin")
+PEOPLE = ("anonymous", "learner", "other", "outsider", "instructor", "admin")
 
 OK = "200"
 CREATED = "201"
@@ -72,8 +75,9 @@ class Rule:
     anonymous: str
     learner: str
     other: str | None = None  # default: as the learner
-    author: str | None = None  # default: as the learner
-    admin: str | None = None  # default: as the author
+    outsider: str | None = None  # default: as the learner
+    instructor: str | None = None  # default: as the outsider
+    admin: str | None = None  # default: as the instructor
     request: Request = field(default_factory=Request)
 
     def expected(self, person: str) -> str:
@@ -83,8 +87,11 @@ class Rule:
             return self.learner
         if person == "other":
             return self.other or self.learner
-        author = self.author or self.learner
-        return author if person == "author" else (self.admin or author)
+        outsider = self.outsider or self.learner
+        if person == "outsider":
+            return outsider
+        instructor = self.instructor or outsider
+        return instructor if person == "instructor" else (self.admin or instructor)
 
 
 def everyone(outcome: str, request: Request | None = None) -> Rule:
@@ -103,12 +110,12 @@ def page_learner(outcome: str, request: Request | None = None) -> Rule:
 
 def own_only(anonymous: str, owner: str) -> Rule:
     """Only the owner of the resource; to anyone else it does not exist."""
-    return Rule(anonymous, owner, other=NOT_FOUND, author=NOT_FOUND)
+    return Rule(anonymous, owner, other=NOT_FOUND, outsider=NOT_FOUND)
 
 
 def pro_only(anonymous: str, free: str, pro: str, request: Request) -> Rule:
     """Signed in and on the pro plan ("other" is the pro learner)."""
-    return Rule(anonymous, free, other=pro, author=free, request=request)
+    return Rule(anonymous, free, other=pro, outsider=free, request=request)
 
 
 SIGN_IN = Request(form={"email": "{email}", "password": "{password}"})
@@ -116,6 +123,110 @@ WRITTEN_TEXT = "Immutable images never change; minimal images have fewer package
 V1 = "/api/v1"
 LESSON_PAGE = "/courses/{slug}/lessons/{number}"
 API_LESSON = f"{V1}/courses/{{slug}}/lessons/{{number}}"
+
+
+def teach_api(outsider: str, ok: str, request: Request | None = None, **kw: str) -> Rule:
+    """/api/v1/teach: instructors and admins only (403 for learners); `outsider` is what an
+    instructor of another class gets."""
+    return Rule(
+        UNAUTHORIZED,
+        FORBIDDEN,
+        outsider=outsider,
+        instructor=ok,
+        admin=kw.get("admin", ok),
+        request=request or Request(),
+    )
+
+
+def teach_page(outsider: str, ok: str, request: Request | None = None, **kw: str) -> Rule:
+    return Rule(
+        TO_SIGNIN,
+        FORBIDDEN,
+        outsider=outsider,
+        instructor=ok,
+        admin=kw.get("admin", ok),
+        request=request or Request(),
+    )
+
+
+def admin_page(ok: str, request: Request | None = None) -> Rule:
+    return Rule(TO_SIGNIN, FORBIDDEN, admin=ok, request=request or Request())
+
+
+TEACH = f"{V1}/teach"
+CLASS = "/teach/classes/{class_id}"
+TO_CLASS = "303 /teach/classes/"
+# On another course: an outsider who creates a class must still not teach COURSE.
+NEW_CLASS = {"name": "Matrix class", "courses": ["physics-basics"]}
+TEACHING_RULES: dict[tuple[str, str], Rule] = {
+    ("GET", f"{TEACH}/classes"): teach_api(OK, OK),
+    ("POST", f"{TEACH}/classes"): teach_api(CREATED, CREATED, Request(json=NEW_CLASS)),
+    ("GET", f"{V1}{CLASS}"): teach_api(NOT_FOUND, OK),
+    # Restores (archived=false): the class stays open for the people after.
+    ("POST", f"{V1}{CLASS}/archive"): teach_api(NOT_FOUND, OK, Request(json={"archived": False})),
+    # The removed learner is put back before each request (Site.path).
+    ("DELETE", f"{V1}{CLASS}/members/{{member_id}}"): teach_api(NOT_FOUND, OK),
+    ("POST", f"{V1}{CLASS}/invitations"): teach_api(
+        NOT_FOUND, OK, Request(json={"csv": "invited@example.com"})
+    ),
+    ("GET", f"{V1}{CLASS}/learners/{{member_id}}"): teach_api(NOT_FOUND, OK),
+    # Outsiders see an empty queue: only their own classes' answers.
+    ("GET", f"{TEACH}/reviews"): teach_api(OK, OK),
+    ("GET", f"{TEACH}/reviews/agreement"): teach_api(OK, OK),
+    ("GET", f"{TEACH}/responses/{{response_id}}"): teach_api(NOT_FOUND, OK),
+    # The learner's answer is still pending: there is no grade to review yet.
+    ("PUT", f"{TEACH}/responses/{{response_id}}/review"): teach_api(
+        NOT_FOUND, INVALID, Request(json={"version": 0})
+    ),
+    ("GET", f"{TEACH}/courses/{{slug}}/items"): teach_api(NOT_FOUND, OK),
+    ("POST", f"{V1}/classes/join"): api_learner(OK, Request(json={"code": "{join_code}"})),
+    # Only the author of an answer may ask; this one is pending, so not yet.
+    ("POST", f"{V1}/responses/{{response_id}}/regrade"): Rule(
+        UNAUTHORIZED,
+        INVALID,
+        other=NOT_FOUND,
+        outsider=NOT_FOUND,
+        request=Request(json={"reason": "I named the attack surface."}),
+    ),
+    ("GET", "/teach"): teach_page(OK, OK),
+    ("POST", "/teach/classes"): teach_page(TO_CLASS, TO_CLASS, Request(form=NEW_CLASS)),
+    ("GET", CLASS): teach_page(NOT_FOUND, OK),
+    ("GET", f"{CLASS}/progress.csv"): teach_page(NOT_FOUND, OK),
+    ("POST", f"{CLASS}/archive"): teach_page(NOT_FOUND, TO_CLASS, Request(form={"archived": "0"})),
+    ("POST", f"{CLASS}/members/{{member_id}}/remove"): teach_page(NOT_FOUND, TO_CLASS),
+    ("POST", f"{CLASS}/invitations"): teach_page(
+        NOT_FOUND, TO_CLASS, Request(form={"emails": "invited@example.com"})
+    ),
+    ("GET", f"{CLASS}/learners/{{member_id}}"): teach_page(NOT_FOUND, OK),
+    ("GET", "/teach/reviews"): teach_page(OK, OK),
+    ("GET", "/teach/reviews/agreement"): teach_page(OK, OK),
+    ("GET", "/teach/responses/{response_id}"): teach_page(NOT_FOUND, OK),
+    ("POST", "/teach/responses/{response_id}"): teach_page(
+        NOT_FOUND, BAD, Request(form={"version": "0"})
+    ),
+    ("GET", "/teach/courses/{slug}/items"): teach_page(NOT_FOUND, OK),
+    ("GET", "/teach/courses/{slug}/items.csv"): teach_page(NOT_FOUND, OK),
+    ("GET", "/join"): page_learner(OK),
+    ("POST", "/join"): page_learner("303 /join?joined=1", Request(form={"code": "{join_code}"})),
+    ("POST", "/me/responses/{response_id}/regrade"): Rule(
+        TO_SIGNIN,
+        BAD,
+        other=NOT_FOUND,
+        outsider=NOT_FOUND,
+        request=Request(form={"reason": "I named the attack surface."}),
+    ),
+    ("GET", "/admin"): admin_page("303 /admin/users"),
+    ("GET", "/admin/users"): admin_page(OK),
+    ("POST", "/admin/users/{account_id}"): admin_page(
+        "303 /admin/users?done=1", Request(form={"role": "learner", "plan": "free"})
+    ),
+    ("GET", "/admin/codes"): admin_page(OK),
+    ("POST", "/admin/codes"): admin_page(
+        OK, Request(form={"plan": "pro", "uses": "1", "count": "1"})
+    ),
+    ("POST", "/admin/codes/{code_id}/revoke"): admin_page("303 /admin/codes"),
+    ("GET", "/admin/classes"): admin_page(OK),
+}
 
 RULES: dict[tuple[str, str], Rule] = {
     # Framework and operations routes. /metrics is not among them: it is served on a port of
@@ -214,7 +325,7 @@ RULES: dict[tuple[str, str], Rule] = {
         TO_SIGNIN,
         CONFLICT,
         other=NOT_FOUND,
-        author=NOT_FOUND,
+        outsider=NOT_FOUND,
         request=Request(form={"answer": "a"}),
     ),
     ("GET", "/account"): page_learner(OK),
@@ -225,7 +336,7 @@ RULES: dict[tuple[str, str], Rule] = {
         BAD, Request(form={"current_password": "not-it", "new_password": "a-new-long-pass"})
     ),
     ("POST", "/account/tokens/{page_token_id}/revoke"): Rule(
-        TO_SIGNIN, TO_ACCOUNT, other=NOT_FOUND, author=NOT_FOUND
+        TO_SIGNIN, TO_ACCOUNT, other=NOT_FOUND, outsider=NOT_FOUND
     ),
     ("POST", "/account/delete"): page_learner(BAD, Request(form={"password": "not-it"})),
     ("GET", "/reset"): everyone(OK),
@@ -235,6 +346,7 @@ RULES: dict[tuple[str, str], Rule] = {
     # Earlier than the API's block of the same person: focus blocks may not overlap.
     ("POST", "/me/focus-sessions"): page_learner(TO_DASHBOARD, Request(form=_earlier_block)),
     ("GET", "/dashboard"): page_learner(OK),
+    **TEACHING_RULES,
 }
 
 

@@ -1,9 +1,9 @@
 """Security test fixtures: a real server on SQLite whose courses include a hostile one, and the
-people who use it (anonymous, learners, an author and an admin), each with a browser session and
-an API token.
+people who use it (anonymous, two learners, an instructor of another class, the instructor of
+the learner's class, and an admin), each with a browser session and an API token.
 
-Users are made by the real sign-up action; the author and admin roles have no action yet (no
-route changes a role), so the fixture sets the column. Sessions and tokens come from the real
+Users are made by the real sign-up action, roles given by the real `set_role` action, classes
+made and joined through the real class actions. Sessions and tokens come from the real
 `open_session` / `issue_api_token` actions, which is how sign-in makes them.
 """
 
@@ -25,10 +25,12 @@ from conftest import COURSES_DIR, LiveServer, ServerThread, settings_for
 from factories import CHOICE_ID, COURSE, LESSON, PASSWORD, WRITTEN_ID, make_user, sample_lesson
 from learnloop.accounts import service as accounts
 from learnloop.accounts.models import User
-from learnloop.db import make_engine, upgrade_to_head, utcnow
+from learnloop.db import insert_or_ignore, make_engine, upgrade_to_head, utcnow
 from learnloop.feedback import service as feedback
 from learnloop.review import service as review
 from learnloop.review.models import ReviewCard
+from learnloop.teaching import service as teaching
+from learnloop.teaching.models import Membership
 from learnloop.web.csrf import CSRF_COOKIE
 from learnloop.web.deps import SESSION_COOKIE
 
@@ -65,6 +67,12 @@ class Site:
     learner_card_id: int = 0
     learner_token_id: int = 0
     learner_page_token_id: int = 0
+    # The instructor's class, which the learner joined, and its join code.
+    class_id: int = 0
+    join_code: str = ""
+    # An upgrade code for the admin to revoke, and an account for the admin to edit.
+    code_id: int = 0
+    spare_account_id: int = 0
 
     @property
     def url(self) -> str:
@@ -82,7 +90,19 @@ class Site:
     def path(self, template: str, exercise_id: str = CHOICE_ID) -> str:
         """A route template filled with real objects: lesson 9 of the sample course, its
         exercises and go-deeper question, and the learner's own written response."""
+        if "{member_id}" in template:
+            # Removing the learner is one of the routes: put them back before each request.
+            with Session(self.engine) as db, db.begin():
+                insert_or_ignore(
+                    db,
+                    Membership,
+                    {"class_id": self.class_id, "user_id": self.people["learner"].user_id},
+                )
         return template.format(
+            class_id=self.class_id,
+            member_id=self.people["learner"].user_id,
+            code_id=self.code_id,
+            account_id=self.spare_account_id,
             slug=COURSE,
             number=LESSON,
             exercise_id=exercise_id,
@@ -105,7 +125,7 @@ class Site:
         body: dict[str, Any] = spec() if callable(spec) else dict(spec)
         who = person if person.user_id is not None else self.people["learner"]
         return {
-            key: value.format(email=who.email, password=who.password)
+            key: value.format(email=who.email, password=who.password, join_code=self.join_code)
             if isinstance(value, str)
             else value
             for key, value in body.items()
@@ -184,8 +204,8 @@ def start_site(
 
 def _person(db: Session, name: str, *, plan: str = "free", role: str = "learner") -> Person:
     user = make_user(db, plan=plan)
-    user.role = role  # no action changes roles yet; see the module docstring
-    db.flush()
+    if role != "learner":
+        accounts.set_role(db, email=user.email, role=role)
     return Person(name, user.id, user.email, PASSWORD, accounts.issue_api_token(db, user))
 
 
@@ -205,9 +225,27 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 # Another learner, on the pro plan, so plan checks pass and only ownership
                 # stands between them and the learner's data.
                 "other": _person(db, "other", plan="pro"),
-                "author": _person(db, "author", role="author"),
+                # An instructor of another class, on another course.
+                "outsider": _person(db, "outsider", role="instructor"),
+                # The instructor of the learner's class.
+                "instructor": _person(db, "instructor", role="instructor"),
                 "admin": _person(db, "admin", role="admin"),
             }
+            library = server.app.state.library
+            for who, slug in (("instructor", COURSE), ("outsider", "physics-basics")):
+                teacher = db.get(User, result.people[who].user_id)
+                assert teacher is not None
+                cohort = teaching.create_class(
+                    db, owner=teacher, name=f"{who}'s class", course_slugs=[slug], library=library
+                )
+                if who == "instructor":
+                    result.class_id, result.join_code = cohort.id, cohort.join_code
+            learner = db.get(User, result.people["learner"].user_id)
+            assert learner is not None
+            teaching.join_class(db, user=learner, code=result.join_code)
+            accounts.create_upgrade_codes(db, plan="pro", uses=2)
+            result.code_id = max(c.id for c in accounts.upgrade_codes(db))
+            result.spare_account_id = make_user(db).id
             owner = db.get(User, result.people["learner"].user_id)
             assert owner is not None
             owner.plan = "pro"  # only to store the response the others will try to read

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from learnloop.accounts.models import User
 
-STAFF_ROLES = frozenset({"author", "admin"})
+STAFF_ROLES = frozenset({"instructor", "admin"})
 
 
 class Forbidden(PermissionError):  # noqa: N818 - reads as the HTTP status it becomes
@@ -35,5 +35,10 @@ def require_admin(user: User) -> User:
 
 def require_staff(user: User) -> User:
     if not is_staff(user):
-        raise Forbidden("Only an author or admin may do this.")
+        raise Forbidden("Only an instructor or admin may do this.")
     return user
+
+
+def is_instructor(user: User) -> bool:
+    """An instructor or an admin: may create classes and see their own classes' learners."""
+    return user.role in STAFF_ROLES

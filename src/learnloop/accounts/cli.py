@@ -7,7 +7,7 @@ from datetime import timedelta
 import click
 
 from learnloop.accounts import mail, service
-from learnloop.accounts.models import PLANS
+from learnloop.accounts.models import PLANS, ROLES
 from learnloop.db import session_scope, utcnow
 from learnloop.settings import get_settings
 
@@ -26,6 +26,38 @@ def set_plan(email: str, plan: str) -> None:
         with session_scope(get_settings().database_url) as db:
             user = service.set_plan(db, email=email, plan=plan)
             click.echo(f"{user.email} is now on the {user.plan} plan")
+    except service.AccountError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@users.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ROLES))
+def set_role(email: str, role: str) -> None:
+    """Give the account EMAIL the ROLE (learner, instructor or admin)."""
+    try:
+        with session_scope(get_settings().database_url) as db:
+            user = service.set_role(db, email=email, role=role)
+            click.echo(f"{user.email} is now {'an' if role[0] in 'aeiou' else 'a'} {user.role}")
+    except service.AccountError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@users.command("create-admin")
+@click.argument("email")
+@click.option("--name", default="", help="Display name (default: the part before the @).")
+@click.password_option(
+    "--password",
+    prompt="Password for the new admin",
+    help="Asked for when not given; LEARNLOOP_ADMIN_PASSWORD also works.",
+    envvar="LEARNLOOP_ADMIN_PASSWORD",
+)
+def create_admin(email: str, name: str, password: str) -> None:
+    """Create an admin account (the first account of a new install)."""
+    try:
+        with session_scope(get_settings().database_url) as db:
+            user = service.create_admin(db, email=email, password=password, name=name)
+            click.echo(f"created admin {user.email}")
     except service.AccountError as error:
         raise click.ClickException(str(error)) from error
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from learnloop.db import Base, CreatedAtMixin, IdMixin
 
 PLANS = ("free", "pro")
-ROLES = ("learner", "author", "admin")
+ROLES = ("learner", "instructor", "admin")
 
 
 class User(IdMixin, CreatedAtMixin, Base):

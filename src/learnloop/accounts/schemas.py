@@ -27,7 +27,7 @@ class AccountOut(BaseModel):
     name: str
     timezone: str
     plan: Literal["free", "pro"]
-    role: Literal["learner", "author", "admin"]
+    role: Literal["learner", "instructor", "admin"]
     created_at: datetime
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from learnloop.accounts.models import (
     PLANS,
+    ROLES,
     ApiToken,
     CodeRedemption,
     LoginAttempt,
@@ -668,6 +669,74 @@ def set_plan(db: Session, *, email: str, plan: str) -> User:
     db.flush()
     logger.info("set_plan user_id=%s plan=%s", user.id, plan)
     return user
+
+
+class InvalidRole(AccountError):
+    def __init__(self, role: str) -> None:
+        super().__init__(f"Unknown role {role!r}; roles are {', '.join(ROLES)}.")
+
+
+def set_role(db: Session, *, email: str, role: str) -> User:
+    if role not in ROLES:
+        raise InvalidRole(role)
+    user = db.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is None:
+        raise UnknownUser(email)
+    before, user.role = user.role, role
+    db.flush()
+    logger.info("set_role user_id=%s role=%s before=%s", user.id, role, before)
+    return user
+
+
+def create_admin(db: Session, *, email: str, password: str, name: str = "") -> User:
+    """A new account with the admin role (the first account of a fresh install)."""
+    user = sign_up(db, email=email, password=password, name=name)
+    user.role = "admin"
+    db.flush()
+    logger.info("create_admin user_id=%s", user.id)
+    return user
+
+
+def search_users(db: Session, *, query: str = "", limit: int = 100) -> list[User]:
+    """Accounts whose email or name contains `query` (case-insensitive), newest first."""
+    statement = select(User).order_by(User.id.desc()).limit(limit)
+    words = query.strip().lower()
+    if words:
+        pattern = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        statement = statement.where(
+            User.email.like(pattern, escape="\\") | func.lower(User.name).like(pattern, escape="\\")
+        )
+    return list(db.scalars(statement))
+
+
+def upgrade_codes(db: Session) -> list[UpgradeCode]:
+    return list(db.scalars(select(UpgradeCode).order_by(UpgradeCode.id.desc())))
+
+
+def revoke_upgrade_code_by_id(db: Session, *, code_id: int) -> UpgradeCode:
+    """`revoke_upgrade_code` for the admin pages, which know a code by its id (they never see
+    the code itself again)."""
+    row = db.get(UpgradeCode, code_id)
+    if row is None:
+        raise UnknownCode(code_id)
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        db.flush()
+    logger.info("revoke_upgrade_code code_id=%s", code_id)
+    return row
+
+
+class UnknownCode(AccountError):
+    def __init__(self, code_id: int) -> None:
+        super().__init__(f"No upgrade code {code_id}.")
+
+
+def set_user_role_and_plan(db: Session, *, user_id: int, role: str, plan: str) -> User:
+    user = db.get(User, user_id)
+    if user is None:
+        raise UnknownUser(str(user_id))
+    _check_plan(plan)
+    return set_role(db, email=set_plan(db, email=user.email, plan=plan).email, role=role)
 
 
 def has_feature(settings: Settings, user: User, feature: str) -> bool:

@@ -118,16 +118,28 @@ def _write(section: str, output: Path | None, marker: str) -> None:
         return
     output.parent.mkdir(parents=True, exist_ok=True)
     other = ""
+    kept = ""  # the teacher-examples section, written by its own command, stays at the end
     if output.exists():
         text = output.read_text()
+        text, kept = _without_teacher_section(text)
         dev_at = text.find(DEV_HEADING)
         if marker == DEV_HEADING:
             other = text[:dev_at] if dev_at >= 0 else text
         elif dev_at >= 0:
             other = text[dev_at:]
     parts = [section, other] if marker != DEV_HEADING else [other, section]
-    output.write_text("\n".join(p.rstrip() + "\n" for p in parts if p.strip()))
+    output.write_text("\n".join(p.rstrip() + "\n" for p in [*parts, kept] if p.strip()))
     click.echo(f"wrote {output}")
+
+
+def _without_teacher_section(text: str) -> tuple[str, str]:
+    from learnloop.evaluation.teacher_examples import MARK_END, MARK_START
+
+    start, end = text.find(MARK_START), text.find(MARK_END)
+    if start < 0 or end < start:
+        return text, ""
+    end += len(MARK_END)
+    return text[:start] + text[end:], text[start:end] + "\n"
 
 
 DEV_HEADING = "## The labelled dev set"
@@ -222,3 +234,73 @@ def train_grader(
                 f"sha256 {digest}"
             )
         click.echo(f"train-grader: {step} took {time.perf_counter() - started:.0f} s")
+
+
+@click.command("eval-teacher-examples")
+@_DATA_DIR
+@click.option(
+    "--corpus",
+    "corpora",
+    multiple=True,
+    type=click.Choice(["beetle", "sciEntsBank"]),
+    help="Only these SemEval corpora (repeatable; default: both).",
+)
+@click.option("--bootstrap", "reps", default=1000, show_default=True)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the section into this Markdown file (e.g. bench/grader.md).",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".cache/teacher-examples"),
+    show_default=True,
+)
+@click.option(
+    "--from-cache",
+    is_flag=True,
+    help="Render the results the corpora saved (each may run as its own process).",
+)
+@click.option(
+    "--all-examples/--at-most-50",
+    default=True,
+    show_default=True,
+    help="Give every training answer as an example, or stop the curve at 50 per question "
+    "(Beetle has about 84 per question; reading them all takes hours on a shared CPU).",
+)
+def eval_teacher_examples(
+    all_examples: bool,
+    data_dir: Path | None,
+    corpora: tuple[str, ...],
+    reps: int,
+    output: Path | None,
+    cache_dir: Path,
+    from_cache: bool,
+) -> None:
+    """The served judge on SemEval-2013 UA with and without the training answers as
+    teacher-reviewed examples, and its learning curve after 0, 5, 10, 20, 50 examples."""
+    from learnloop.evaluation import teacher_examples
+    from learnloop.evaluation.asag import find_data_dir
+    from learnloop.evaluation.evaluate import _git_rev
+
+    started = time.perf_counter()
+    results = teacher_examples.run(
+        find_data_dir(data_dir),
+        list(corpora) or ["beetle", "sciEntsBank"],
+        reps,
+        cache_dir,
+        from_cache=from_cache,
+        all_examples=all_examples,
+    )
+    seconds = time.perf_counter() - started
+    stamp = (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {seconds:.0f} s, code `{_git_rev()}`; "
+        f"weights {_weights_digest()}"
+    )
+    section = teacher_examples.render(results, _command(), stamp)
+    click.echo(section)
+    if output is not None:
+        teacher_examples.write_section(output, section)
+        click.echo(f"wrote {output}")

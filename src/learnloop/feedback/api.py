@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from learnloop.exercises.api import ExerciseId, IdempotencyKey, Number, Slug
-from learnloop.feedback import service
+from learnloop.feedback import reviews, service
 from learnloop.feedback.schemas import ResponseOut, WrittenAccepted, WrittenIn
 from learnloop.web.deps import (
     ApiUser,
@@ -71,12 +71,18 @@ def get_response(
     response_id: Annotated[int, Path(ge=1, le=2**31 - 1)], user: ApiUser, db: DbSession
 ) -> ResponseOut:
     response = service.response_for(db, user=user, response_id=response_id)
-    feedback = response.feedback if isinstance(response.feedback, dict) else None
+    review = reviews.review_for(db, response.id)
+    shown, score = reviews.effective_feedback(response, review)
+    feedback = shown if isinstance(shown, dict) else None
     points = feedback.get("points", []) if feedback else []
+    regrade = reviews.regrade_for(db, response.id)
     return ResponseOut(
         id=response.id,
         status=_status(response.status),
-        score=response.score,
+        score=score,
+        reviewed_by_instructor=review is not None,
+        instructor_comment=review.comment if review is not None else None,
+        regrade_requested=regrade is not None,
         points=[point for point in points if isinstance(point, dict)],
         feedback=feedback,
         created_at=response.created_at,

@@ -75,3 +75,56 @@ class AiUsage(IdMixin, CreatedAtMixin, Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     purpose: Mapped[str] = mapped_column(String(32))
     ref: Mapped[str] = mapped_column(String(200), default="")
+
+
+REVIEW_ACTIONS = ("review", "regrade_request")
+
+
+class AnswerReview(IdMixin, CreatedAtMixin, Base):
+    """An instructor's grade of a written answer. A human grade always wins: the worker writes
+    only `WrittenResponse.feedback`, never this row, so a later AI grade cannot replace it.
+
+    ``version`` is the optimistic lock: a save names the version it started from, and a save
+    from a stale version is a conflict, never a silent overwrite.
+    """
+
+    __tablename__ = "answer_reviews"
+
+    response_id: Mapped[int] = mapped_column(
+        ForeignKey("written_responses.id", ondelete="CASCADE"), unique=True
+    )
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # [{"id": point id, "status": covered | partial | missing | contradicted}], rubric order.
+    points: Mapped[Any]
+    score: Mapped[int]
+    comment: Mapped[str] = mapped_column(Text, default="")
+    # The AI's statuses when the review was saved, kept for the agreement report.
+    ai_points: Mapped[Any]
+    version: Mapped[int] = mapped_column(default=1)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class RegradeRequest(IdMixin, CreatedAtMixin, Base):
+    """A learner's request that an instructor look again at an answer: one per answer."""
+
+    __tablename__ = "regrade_requests"
+
+    response_id: Mapped[int] = mapped_column(
+        ForeignKey("written_responses.id", ondelete="CASCADE"), unique=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None]
+
+
+class ReviewEvent(IdMixin, CreatedAtMixin, Base):
+    """The audit trail of every change to a human grade: who, when, before and after."""
+
+    __tablename__ = "review_events"
+    __table_args__ = (Index(None, "response_id", "created_at"),)
+
+    response_id: Mapped[int] = mapped_column(ForeignKey("written_responses.id", ondelete="CASCADE"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(32))
+    before: Mapped[Any | None]
+    after: Mapped[Any | None]

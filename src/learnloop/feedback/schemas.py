@@ -22,7 +22,12 @@ class WrittenAccepted(BaseModel):
 class ResponseOut(BaseModel):
     id: int
     status: Literal["pending", "graded", "failed"]
-    score: int | None = Field(description="0-100 once graded.")
+    score: int | None = Field(description="0-100 once graded; an instructor's score wins.")
+    reviewed_by_instructor: bool = Field(
+        default=False, description="An instructor reviewed this grade; theirs is shown."
+    )
+    instructor_comment: str | None = None
+    regrade_requested: bool = False
     points: list[dict[str, Any]] = Field(
         description="Per rubric point: coverage and evidence, once graded."
     )

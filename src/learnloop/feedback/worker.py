@@ -37,6 +37,7 @@ from learnloop.feedback.queue import (
     release_job,
     write_engine,
 )
+from learnloop.feedback.reviews import reviewed_examples
 from learnloop.grading.engines import grade_response
 from learnloop.observability.metrics import FEEDBACK_QUEUE_DEPTH, GRADING_JOBS_TOTAL
 from learnloop.observability.tracing import job_span
@@ -229,6 +230,14 @@ class Worker:
                         raise LookupError(f"response {job.response_id} is gone")
                     text, status = response.text, response.status
                     where = (response.course_slug, response.lesson_number, response.exercise_id)
+                    # Teacher corrections teach the grader: the exercise's reviewed answers
+                    # are examples next to the author's.
+                    reviewed = reviewed_examples(
+                        session,
+                        course_slug=where[0],
+                        lesson_number=where[1],
+                        exercise_id=where[2],
+                    )
                 if status != "pending":
                     # Graded already (a re-run after a crash that happened after the commit).
                     self._finish(job, None, engine_used)
@@ -243,7 +252,9 @@ class Worker:
                 if problem is not None and problem.fatal:
                     # Logged once by `check`, in full; here only as the job's error.
                     raise EngineUnavailableError("the grading engine cannot load")
-                feedback, engine_used = grade_response(exercise, text, lesson, self.settings)
+                feedback, engine_used = grade_response(
+                    exercise, text, lesson, self.settings, reviewed
+                )
                 self._finish(job, feedback.model_dump(mode="json"), engine_used)
             except Exception as error:
                 # Retried even when this worker cannot grade (its engine, its copy of the

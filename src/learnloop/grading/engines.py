@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from learnloop.ai.llm import LLMClient
@@ -28,11 +29,24 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def grade_embedded(exercise: WrittenExercise, text: str, lesson: Lesson | None) -> Feedback:
+def grade_embedded(
+    exercise: WrittenExercise,
+    text: str,
+    lesson: Lesson | None,
+    reviewed: Sequence[tuple[str, tuple[tuple[str, str], ...]]] = (),
+) -> Feedback:
+    """``reviewed``: (answer, ((point id, status), ...)) graded by an instructor, used as
+    examples next to the author's."""
     # Imported on first use: numpy and the model weights load only in processes that grade.
+    from learnloop.grading import examples
     from learnloop.grading.grader import grade
 
-    return grade(exercise, text, lesson=lesson)
+    if not reviewed:
+        return grade(exercise, text, lesson=lesson)
+    answers = [examples.GradedAnswer(answer, statuses) for answer, statuses in reviewed]
+    return grade(
+        exercise, text, lesson=lesson, evidence=examples.evidence_with_reviewed(exercise, answers)
+    )
 
 
 def feedback_from_llm(
@@ -60,9 +74,14 @@ def feedback_from_llm(
 
 
 def grade_response(
-    exercise: WrittenExercise, text: str, lesson: Lesson | None, settings: Settings
+    exercise: WrittenExercise,
+    text: str,
+    lesson: Lesson | None,
+    settings: Settings,
+    reviewed: Sequence[tuple[str, tuple[tuple[str, str], ...]]] = (),
 ) -> tuple[Feedback, str]:
-    """Feedback on one answer and the engine that produced it ("embedded" or "llm")."""
+    """Feedback on one answer and the engine that produced it ("embedded" or "llm").
+    ``reviewed`` are the exercise's instructor-reviewed answers (embedded engine only)."""
     if settings.grader_engine == "llm":
         started = time.monotonic()
         try:
@@ -83,7 +102,7 @@ def grade_response(
             return feedback, "llm"
     started = time.monotonic()
     try:
-        feedback = grade_embedded(exercise, text, lesson)
+        feedback = grade_embedded(exercise, text, lesson, reviewed)
     except Exception:
         AI_CALLS_TOTAL.labels("embedded", "grading", "error").inc()
         raise

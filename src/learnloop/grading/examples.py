@@ -127,3 +127,25 @@ def exercise_evidence(
         readings = _readings(exercise)
     kept = [r for i, r in enumerate(readings) if i != leave_out]
     return evidence_by_point(exercise, kept)
+
+
+@lru_cache(maxsize=4096)
+def _reading_of(exercise: WrittenExercise, answer: GradedAnswer) -> Reading:
+    from learnloop.ai.embedding import get_encoder
+    from learnloop.grading.grader import point_embeddings, read_probabilities
+
+    return read_answer(
+        exercise, answer, point_embeddings(exercise), get_encoder().encode, read_probabilities
+    )
+
+
+def evidence_with_reviewed(
+    exercise: WrittenExercise, reviewed: Sequence[GradedAnswer]
+) -> dict[str, ExampleEvidence]:
+    """The author's examples plus answers an instructor reviewed (teacher corrections teach
+    the grader): an answer that resembles a corrected one is graded like it. Each reviewed
+    answer is read once per exercise content and kept."""
+    with _lock:
+        readings = list(_readings(exercise))
+        readings += [_reading_of(exercise, answer) for answer in reviewed]
+    return evidence_by_point(exercise, readings)

@@ -148,6 +148,16 @@ WRITTEN_ANSWERS_TOTAL = Counter("learnloop_written_answers_total", "Written answ
 REVIEWS_TOTAL = Counter(
     "learnloop_reviews_total", "Due review cards answered, by FSRS rating.", ["rating"]
 )
+REVIEW_ACTIONS_TOTAL = Counter(
+    "learnloop_answer_review_actions_total",
+    "Human grading actions on written answers (review, regrade_request).",
+    ["action"],
+)
+CLASS_ACTIONS_TOTAL = Counter(
+    "learnloop_class_actions_total",
+    "Class actions (create, join, archive, remove, invite).",
+    ["action"],
+)
 PASSWORD_RESETS_TOTAL = Counter(
     "learnloop_password_resets_total", "Password reset steps.", ["step"]
 )

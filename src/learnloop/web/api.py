@@ -9,6 +9,7 @@ from learnloop.exercises.api import router as exercises_router
 from learnloop.feedback.api import router as feedback_router
 from learnloop.progress.api import router as progress_router
 from learnloop.review.api import router as review_router
+from learnloop.teaching.api import router as teaching_router
 from learnloop.tutor.api import router as tutor_router
 
 API_PREFIX = "/api/v1"
@@ -20,3 +21,4 @@ router.include_router(progress_router)
 router.include_router(review_router)
 router.include_router(feedback_router)
 router.include_router(tutor_router)
+router.include_router(teaching_router)

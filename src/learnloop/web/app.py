@@ -21,6 +21,8 @@ from learnloop.observability.metrics import observe_pool
 from learnloop.observability.setup import configure_logging, install_observability
 from learnloop.observability.tracing import instrument_engine
 from learnloop.settings import Settings, get_settings
+from learnloop.teaching import admin_pages
+from learnloop.teaching import pages as teaching_pages
 from learnloop.tutor import pages as tutor_pages
 from learnloop.tutor import warmup as tutor_warmup
 from learnloop.web import api, health, pages
@@ -196,6 +198,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(tutor_pages.router)
+    app.include_router(teaching_pages.router)
+    app.include_router(admin_pages.router)
     document_common_errors(app)
     install_observability(app, settings)
     return app

@@ -37,7 +37,9 @@ from learnloop.content.model import (
 from learnloop.exercises import service as exercises
 from learnloop.exercises.checking import AnswerError, Verdict, check
 from learnloop.exercises.kinds import REGISTRY
+from learnloop.feedback import reviews
 from learnloop.feedback import service as feedback
+from learnloop.feedback.models import AnswerReview, RegradeRequest
 from learnloop.progress import service as progress
 from learnloop.settings import Settings
 from learnloop.web import csrf
@@ -147,7 +149,15 @@ class ResponseView:
     # A `failed` response: why, in words for the learner, and where its retry button posts.
     failure_reason: str = ""
     retry_url: str = ""
-    csrf_token: str = ""  # for the retry form
+    # An instructor's review wins over the AI's grade (learnloop.feedback.reviews).
+    reviewed: bool = False
+    review_comment: str = ""
+    regrade: str = ""  # "" (none asked), "open" or "resolved"
+    csrf_token: str = ""  # for the retry and regrade forms; empty leaves them out
+
+    @property
+    def regrade_url(self) -> str:
+        return f"/me/responses/{self.id}/regrade"
 
 
 @dataclass
@@ -352,8 +362,12 @@ def response_view(
     user: User,
     course: Course,
     lesson: Lesson,
+    *,
+    review: AnswerReview | None = None,
+    regrade: RegradeRequest | None = None,
     csrf_token: str = "",
 ) -> ResponseView:
+    shown, score = reviews.effective_feedback(response, review)
     return ResponseView(
         id=response.id,
         status=response.status if response.status in ("pending", "graded", "failed") else "pending",
@@ -361,11 +375,14 @@ def response_view(
         word_count=_word_count(response.text),
         submitted_label=_local_time(user, response.created_at),
         status_url=f"/me/responses/{response.id}",
-        feedback=feedback_view(response.feedback, response.score, course, lesson)
+        feedback=feedback_view(shown, score, course, lesson)
         if response.status == "graded"
         else None,
         failure_reason=(response.failure_reason or "") if response.status == "failed" else "",
         retry_url=f"/me/responses/{response.id}/retry" if response.status == "failed" else "",
+        reviewed=review is not None,
+        review_comment=review.comment if review is not None else "",
+        regrade="" if regrade is None else ("open" if regrade.resolved_at is None else "resolved"),
         csrf_token=csrf_token,
     )
 
@@ -419,7 +436,17 @@ def render_lesson(
         )
         view_w = WrittenView(
             written_locked,
-            response_view(latest, user, course, lesson, token) if latest else None,
+            response_view(
+                latest,
+                user,
+                course,
+                lesson,
+                review=reviews.review_for(db, latest.id),
+                regrade=reviews.regrade_for(db, latest.id),
+                csrf_token=token,
+            )
+            if latest
+            else None,
         )
         if written_errors and written.id in written_errors:
             view_w.error, view_w.draft = written_errors[written.id]

@@ -39,6 +39,7 @@ from learnloop.content.model import (
 from learnloop.db import writes_late
 from learnloop.exercises import service as exercises
 from learnloop.exercises.checking import AnswerError
+from learnloop.feedback import reviews
 from learnloop.feedback import service as feedback
 from learnloop.observability.metrics import LESSON_PAGES_FULL
 from learnloop.progress import service as progress
@@ -582,14 +583,22 @@ def written_status(
     lesson = course.lesson(response.lesson_number) if course else None
     if course is None or lesson is None:
         return JSONResponse({"detail": "The lesson of this response is gone."}, status_code=404)
+    review = reviews.review_for(db, response.id)
     view = response_view(
-        response, user, course, lesson, csrf.token_for(request, secret_of(request))
+        response,
+        user,
+        course,
+        lesson,
+        review=review,
+        regrade=reviews.regrade_for(db, response.id),
+        csrf_token=csrf.token_for(request, secret_of(request)),
     )
+    shown, score = reviews.effective_feedback(response, review)
     return JSONResponse(
         {
             "status": view.status,
-            "score": response.score,
-            "feedback": response.feedback if response.status == "graded" else None,
+            "score": score,
+            "feedback": shown if response.status == "graded" else None,
             "html": fragment("written_status", view),
         },
         headers={"cache-control": "no-store"},

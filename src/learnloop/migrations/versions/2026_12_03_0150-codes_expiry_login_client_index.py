@@ -2,7 +2,7 @@
 a written response that cannot be graded keeps the reason the learner is shown.
 
 Revision ID: 20261203_0150
-Revises: 20261203_0111
+Revises: 20261203_0112
 Create Date: 2026-12-03 01:50:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261203_0150"
-down_revision: str | Sequence[str] | None = "20261203_0111"
+down_revision: str | Sequence[str] | None = "20261203_0112"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -662,7 +662,64 @@
     }
   }
 
+  // Review page (instructors): keys 1-9 pick a rubric point, c/p/m/x set its status,
+  // a accepts and moves on, n goes to the next answer without saving. Typing in a field is
+  // never intercepted.
+  function initReviewShortcuts() {
+    var page = document.getElementById("review-page");
+    if (!page) {
+      return;
+    }
+    var form = page.querySelector("form.review-form");
+    var points = page.querySelectorAll("fieldset.point-review");
+    var current = points.length ? 0 : -1;
+    var keys = { c: "covered", p: "partial", m: "missing", x: "contradicted" };
+    function mark() {
+      for (var i = 0; i < points.length; i++) {
+        points[i].classList.toggle("selected", i === current);
+      }
+    }
+    mark();
+    document.addEventListener("keydown", function (event) {
+      var target = event.target;
+      var tag = target && target.tagName ? target.tagName.toLowerCase() : "";
+      if (tag === "textarea" || (tag === "input" && target.type !== "radio") || tag === "select") {
+        return;
+      }
+      if (event.ctrlKey || event.metaKey || event.altKey) {
+        return;
+      }
+      var key = event.key.toLowerCase();
+      if (/^[1-9]$/.test(key) && Number(key) <= points.length) {
+        current = Number(key) - 1;
+        mark();
+        var checked = points[current].querySelector("input:checked") || points[current].querySelector("input");
+        if (checked) {
+          checked.focus();
+        }
+        event.preventDefault();
+      } else if (keys[key] && current >= 0) {
+        var radio = points[current].querySelector('input[value="' + keys[key] + '"]');
+        if (radio) {
+          radio.checked = true;
+          radio.focus();
+        }
+        event.preventDefault();
+      } else if (key === "a" && form) {
+        var accept = form.querySelector("[data-accept]");
+        if (accept) {
+          form.requestSubmit ? form.requestSubmit(accept) : accept.click();
+        }
+        event.preventDefault();
+      } else if (key === "n" && page.getAttribute("data-next-url")) {
+        window.location.href = page.getAttribute("data-next-url");
+        event.preventDefault();
+      }
+    });
+  }
+
   enhanceThemeToggle();
+  initReviewShortcuts();
   detectTimezone();
   enhanceForms();
   document.addEventListener("submit", onHintSubmit, true);

@@ -1,0 +1,1 @@
+"""The instructor workspace: classes, class progress, the review queue and item analysis."""
