@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,11 +12,10 @@ import httpx
 from conftest import COURSES_DIR
 from factories import COURSE, LESSON, Learner, create_learner
 
-from .served import Served
-
 QUESTION_ID = "distroless-security"  # a go-deeper question of lesson 9
 TUTOR_API = f"/api/v1/courses/{COURSE}/lessons/{LESSON}/go-deeper"
 TUTOR_PAGE = f"/courses/{COURSE}/lessons/{LESSON}/go-deeper/{QUESTION_ID}"
+TUTOR_PAGE_OWN = f"/courses/{COURSE}/lessons/{LESSON}/go-deeper"  # the learner's own question
 WRITTEN_API = f"/api/v1/courses/{COURSE}/lessons/{LESSON}/written/check-understanding"
 FOCUS_API = "/api/v1/me/focus-sessions"
 WRITTEN_TEXT = (
@@ -82,10 +80,3 @@ def one_lesson_courses(root: Path) -> Path:
     shutil.copy(COURSES_DIR / "cloud-native" / "09-cloud-native-architecture.md", folder)
     (folder / "course.yaml").write_text(COURSE_YAML, encoding="utf-8")
     return root
-
-
-def wait_for_log(served: Served, text: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in served.output():
-        assert time.monotonic() < deadline, f"{text!r} never logged:\n{served.output()[-3000:]}"
-        time.sleep(0.1)

@@ -568,6 +568,43 @@ def submit_written(
     )
 
 
+@router.post("/me/responses/{response_id}/retry")
+def retry_written(
+    response_id: str, request: Request, db: DbSession, library: Library, user: PageUser
+) -> Response:
+    """The retry button of a response whose grading failed: queue it again, back to the lesson."""
+    if not _ascii_digits(response_id) or len(response_id) > 12:
+        return _not_found(request, user, "There is no such answer.")
+    try:
+        response = feedback.retry_grading(db, user=user, response_id=int(response_id))
+    except feedback.NotFound:
+        return _not_found(request, user, "There is no such answer.")
+    except feedback.NotRetryable as error:
+        return error_page(request, user, 409, "Not graded again", str(error))
+    course = library.get(response.course_slug)
+    lesson = course.lesson(response.lesson_number) if course else None
+    if course is None or lesson is None:
+        return redirect("/dashboard")
+    if wants_json(request):
+        view = response_view(
+            response,
+            user,
+            course,
+            lesson,
+            csrf_token=csrf.token_for(request, secret_of(request)),
+        )
+        return JSONResponse(
+            {
+                "response_id": response.id,
+                "status": response.status,
+                "status_url": view.status_url,
+                "html": fragment("written_status", view),
+            },
+            status_code=202,
+        )
+    return redirect(f"{lesson_url(course, lesson)}#ex-{response.exercise_id}")
+
+
 @router.get("/me/responses/{response_id}")
 def written_status(
     response_id: str, request: Request, db: DbSession, library: Library, user: PageUser
