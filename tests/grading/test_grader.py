@@ -97,6 +97,23 @@ def test_a_misconception_is_named_and_never_praised(course: Course) -> None:
     assert feedback.verdict == "contradictory"
 
 
+def test_an_answer_that_dismisses_the_ingress_controller_is_told_so(course: Course) -> None:
+    lesson, exercise = lesson_and_exercise(course, 7)
+    answer = (
+        "Two ClusterIP services, frontend and api, selecting the pods by label. One Ingress for "
+        "shop.example.com routes /api to the api service and / to the frontend, with TLS from a "
+        "Secret. Ingress is built into Kubernetes, so you dont need to install a controller, "
+        "you just point DNS at the cluster."
+    )
+    feedback = grade(exercise, answer, lesson=lesson)
+    assert status(feedback, "controller-lb") == "contradicted"
+    (misconception,) = [m for m in feedback.contradictions if m.point_id == "controller-lb"]
+    assert "dont need to install a controller" in misconception.sentence
+    assert feedback.verdict == "contradictory"
+    assert feedback.summary.startswith("Check this first")
+    assert status(feedback, "clusterip-services") == "covered"
+
+
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [

@@ -3,7 +3,7 @@ learner agrees with a rubric point in other words, and where they deny it."""
 
 import pytest
 
-from learnloop.grading.features import contradiction_cue, polarity
+from learnloop.grading.features import contradiction_cue, dismissal_cue, polarity
 
 BY_NAME = (
     "The API should reach the database by container or service name on a shared network, "
@@ -39,3 +39,45 @@ def test_the_rejected_alternative_is_denied_and_the_choice_asserted() -> None:
     assert "localhost" in denied
     assert "db" in asserted
     assert "localhost" not in asserted
+
+
+# Saying that what a point asks for is not needed denies the point, though the negation falls
+# on "need" rather than on the thing itself.
+CONTROLLER = "An ingress controller must run, exposed by a single LoadBalancer that DNS points to."
+DIGEST = "Reference images by digest to pin an exact image."
+BACKUPS = "Mentions that regular backups are still needed because a volume is not a backup."
+SHELLS = (
+    "Minimal base images leave out shells, package managers and unused libraries, reducing the "
+    "attack surface."
+)
+NON_ROOT = "Add a non-root user and a USER instruction so the app does not run as root."
+
+
+@pytest.mark.parametrize(
+    ("sentence", "point"),
+    [
+        ("the API server does the routing so you dont need to install a controller", CONTROLLER),
+        ("I wouldnt bother with digests, a version tag pins it just as well", DIGEST),
+        ("with a named volume, backups are optional", BACKUPS),
+        ("there is no need for backups once the data sits in a volume", BACKUPS),
+    ],
+)
+def test_dismissing_what_the_point_asks_for_is_a_denial(sentence: str, point: str) -> None:
+    assert dismissal_cue(sentence, point)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "point"),
+    [
+        # Agreeing with a point about leaving something out.
+        ("you don't need a shell in a production image", SHELLS),
+        ("the app doesn't need root, so give it its own user", NON_ROOT),
+        # Stating the point.
+        ("an ingress controller like ingress-nginx runs behind one LoadBalancer", CONTROLLER),
+        ("you still need backups: a volume survives the container, not a disk failure", BACKUPS),
+        # A need denied for something the point does not ask for.
+        ("with a digest you dont need to guess which build runs", DIGEST),
+    ],
+)
+def test_agreeing_or_dismissing_something_else_is_no_denial(sentence: str, point: str) -> None:
+    assert not dismissal_cue(sentence, point)

@@ -421,9 +421,7 @@ def judge_labels(split: Split, ways: int) -> list[str]:
             segments = screen(exercise, answer.text).segments
             claims = [s.text for s in segments if s.kind in ("claim", "copied")]
             _, found, probabilities = judge_points(exercise, claims, {})
-            statuses = {
-                decide(model, p, e.features)[0] for p, e in zip(probabilities, found, strict=True)
-            }
+            statuses = {decide(model, p, e)[0] for p, e in zip(probabilities, found, strict=True)}
             if "covered" in statuses:
                 out.append("correct")
             elif "contradicted" in statuses and ways == 3:

@@ -216,8 +216,7 @@ def evaluate_split(
                 for k in steps:
                     _, found, probabilities = judge_points(exercise, claims, evidence_at[k])
                     statuses: set[str] = {
-                        decide(model, p, e.features)[0]
-                        for p, e in zip(probabilities, found, strict=True)
+                        decide(model, p, e)[0] for p, e in zip(probabilities, found, strict=True)
                     }
                     predictions[k].append(label_from_statuses(set(statuses)))
                     available[k].append(len(readings) if k is None else min(k, len(readings)))

@@ -256,3 +256,70 @@ def contradiction_cue(answer: str, reference: str) -> bool:
     if (a_neg & r_pos) or (r_neg & a_pos):
         return True
     return antonym_conflicts(Lexical.of(answer), Lexical.of(reference)) > 0
+
+
+# A learner who says what a point recommends is not needed ("you dont need a controller",
+# "I wouldnt bother with digests", "the USER line doesnt matter", "backups are optional")
+# denies the point as surely as "not" does, though the negation falls on "need", not on it.
+_NEEDLESS_VERBS = frozenset({"need", "needs", "require", "requires", "bother", "worry"})
+_NEEDLESS_ADJECTIVES = frozenset(
+    {"unnecessary", "optional", "pointless", "overkill", "irrelevant", "redundant", "useless"}
+)
+# Words between "dont need" and what is dismissed that carry no claim of their own.
+_DISMISSAL_FILLER = frozenset(
+    {"install", "add", "use", "run", "set", "really", "separate", "extra", "bother", "worry"}
+)
+_DENIERS = frozenset({"nt", "not", "never", "no"})
+
+
+def _claim_stems(tokens: list[str]) -> list[str]:
+    return [
+        stem(t)
+        for t in tokens
+        if t not in STOPWORDS and t not in NEGATIONS and t not in _DISMISSAL_FILLER and len(t) > 1
+    ]
+
+
+@lru_cache(maxsize=4096)
+def dismissed(text: str) -> frozenset[str]:
+    """Stems of what a text says is not needed, within one clause: the first two content words
+    after "dont need" / "no need for" / "no reason to", or the last two before "doesnt matter" /
+    "is optional"."""
+    out: set[str] = set()
+    for clause in _CLAUSE_BREAK.split(normalise(text)):
+        if not clause or not clause.strip() or _CLAUSE_BREAK.fullmatch(clause.strip()):
+            continue
+        tokens = words(clause)
+        for i, token in enumerate(tokens):
+            denied = any(t in _DENIERS for t in tokens[max(0, i - 3) : i])
+            if (token in _NEEDLESS_VERBS or token == "reason") and denied:  # noqa: S105
+                out.update(_claim_stems(tokens[i + 1 : i + 7])[:2])
+            elif token in ("matter", "matters") and denied:
+                out.update(_claim_stems(tokens[: max(0, i - 3)])[-2:])
+            elif token in _NEEDLESS_ADJECTIVES:
+                out.update(_claim_stems(tokens[:i])[-2:])
+    return frozenset(out)
+
+
+# Words that make a point's clause about leaving something out ("leave out shells", "not as
+# root", "fewer packages"): saying that thing is not needed agrees with such a point.
+_PRIVATIVE = NEGATIONS | frozenset(
+    {"non", "out", "remove", "removes", "drop", "drops", "avoid", "avoids", "exclude", "omit"}
+    | {"fewer", "less", "strip", "strips", "instead", "rather", "only"}
+)
+
+
+@lru_cache(maxsize=4096)
+def recommended(point: str) -> frozenset[str]:
+    """Stems a point asks for, in clauses that do not speak of leaving something out."""
+    out: set[str] = set()
+    for clause in _CLAUSE_BREAK.split(normalise(point)):
+        tokens = words(clause or "")
+        if tokens and not _PRIVATIVE.intersection(tokens):
+            out.update(_claim_stems(tokens))
+    return frozenset(out)
+
+
+def dismissal_cue(answer: str, point: str) -> bool:
+    """The answer says something the point asks for is not needed."""
+    return bool(dismissed(answer) & recommended(point))

@@ -173,7 +173,7 @@ def grade(
     points: list[PointFeedback] = []
     contradictions: list[Misconception] = []
     for i, point in enumerate(exercise.rubric):
-        status, confidence = decide(model, probabilities[i], found[i].features)
+        status, confidence = decide(model, probabilities[i], found[i])
         evidence_window = found[i].contradicting if status == "contradicted" else found[i].best
         text = windows[evidence_window].text if evidence_window is not None else None
         if status == "missing" or text is None:

@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from learnloop.ai.weights import verified_bytes
-from learnloop.grading.features import Lexical, contradiction_cue, overlap
+from learnloop.grading.features import Lexical, contradiction_cue, dismissal_cue, overlap
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -91,6 +91,8 @@ class Evidence:
     features: F64
     best: int | None  # the window that best states the point
     contradicting: int | None  # the window that most denies it
+    # The learner says what the point asks for is not needed ("you dont need a controller").
+    dismissed: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,25 @@ def evidence_for(
         values["neutral_min"] = 1.0
     for name, value in values.items():
         features[FEATURES.index(name)] = value
+    dismissing = _dismissing(point, windows, cosines)
+    if dismissing is not None:
+        return Evidence(features, best, dismissing, dismissed=True)
     return Evidence(features, best, contradicting)
+
+
+# A dismissal counts only in a sentence about the point: "no need for a VM" says nothing about
+# a point that mentions VMs in passing, unless the sentence is close to it.
+DISMISSAL_COSINE = 0.3
+
+
+def _dismissing(point: str, windows: Sequence[Window], cosines: F32) -> int | None:
+    """The single sentence closest to the point that dismisses what the point asks for."""
+    for i in (int(k) for k in np.argsort(-cosines, kind="stable")):
+        if cosines[i] < DISMISSAL_COSINE:
+            return None
+        if windows[i].sentences == 1 and dismissal_cue(windows[i].text, point):
+            return i
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,10 +252,10 @@ DENIAL_CONTRADICTS = 0.9
 DENIAL_COSINE = 0.5
 
 
-def decide(model: PointModel, probabilities: F64, features: F64) -> tuple[Status, float]:
+def decide(model: PointModel, probabilities: F64, evidence: Evidence) -> tuple[Status, float]:
     """The status of one point and the model's probability for it."""
-    at = {name: features[FEATURES.index(name)] for name in FEATURES}
-    if (
+    at = {name: evidence.features[FEATURES.index(name)] for name in FEATURES}
+    if evidence.dismissed or (
         at["contradicts"] >= DENIAL_CONTRADICTS
         and at["contradicts_cosine"] >= DENIAL_COSINE
         and at["contradicts_cue"] > 0
