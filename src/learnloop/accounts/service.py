@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -378,16 +378,28 @@ def close_session(db: Session, token: str) -> None:
     logger.info("close_session")
 
 
-def _live_session(token: str) -> list[ColumnElement[bool]]:
-    # The one rule for a browser session: the cookie's hash, not expired.
-    return [UserSession.token_hash == _sha256(token), UserSession.expires_at > utcnow()]
+# The one rule for a browser session: the cookie's hash, not expired. Built once, with binds:
+# the lean attempt path runs it on every attempt (`session_learner`).
+_LIVE_SESSION = and_(
+    UserSession.token_hash == bindparam("token_hash"), UserSession.expires_at > bindparam("now")
+)
+_SESSION_LEARNER = (
+    select(User.id, User.plan, User.timezone)
+    .join(UserSession, UserSession.user_id == User.id)
+    .where(_LIVE_SESSION)
+)
+
+
+def _live_session(token: str) -> dict[str, object]:
+    return {"token_hash": _sha256(token), "now": utcnow()}
 
 
 def user_for_session(db: Session, token: str) -> User | None:
     if not token:
         return None
     return db.scalar(
-        select(User).join(UserSession, UserSession.user_id == User.id).where(*_live_session(token))
+        select(User).join(UserSession, UserSession.user_id == User.id).where(_LIVE_SESSION),
+        _live_session(token),
     )
 
 
@@ -396,11 +408,7 @@ def session_learner(db: Db, token: str) -> User | None:
     statement reading only id, plan and time zone, into a User that belongs to no session."""
     if not token:
         return None
-    row = db.execute(
-        select(User.id, User.plan, User.timezone)
-        .join(UserSession, UserSession.user_id == User.id)
-        .where(*_live_session(token))
-    ).first()
+    row = db.execute(_SESSION_LEARNER, _live_session(token)).first()
     return None if row is None else User(id=row[0], plan=row[1], timezone=row[2])
 
 
