@@ -780,6 +780,92 @@ def measure(opts: Options, course: Course) -> dict[str, Any]:
     return results
 
 
+def measure_attempts(opts: Options, course: Course, learners: int) -> dict[str, Any]:
+    """Exercise attempts alone on PostgreSQL with 2 workers (the issue 6 target), the working
+    tree against `--before`, in interleaved rounds: saturation, then paced at 600/s."""
+    results: dict[str, Any] = {"started": datetime.now(UTC).isoformat(), "learners": learners}
+    seeded = seed.ensure("postgres", learners, learners * 10, course, log=log)
+    results["load_before"] = os.getloadavg()
+    cpu_times_before = cpu_times()
+    port = 18600
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    with ExitStack() as stack:
+        servers: dict[str, Server] = {}
+        labels = ["after"] if opts.before is None else ["before", "after"]
+        for label in labels:
+            name = f"attempts-{label}"
+            url = seed.fresh_copy(seeded, name)
+            stack.callback(seed.drop_copy, seeded, name)
+            port = free_port(port + 1)
+            source = None
+            if label == "before":
+                assert opts.before is not None
+                tree, commit = source_tree(opts.before)
+                source = str(tree)
+                results["before"] = f"{opts.before} ({commit[:12]})"
+            servers[label] = start_learnloop(name, url, 2, port, None, source=source)
+            stack.callback(stop, servers[label])
+            log(f"started {name} on :{port}")
+        data = CACHE / f"attempts-{learners}.lua"
+        lua_data(course, seeded, data)
+        for rep in range(opts.repeat):
+            log(f"attempts round {rep + 1}/{opts.repeat}, load average {os.getloadavg()[0]:.1f}")
+            # Alternate which tree goes first, so neither always meets the same neighbours.
+            order = labels if rep % 2 == 0 else labels[::-1]
+            for label in order:
+                for kind, rate in (("saturation", 0.0), ("paced", ATTEMPT_RATE_TARGET)):
+                    run = run_mix(
+                        opts,
+                        f"attempts {label} {kind}",
+                        servers[label],
+                        data,
+                        "attempt=100",
+                        rate=rate,
+                        cpu=None,
+                    )
+                    runs.setdefault(label, {}).setdefault(kind, []).append(asdict(run))
+    results["runs"] = runs
+    results["load_after"] = os.getloadavg()
+    results["steal_percent"] = steal_percent(cpu_times_before, cpu_times())
+    results["finished"] = datetime.now(UTC).isoformat()
+    return results
+
+
+def render_attempts(results: dict[str, Any], opts: Options, command: str) -> str:
+    """A table for bench/README.md's "Profile and fixes" (printed; the README is not touched)."""
+    started = results["started"][:16].replace("T", " ")
+    out = [
+        f"Measured {started} UTC on {machine()}; load average "
+        f"{results['load_before'][0]:.1f} at the start and {results['load_after'][0]:.1f} at "
+        f"the end; CPU steal (vmstat `st`) {_steal(results)} over the run. "
+        f"{results['learners']:,} learners; wrk `-t{opts.threads} -c{opts.connections}`, "
+        f"{opts.duration} s per run after {opts.warmup} s of warm-up, {opts.repeat} interleaved "
+        f"rounds (before = {results.get('before', '-')}).",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        "| tree | run | req/s median (each round) | p50 ms | p99 ms (median; pooled) "
+        "| server CPU ms/response (median) | errors |",
+        "|---|---|---|---:|---|---:|---:|",
+    ]
+    for label, kinds in results["runs"].items():
+        for kind, raw in kinds.items():
+            runs = [_run(dict(r)) for r in raw]
+            att = [r.kind("attempt") for r in runs]
+            each = ", ".join(f"{k.rps:,.0f}" for k in att)
+            errors = sum(k.errors + r.socket_errors for k, r in zip(att, runs, strict=True))
+            name = "saturation" if kind == "saturation" else f"paced at {ATTEMPT_RATE_TARGET:.0f}/s"
+            out.append(
+                f"| {label} | {name} | {median([k.rps for k in att]):,.0f} ({each}) | "
+                f"{fmt_ms(median([k.p50 for k in att]))} | "
+                f"{fmt_ms(median([k.p99 for k in att]))}; {fmt_ms(pooled_p99(runs, 'attempt'))} | "
+                f"{median([r.cpu_ms for r in runs]):.2f} | {errors} |"
+            )
+    return "\n".join(out)
+
+
 # ---------------------------------------------------------------------------------- report
 
 
@@ -1175,6 +1261,13 @@ def main() -> None:
     parser.add_argument("--render", type=Path, help="only re-render README from a results file")
     parser.add_argument("--no-readme", action="store_true", help="do not touch bench/README.md")
     parser.add_argument(
+        "--attempts-only",
+        type=int,
+        metavar="LEARNERS",
+        help="only exercise attempts on PostgreSQL with 2 workers, on this many seeded learners "
+        "(with --before: interleaved before/after rounds); prints a table, leaves the README",
+    )
+    parser.add_argument(
         "--before",
         help="also run the source tree of this git ref (a commit, branch or tag), interleaved "
         "with the working tree: lesson pages and attempts, before/after a change",
@@ -1200,6 +1293,16 @@ def main() -> None:
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             sys.exit(f"{tool} not found: apt-get install -y wrk nginx-light util-linux")
     CACHE.mkdir(parents=True, exist_ok=True)
+    if args.attempts_only:
+        with _stop_on_sigterm():
+            found = measure_attempts(opts, seed.load_course(), args.attempts_only)
+        saved_path = CACHE / f"attempts-results-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+        saved_path.write_text(
+            json.dumps({"results": found, "options": asdict(opts), "command": command.strip()})
+        )
+        log(f"raw figures in {saved_path}")
+        print(render_attempts(found, opts, command.strip()))
+        return
     with _stop_on_sigterm():
         results = measure(opts, seed.load_course())
     saved_path = CACHE / f"load-results-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"

@@ -111,14 +111,26 @@ class CreatedAtMixin:
     created_at: Mapped[datetime] = mapped_column(default=utcnow, sort_order=100)
 
 
-def insert_or_ignore(db: Session, model: type[Base], values: dict[str, Any]) -> int | None:
+# What the actions on the hot paths (attempts, XP, review cards) write through: the request's
+# ORM session, or a Core connection in a transaction (the lean attempt path,
+# learnloop.web.attempt_path), which skips the ORM's per-statement work. Both have `execute`
+# and `scalar` with the same results for Core statements and column selects.
+Db = Session | Connection
+
+
+def dialect_of(db: Db) -> Dialect:
+    return db.dialect if isinstance(db, Connection) else db.get_bind().dialect
+
+
+def insert_or_ignore(db: Db, model: type[Base], values: dict[str, Any]) -> int | None:
     """``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: the new row's id, or None when a
     unique constraint already holds such a row.
 
     Race-safe (the database arbitrates concurrent inserts) and one round trip, where a
     savepoint around a plain INSERT costs three; used on the hot paths (attempts, XP).
     """
-    db.flush()  # a Core statement does not autoflush; rows added earlier must exist first
+    if isinstance(db, Session):
+        db.flush()  # a Core statement does not autoflush; rows added earlier must exist first
     table = cast(Table, model.__table__)  # declarative models here always map a Table
     params = dict(values)
     # A text statement gets no Core insert defaults: fill the Python-side ones (created_at).
@@ -130,7 +142,7 @@ def insert_or_ignore(db: Session, model: type[Base], values: dict[str, Any]) -> 
             params[column.name] = default.arg(None)  # type: ignore[attr-defined] # ColumnDefault
         elif default.is_scalar:
             params[column.name] = default.arg  # type: ignore[attr-defined] # ColumnDefault
-    dialect = db.get_bind().dialect
+    dialect = dialect_of(db)
     if dialect.name not in ("postgresql", "sqlite"):  # pragma: no cover - the two we support
         raise NotImplementedError(f"insert_or_ignore on {dialect.name}")
     statement = _insert_or_ignore_statement(table, dialect, tuple(sorted(params)))
@@ -305,7 +317,7 @@ def _sqlite_driver_connection(connection: Connection) -> sqlite3.Connection:
     return raw
 
 
-def take_write_lock(db: Session) -> None:
+def take_write_lock(db: Db) -> None:
     """Take SQLite's write lock now, for an action whose writes come next (no-op elsewhere).
 
     For actions whose reads need not share a snapshot with their writes: every write is a
@@ -321,9 +333,9 @@ def take_write_lock(db: Session) -> None:
     transaction that already wrote or took the lock, or that runs inside a savepoint, is left
     as it is.
     """
-    if db.get_bind().dialect.name != "sqlite":
+    if dialect_of(db).name != "sqlite":
         return
-    connection = db.connection()
+    connection = db if isinstance(db, Connection) else db.connection()
     if connection.in_nested_transaction():
         return
     state = connection.info.get(_SQLITE_TRANSACTION)

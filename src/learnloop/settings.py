@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     # Serve signed-in learners' lesson pages through the lean path (learnloop.web.lesson_pages);
     # false sends them through the full FastAPI route, which renders the same page.
     lesson_hot_path: bool = True
+    # Record exercise attempts posted from the lesson page (JSON wanted) through the lean path
+    # (learnloop.web.attempt_path); false sends them through the full FastAPI route.
+    attempt_hot_path: bool = True
 
     # The web process serves /metrics (and /livez, /readyz) on this port of its own, never on
     # the app's port; -1: off. The chart sets the host to 0.0.0.0 for Prometheus.

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,7 +39,7 @@ from learnloop.accounts.models import (
     User,
     UserSession,
 )
-from learnloop.db import KeepsTransaction, take_write_lock, utcnow
+from learnloop.db import Db, KeepsTransaction, take_write_lock, utcnow
 from learnloop.observability.metrics import (
     LOGINS_TOTAL,
     PASSWORD_HASHES_REFUSED,
@@ -378,14 +378,38 @@ def close_session(db: Session, token: str) -> None:
     logger.info("close_session")
 
 
+# The one rule for a browser session: the cookie's hash, not expired. Built once, with binds:
+# the lean attempt path runs it on every attempt (`session_learner`).
+_LIVE_SESSION = and_(
+    UserSession.token_hash == bindparam("token_hash"), UserSession.expires_at > bindparam("now")
+)
+_SESSION_LEARNER = (
+    select(User.id, User.plan, User.timezone)
+    .join(UserSession, UserSession.user_id == User.id)
+    .where(_LIVE_SESSION)
+)
+
+
+def _live_session(token: str) -> dict[str, object]:
+    return {"token_hash": _sha256(token), "now": utcnow()}
+
+
 def user_for_session(db: Session, token: str) -> User | None:
     if not token:
         return None
     return db.scalar(
-        select(User)
-        .join(UserSession, UserSession.user_id == User.id)
-        .where(UserSession.token_hash == _sha256(token), UserSession.expires_at > utcnow())
+        select(User).join(UserSession, UserSession.user_id == User.id).where(_LIVE_SESSION),
+        _live_session(token),
     )
+
+
+def session_learner(db: Db, token: str) -> User | None:
+    """`user_for_session` for a Core connection (the lean attempt path): the same rule, one
+    statement reading only id, plan and time zone, into a User that belongs to no session."""
+    if not token:
+        return None
+    row = db.execute(_SESSION_LEARNER, _live_session(token)).first()
+    return None if row is None else User(id=row[0], plan=row[1], timezone=row[2])
 
 
 def issue_api_token(db: Session, user: User, *, name: str = "", days: int | None = None) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from learnloop.accounts.models import User
 from learnloop.content.model import Course, Exercise, Lesson
-from learnloop.db import take_write_lock, utcnow
+from learnloop.db import Db, dialect_of, take_write_lock, utcnow
 from learnloop.exercises.checking import AnswerError, Verdict, check
 from learnloop.exercises.models import ExerciseAttempt
 from learnloop.observability.metrics import EXERCISE_ATTEMPTS_TOTAL
@@ -56,21 +56,37 @@ class ExerciseState:
     last_verdict: str | None
 
 
-def _replay(attempt: ExerciseAttempt, exercise: Exercise) -> AttemptOutcome:
+@dataclass(frozen=True)
+class _Stored:
+    """What a replay needs of a stored attempt (columns, so a Core connection can read it)."""
+
+    course_slug: str
+    lesson_number: int
+    exercise_id: str
+    answer: Any
+    is_first: bool
+
+
+def _replay(attempt: _Stored, exercise: Exercise) -> AttemptOutcome:
     # Checking is pure, so re-checking the stored answer gives back the original verdict.
     return AttemptOutcome(check(exercise, attempt.answer), attempt.is_first, replayed=True)
 
 
-def _by_key(db: Session, user: User, key: str) -> ExerciseAttempt | None:
-    return db.scalar(
-        select(ExerciseAttempt).where(
-            ExerciseAttempt.user_id == user.id, ExerciseAttempt.idempotency_key == key
-        )
-    )
+def _by_key(db: Db, user: User, key: str) -> _Stored | None:
+    row = db.execute(
+        select(
+            ExerciseAttempt.course_slug,
+            ExerciseAttempt.lesson_number,
+            ExerciseAttempt.exercise_id,
+            ExerciseAttempt.answer,
+            ExerciseAttempt.is_first,
+        ).where(ExerciseAttempt.user_id == user.id, ExerciseAttempt.idempotency_key == key)
+    ).first()
+    return None if row is None else _Stored(*row)
 
 
 def _replay_by_key(
-    db: Session,
+    db: Db,
     user: User,
     key: str,
     course: Course,
@@ -138,7 +154,7 @@ def _attempt_insert(dialect: Dialect, *, first: bool) -> TextClause:
 
 
 def record_attempt(
-    db: Session,
+    db: Db,
     *,
     user: User,
     course: Course,
@@ -168,7 +184,7 @@ def record_attempt(
         "created_at": utcnow(),
     }
     take_write_lock(db)
-    dialect = db.get_bind().dialect
+    dialect = dialect_of(db)
     is_first = db.execute(_attempt_insert(dialect, first=True), values).scalar_one_or_none()
     if is_first is None and idempotency_key:
         replay = _replay_by_key(db, user, idempotency_key, course, lesson, exercise, answer)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from learnloop.accounts.models import User
 from learnloop.content.loader import CourseLibrary
 from learnloop.content.model import Course, Lesson
-from learnloop.db import insert_or_ignore, take_write_lock, utcnow
+from learnloop.db import Db, insert_or_ignore, take_write_lock, utcnow
 from learnloop.exercises.models import ExerciseAttempt
 from learnloop.exercises.service import IdempotencyConflict
 from learnloop.observability.metrics import (
@@ -142,7 +142,7 @@ def total_xp(db: Session, *, user: User) -> int:
     )
 
 
-def award_xp(db: Session, *, user: User, amount: int, reason: str, ref: str) -> int:
+def award_xp(db: Db, *, user: User, amount: int, reason: str, ref: str) -> int:
     """Add to the XP ledger once per (user, reason, ref); returns the XP actually awarded."""
     if amount <= 0:
         return 0
@@ -155,7 +155,7 @@ def award_xp(db: Session, *, user: User, amount: int, reason: str, ref: str) -> 
     return amount
 
 
-def _mark_active(db: Session, user: User, day: date) -> None:
+def _mark_active(db: Db, user: User, day: date) -> None:
     # Already marked (by this or a concurrent request) is the outcome we want either way.
     insert_or_ignore(db, ActivityDay, {"user_id": user.id, "local_date": day})
 
@@ -294,7 +294,7 @@ def _completion(
 
 
 def pay_for_exercise(
-    db: Session,
+    db: Db,
     *,
     user: User,
     course: Course,

@@ -31,7 +31,7 @@ from learnloop.content.model import (
     Lesson,
     TrueFalseExercise,
 )
-from learnloop.db import insert_or_ignore, take_write_lock
+from learnloop.db import Db, insert_or_ignore, take_write_lock
 from learnloop.exercises.checking import Verdict, check
 from learnloop.exercises.models import ExerciseAttempt
 from learnloop.observability.metrics import REVIEWS_TOTAL
@@ -108,7 +108,7 @@ def _fsrs_card(row: ReviewCard) -> Card:
 
 
 def note_lesson_attempt(
-    db: Session,
+    db: Db,
     *,
     user: User,
     course: Course,
@@ -268,7 +268,7 @@ def exercise_label(exercise: Exercise) -> str:
 
 
 def record_learning(
-    db: Session,
+    db: Db,
     *,
     user: User,
     course: Course,
@@ -308,7 +308,7 @@ def record_learning(
 
 
 def _paid_to(
-    db: Session, user: User, course: Course, lesson: Lesson, exercise_id: str, key: str | None
+    db: Db, user: User, course: Course, lesson: Lesson, exercise_id: str, key: str | None
 ) -> int:
     """The XP paid to the attempt stored under `key`: the exercise's XP if it was the first
     correct attempt at that exercise, else 0."""

@@ -27,6 +27,7 @@ from learnloop.tutor import pages as tutor_pages
 from learnloop.tutor import warmup as tutor_warmup
 from learnloop.web import api, health, pages
 from learnloop.web.ai_calls import install_ai_calls
+from learnloop.web.attempt_path import LeanAttempts
 from learnloop.web.deps import RESERVED_CONNECTIONS, ensure_threads, install_db_slots
 from learnloop.web.errors import ErrorResponse, error_responses, install_error_handlers
 from learnloop.web.input_guard import InputGuardMiddleware
@@ -97,6 +98,11 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         queries = queries_for(engine, settings) if settings.lesson_hot_path else None
         app.state.lesson_pages = (
             LessonPages(settings, app.state.library, queries) if queries is not None else None
+        )
+        app.state.lean_attempts = (
+            LeanAttempts(settings, app.state.library, engine, app.state.db_slots)
+            if settings.attempt_hot_path
+            else None
         )
         app.state.metrics_server = _start_metrics(app, settings)
         # Single-machine mode grades in a thread here; at scale `learnloop worker` does it.

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Mapping
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -87,11 +88,16 @@ def set_seed_cookie(request: Request, response: Response, *, secure: bool) -> No
 
 
 def is_valid(request: Request, secret: str, submitted: str | None) -> bool:
-    seed = request.cookies.get(CSRF_COOKIE)
+    return matches(secret, request.cookies, submitted)
+
+
+def matches(secret: str, cookies: Mapping[str, str], submitted: str | None) -> bool:
+    """The check of `is_valid` on parsed cookies (the lean attempt path has no Request)."""
+    seed = cookies.get(CSRF_COOKIE)
     if not submitted or not _valid_seed(seed):
         return False
     assert seed is not None  # checked by _valid_seed
-    expected = _sign(secret, seed, request.cookies.get(SESSION_COOKIE, ""))
+    expected = _sign(secret, seed, cookies.get(SESSION_COOKIE, ""))
     return hmac.compare_digest(expected.encode(), submitted.encode("utf-8", "replace"))
 
 

@@ -137,7 +137,10 @@ HANDLED: tuple[type[Exception], ...] = (
 )
 
 
-def _overloaded(detail: str, retry_after: int = 1) -> JSONResponse:
+DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly."
+
+
+def overloaded(detail: str, retry_after: int = 1) -> JSONResponse:
     return JSONResponse(
         status_code=503, content={"detail": detail}, headers={"Retry-After": str(retry_after)}
     )
@@ -150,7 +153,7 @@ async def _database_unavailable(request: Request, error: Exception) -> Response:
     if isinstance(error, sqlite3.OperationalError) and not _is_sqlite_busy(error):
         raise error  # a bug (bad SQL, missing table), not overload: a 500 with its traceback
     logger.warning("database unavailable: %s", type(error).__name__)
-    return _overloaded("The database is unavailable; try again shortly.")
+    return overloaded(DATABASE_UNAVAILABLE)
 
 
 def _is_sqlite_busy(error: sqlite3.OperationalError) -> bool:
@@ -165,7 +168,7 @@ def _is_sqlite_busy(error: sqlite3.OperationalError) -> bool:
 async def _ai_busy(request: Request, error: Exception) -> Response:
     assert isinstance(error, AiBusy)
     logger.warning("ai calls: every slot taken, answered 503")
-    return _overloaded(str(error), error.retry_after_seconds)
+    return overloaded(str(error), error.retry_after_seconds)
 
 
 # nginx's status for a client that closed the connection before the response.

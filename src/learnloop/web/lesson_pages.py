@@ -56,6 +56,7 @@ from learnloop.observability.metrics import LESSON_PAGES_HOT
 from learnloop.progress.service import STREAK_DAYS_LIMIT, level_for, streak_from_days
 from learnloop.settings import Settings
 from learnloop.web import csrf
+from learnloop.web.attempt_path import ATTEMPT_PATH, LeanAttempts
 from learnloop.web.deps import SESSION_COOKIE
 from learnloop.web.lesson_view import (
     WrittenView,
@@ -513,7 +514,9 @@ class LessonHotPath:
     lesson route's template, the access log line and tracing like any other response. The
     security headers and the body limit sit inside it, to keep their frames off the hot path:
     it adds the same security headers itself, and leaves any request that declares a body to
-    the stack, where the body limit judges it (a page GET has none).
+    the stack, where the body limit judges it (a page GET has none). Exercise attempts posted
+    from the page are the exception: `LeanAttempts` applies the body limit and the input guard's
+    checks itself, and hands anything they would refuse to the stack with the body replayed.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -523,10 +526,20 @@ class LessonHotPath:
         self._security_headers_https = raw_security_headers(https=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
-            match = _LESSON_PATH.fullmatch(scope["path"])
-            if match is not None and await self._serve(scope, send, *match.groups()):
-                return
+        if scope["type"] == "http" and not scope.get("root_path"):
+            if scope["method"] == "GET":
+                match = _LESSON_PATH.fullmatch(scope["path"])
+                if match is not None and await self._serve(scope, send, *match.groups()):
+                    return
+            elif scope["method"] == "POST":
+                # An exercise attempt from the lesson page: web/attempt_path.py.
+                attempts: LeanAttempts | None = getattr(scope["app"].state, "lean_attempts", None)
+                match = ATTEMPT_PATH.fullmatch(scope["path"]) if attempts is not None else None
+                if attempts is not None and match is not None:
+                    passed_on = await attempts.serve(scope, receive, send, match)
+                    if passed_on is None:
+                        return
+                    receive = passed_on
         await self.app(scope, receive, send)
 
     async def _serve(self, scope: Scope, send: Send, slug: str, number: str) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -15,7 +15,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from jinja2 import Template
 from markupsafe import Markup
 from sqlalchemy.orm import Session
@@ -34,6 +34,7 @@ from learnloop.content.model import (
     RegisteredExercise,
     TrueFalseExercise,
 )
+from learnloop.db import Db
 from learnloop.exercises import service as exercises
 from learnloop.exercises.checking import AnswerError, Verdict, check
 from learnloop.exercises.kinds import REGISTRY
@@ -41,11 +42,13 @@ from learnloop.feedback import reviews
 from learnloop.feedback import service as feedback
 from learnloop.feedback.models import AnswerReview, RegradeRequest
 from learnloop.progress import service as progress
+from learnloop.review import service as review
 from learnloop.settings import Settings
 from learnloop.web import csrf
 from learnloop.web.rendering import (
     MAX_FIELD_CHARS,
     form_list,
+    fragment,
     render,
     secret_of,
     settings_of,
@@ -190,6 +193,59 @@ class CompletionView:
 
 def lesson_url(course: Course, lesson: Lesson) -> str:
     return f"/courses/{quote(course.slug)}/lessons/{lesson.number}"
+
+
+def record_lesson_attempt(
+    db: Db,
+    *,
+    user: User,
+    course: Course,
+    lesson: Lesson,
+    exercise: AutoCheckedExercise,
+    answer: object,
+    idempotency_key: str | None,
+    now: Callable[[], datetime],
+) -> exercises.AttemptOutcome:
+    """A lesson page's attempt, as the full route and the lean path (web/attempt_path.py) both
+    record it: the attempt, then what it earns (exercise XP, a review card). `now` is the
+    learning clock, read after the attempt is stored. Raises `AnswerError` before any write."""
+    outcome = exercises.record_attempt(
+        db,
+        user=user,
+        course=course,
+        lesson=lesson,
+        exercise=exercise,
+        answer=answer,
+        idempotency_key=idempotency_key,
+    )
+    review.record_learning(
+        db,
+        user=user,
+        course=course,
+        lesson=lesson,
+        exercise_id=exercise.id,
+        correct=outcome.verdict.correct,
+        first_attempt=outcome.first_attempt,
+        replayed=outcome.replayed,
+        idempotency_key=idempotency_key,
+        now=now(),
+    )
+    return outcome
+
+
+def attempt_json(outcome: exercises.AttemptOutcome, exercise: AutoCheckedExercise) -> JSONResponse:
+    """The lesson page's JSON answer to an attempt (the same bytes from either path)."""
+    view = verdict_view(outcome.verdict, exercise)
+    return JSONResponse(
+        {
+            "verdict": outcome.verdict.verdict,
+            "correct": outcome.verdict.correct,
+            "feedback": outcome.verdict.feedback,
+            "explanation": outcome.verdict.explanation,
+            "first_attempt": outcome.first_attempt,
+            "html": fragment("verdict", view),
+        }
+    )
 
 
 def verdict_view(verdict: Verdict, exercise: Exercise) -> VerdictView:

@@ -58,9 +58,11 @@ from learnloop.web.deps import (
 from learnloop.web.lesson_view import (
     CompletionView,
     answer_from_form,
+    attempt_json,
     exercise_card,
     exercise_view,
     lesson_url,
+    record_lesson_attempt,
     render_lesson,
     response_view,
     verdict_view,
@@ -441,15 +443,15 @@ def attempt(
         return _not_found(request, user, "There is no such exercise.")
     course, lesson = found
     try:
-        answer = answer_from_form(exercise, form)
-        outcome = exercises.record_attempt(
+        outcome = record_lesson_attempt(
             db,
             user=user,
             course=course,
             lesson=lesson,
             exercise=exercise,
-            answer=answer,
+            answer=answer_from_form(exercise, form),
             idempotency_key=idempotency_key(request),
+            now=settings_of(request).now,
         )
     except AnswerError as error:
         if wants_json(request):
@@ -463,31 +465,9 @@ def attempt(
             status_code=422,
             exercise_errors={exercise.id: str(error)},
         )
-    review.record_learning(
-        db,
-        user=user,
-        course=course,
-        lesson=lesson,
-        exercise_id=exercise.id,
-        correct=outcome.verdict.correct,
-        first_attempt=outcome.first_attempt,
-        replayed=outcome.replayed,
-        idempotency_key=idempotency_key(request),
-        now=settings_of(request).now(),
-    )
     if not wants_json(request):
         return redirect(f"{lesson_url(course, lesson)}#ex-{exercise.id}")
-    view = verdict_view(outcome.verdict, exercise)
-    return JSONResponse(
-        {
-            "verdict": outcome.verdict.verdict,
-            "correct": outcome.verdict.correct,
-            "feedback": outcome.verdict.feedback,
-            "explanation": outcome.verdict.explanation,
-            "first_attempt": outcome.first_attempt,
-            "html": fragment("verdict", view),
-        }
-    )
+    return attempt_json(outcome, exercise)
 
 
 # ---------------------------------------------------------------------------------- written

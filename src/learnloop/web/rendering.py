@@ -172,7 +172,11 @@ def redirect(url: str) -> RedirectResponse:
 
 def idempotency_key(request: Request) -> str | None:
     """The fetch() path sends one key per submission and reuses it when it retries."""
-    key = request.headers.get("idempotency-key", "").strip()
+    return idempotency_key_from(request.headers.get("idempotency-key", ""))
+
+
+def idempotency_key_from(header: str) -> str | None:
+    key = header.strip()
     return key if 0 < len(key) <= 200 else None
 
 
