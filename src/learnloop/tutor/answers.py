@@ -244,6 +244,35 @@ def _decline(course: Course, hits: Sequence[Hit], engine: str) -> TutorAnswer:
     return TutorAnswer(text, suggestions, engine, outcome="declined")
 
 
+def _answer_score(hit: Hit, wanted: set[str]) -> float:
+    """How well a passage's best sentence answers: its cosine plus a fifth of the share of the
+    question's words it holds (as the highlight is chosen)."""
+    best = 0.0
+    for i, sentence in enumerate(hit.passage.sentences):
+        cosine = hit.sentence_cosines[i] if i < len(hit.sentence_cosines) else 0.0
+        overlap = len(wanted & set(tokens(sentence))) / (len(wanted) or 1)
+        best = max(best, cosine + 0.2 * overlap)
+    return best
+
+
+def _answering_first(hits: list[Hit], query: str) -> list[Hit]:
+    """The reranker picks the section; within it, the prose passage whose sentence answers
+    best leads: not the section's general opening, nor a code block because its section
+    matched (a lead-in that wins still brings its code along)."""
+    if not hits or hits[0].cosine is None:
+        return hits
+    # A lesson's introduction previews it and answers nothing: any other relevant passage goes
+    # first.
+    hits = sorted(hits, key=lambda h: h.passage.section_id == "introduction")
+    key = hits[0].passage.key
+    wanted = set(tokens(query))
+    prose = [h for h in hits if h.passage.key == key and h.passage.kind not in {"code", "table"}]
+    if not prose:
+        return hits
+    lead = max(prose, key=lambda h: _answer_score(h, wanted))
+    return [lead, *[h for h in hits if h is not lead]]
+
+
 def _passages_to_show(index: CourseIndex, hits: Sequence[Hit]) -> list[Passage]:
     """One or two whole passages. Prose answers; code comes with the sentence leading into it.
     A second passage is the next relevant one of the same section when there is one (two
@@ -276,9 +305,21 @@ def _passages_to_show(index: CourseIndex, hits: Sequence[Hit]) -> list[Passage]:
         and h.passage != top.passage
         and h.passage.kind not in {"code", "table"}
         and not h.passage.text.endswith(":")
-        and (h.cosine is None or h.relevance >= SECOND_SHARE * top.relevance)
     ]
-    same = [h for h in candidates if h.passage.key == top.passage.key]
+    # Another paragraph of the same section completes the answer (the section is the author's
+    # unit of thought: "five minutes" sits in the paragraph after the one naming the dead
+    # node); a passage from elsewhere must be nearly as likely to answer as the first.
+    same = sorted(
+        (h for h in candidates if h.passage.key == top.passage.key),
+        key=lambda h: -max(h.sentence_cosines, default=0.0),
+    )
+    candidates = [
+        h
+        for h in candidates
+        if h.passage.key == top.passage.key
+        or h.cosine is None
+        or h.relevance >= SECOND_SHARE * top.relevance
+    ]
     shown = [top.passage]
     if same or candidates:
         shown.append((same or candidates)[0].passage)
@@ -300,7 +341,7 @@ def offline_answer(
     hits, query = search(index, lesson, question, history)
     if not _on_topic(hits):
         return _decline(course, hits, engine)
-    hits = [h for h in hits if _relevant(h)]
+    hits = _answering_first([h for h in hits if _relevant(h)], query)
     passages = _passages_to_show(index, hits)
     highlights = _highlight(index, query, passages)
     shown = tuple(
