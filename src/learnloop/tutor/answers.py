@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,6 +230,41 @@ def _highlight(index: CourseIndex, query: str, passages: Sequence[Passage]) -> d
     return {} if best is None else {best[1]: best[2]}
 
 
+# Setting up the learner's own computer ("install python on windows 11") is outside any course
+# here: a passage that merely shares "install" and "python" is a near miss, and the topic gate,
+# which reads words and meaning, cannot tell. Such a question is answered only when the shown
+# passages name the same system, or share with it a concept the course names in a section
+# title ("set up a postgres volume on my mac" is about volumes).
+_SETUP_RE = re.compile(
+    r"\b(install(ing)?|download(ing)?|set(ting)?\s*up|setup|uninstall|reinstall|upgrade)\b",
+    re.IGNORECASE,
+)
+_DESKTOP_RE = re.compile(
+    r"\b(windows|win\s?1[01]|mac|macos|os\s?x|macbook|imac|ubuntu|fedora|mint|chromebook)\b",
+    re.IGNORECASE,
+)
+
+
+def _desktop_setup_elsewhere(
+    index: CourseIndex, question: str, passages: Sequence[Passage]
+) -> bool:
+    """A question about setting up the learner's own computer that the shown passages answer
+    neither for its system nor through one of the course's concepts."""
+    systems = {m.group(0).lower() for m in _DESKTOP_RE.finditer(question)}
+    if not systems or not _SETUP_RE.search(question):
+        return False
+    shown = " ".join(p.text for p in passages)
+    if systems & {m.group(0).lower() for m in _DESKTOP_RE.finditer(shown)}:
+        return False
+    shared = _roots(tokens(question)) & _roots(tokens(shown)) & _roots(index.concepts)
+    return not shared
+
+
+def _roots(words: Iterable[str]) -> set[str]:
+    # The stemmer leaves "volume" but makes "volumes" "volum": compare without a final e.
+    return {w[:-1] if w.endswith("e") and len(w) > 4 else w for w in words}
+
+
 def _decline(course: Course, hits: Sequence[Hit], engine: str) -> TutorAnswer:
     seen: dict[str, Citation] = {}
     for hit in hits:
@@ -343,6 +378,8 @@ def offline_answer(
         return _decline(course, hits, engine)
     hits = _answering_first([h for h in hits if _relevant(h)], query)
     passages = _passages_to_show(index, hits)
+    if _desktop_setup_elsewhere(index, question, passages):
+        return _decline(course, hits, engine)
     highlights = _highlight(index, query, passages)
     shown = tuple(
         ShownPassage(

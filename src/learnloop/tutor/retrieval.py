@@ -228,6 +228,10 @@ class CourseIndex:
         self.embeddings: npt.NDArray[np.float32] | None = None
         self.sentence_embeddings: npt.NDArray[np.float32] | None = None
         self.digest = _digest(self.passages)
+        # The words of the course's lesson and section titles: what it is about.
+        self.concepts = frozenset(
+            t for p in self.passages for t in tokens(f"{p.lesson_title} {p.section_title}")
+        )
         self._number = {p: i for i, p in enumerate(self.passages)}
 
     def neighbour(self, passage: Passage, step: int) -> Passage | None:
