@@ -356,8 +356,19 @@ def _passages_to_show(index: CourseIndex, hits: Sequence[Hit]) -> list[Passage]:
         or h.relevance >= SECOND_SHARE * top.relevance
     ]
     shown = [top.passage]
-    if same or candidates:
-        shown.append((same or candidates)[0].passage)
+    second = (same or candidates)[0] if same or candidates else None
+    # ...unless a passage elsewhere is clearly likelier to answer (the dead node's "five
+    # minutes" for a learner asking from the Pods lesson, whose section only says Pods die).
+    elsewhere = [h for h in candidates if h.passage.key != top.passage.key]
+    if (
+        second is not None
+        and elsewhere
+        and second.cosine is not None
+        and second.relevance < SECOND_SHARE * elsewhere[0].relevance
+    ):
+        second = elsewhere[0]
+    if second is not None:
+        shown.append(second.passage)
     if len(shown) == 2 and shown[0].key == shown[1].key and shown[1].position < shown[0].position:
         shown.reverse()  # two passages of one section read in the author's order
     return shown
