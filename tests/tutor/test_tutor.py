@@ -238,6 +238,20 @@ def test_setting_up_ones_own_computer_is_declined_but_a_course_concept_on_a_mac_
     assert not _desktop_setup_elsewhere(index, "why does my mac need a vm", volumes)
 
 
+def test_an_introduction_alone_is_no_answer_but_is_named_as_the_closest_section(
+    course: Course, index_dir: Path
+) -> None:
+    result = answer_question(
+        course,
+        lesson_of(course, 9),
+        question="what will this lesson teach me",
+        settings=embedded(index_dir),
+    )
+    assert result.outcome == "declined"
+    assert result.passages == ()
+    assert "introduction" in {c.section_id for c in result.citations}
+
+
 def test_the_paragraph_that_answers_leads_not_the_sections_code_or_its_lead_in(
     course: Course, index_dir: Path
 ) -> None:

@@ -388,6 +388,9 @@ def offline_answer(
     if not _on_topic(hits):
         return _decline(course, hits, engine)
     hits = _answering_first([h for h in hits if _relevant(h)], query)
+    if hits[0].passage.section_id == "introduction":
+        # Only a lesson's introduction is near: it previews the lesson and answers nothing.
+        return _decline(course, hits, engine)
     passages = _passages_to_show(index, hits)
     if _desktop_setup_elsewhere(index, question, passages):
         return _decline(course, hits, engine)
