@@ -252,6 +252,25 @@ def test_an_introduction_alone_is_no_answer_but_is_named_as_the_closest_section(
     assert "introduction" in {c.section_id for c in result.citations}
 
 
+def test_the_second_passage_continues_the_section_unless_the_lesson_put_a_weaker_one_first(
+    course: Course, index_dir: Path
+) -> None:
+    settings = embedded(index_dir)
+    own = answer_question(course, lesson_of(course, 9), question=DEAD_NODE, settings=settings)
+    assert {p.citation.section_id for p in own.passages} == {
+        "kubernetes-pods-replicasets-and-services"
+    }
+    from_pods_lesson = answer_question(
+        course,
+        lesson_of(course, 6),
+        question="if a whole node dies how long till its pods get recreated somewhere else",
+        settings=settings,
+    )
+    assert len(from_pods_lesson.passages) == 2
+    assert from_pods_lesson.passages[1].other_lesson
+    assert "five minutes" in from_pods_lesson.passages[1].highlight
+
+
 def test_the_paragraph_that_answers_leads_not_the_sections_code_or_its_lead_in(
     course: Course, index_dir: Path
 ) -> None:

@@ -357,14 +357,16 @@ def _passages_to_show(index: CourseIndex, hits: Sequence[Hit]) -> list[Passage]:
     ]
     shown = [top.passage]
     second = (same or candidates)[0] if same or candidates else None
-    # ...unless a passage elsewhere is clearly likelier to answer (the dead node's "five
-    # minutes" for a learner asking from the Pods lesson, whose section only says Pods die).
+    # ...unless the learner's lesson put the first passage ahead of one elsewhere that is
+    # clearly likelier to answer (the dead node's "five minutes" for a learner asking from the
+    # Pods lesson, whose section only says that Pods die with their node).
     elsewhere = [h for h in candidates if h.passage.key != top.passage.key]
     if (
         second is not None
         and elsewhere
         and second.cosine is not None
         and second.relevance < SECOND_SHARE * elsewhere[0].relevance
+        and top.relevance < elsewhere[0].relevance
     ):
         second = elsewhere[0]
     if second is not None:
