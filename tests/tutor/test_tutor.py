@@ -28,7 +28,13 @@ from learnloop.db import session_scope
 from learnloop.evaluation.tutor_eval import fragments_of, section_blocks
 from learnloop.settings import Settings
 from learnloop.tutor import hints, retrieval
-from learnloop.tutor.answers import NOT_COVERED, Turn, UnknownQuestion, answer_question
+from learnloop.tutor.answers import (
+    NOT_COVERED,
+    Turn,
+    UnknownQuestion,
+    _desktop_setup_elsewhere,
+    answer_question,
+)
 from learnloop.tutor.models import HintUse
 from learnloop.tutor.passages import course_passages, units_of_html
 from learnloop.tutor.retrieval import BM25, prepare, tokens
@@ -206,6 +212,78 @@ def test_off_topic_question_is_declined_without_passages(course: Course, index_d
     assert result.outcome == "declined"
     assert result.answer.startswith(NOT_COVERED)
     assert result.passages == ()
+
+
+def test_setting_up_ones_own_computer_is_declined_but_a_course_concept_on_a_mac_is_not(
+    course: Course, index_dir: Path
+) -> None:
+    settings = embedded(index_dir)
+    lesson = lesson_of(course, 4)
+    for question in ("how do i install node on my windows laptop", "install pip on macos"):
+        result = answer_question(course, lesson, question=question, settings=settings)
+        assert result.outcome == "declined", question
+        assert result.passages == ()
+    volume = answer_question(
+        course, lesson, question="how do i set up a postgres volume on my mac", settings=settings
+    )
+    assert volume.outcome == "answered"
+    assert "ephemeral-filesystems-and-volumes" in {c.section_id for c in volume.citations}
+    # The rule itself: the same passage answers a question about volumes on a mac, and is a
+    # near miss for installing Python on Windows.
+    index = prepare(course, index_dir)
+    volumes = [p for p in index.passages if "Volumes are storage" in p.text]
+    assert len(volumes) == 1
+    assert _desktop_setup_elsewhere(index, "how do i install python on windows 11", volumes)
+    assert not _desktop_setup_elsewhere(index, "set up a volume on my mac", volumes)
+    assert not _desktop_setup_elsewhere(index, "why does my mac need a vm", volumes)
+
+
+def test_an_introduction_alone_is_no_answer_but_is_named_as_the_closest_section(
+    course: Course, index_dir: Path
+) -> None:
+    result = answer_question(
+        course,
+        lesson_of(course, 9),
+        question="what will this lesson teach me",
+        settings=embedded(index_dir),
+    )
+    assert result.outcome == "declined"
+    assert result.passages == ()
+    assert "introduction" in {c.section_id for c in result.citations}
+
+
+def test_the_second_passage_continues_the_section_unless_the_lesson_put_a_weaker_one_first(
+    course: Course, index_dir: Path
+) -> None:
+    settings = embedded(index_dir)
+    own = answer_question(course, lesson_of(course, 9), question=DEAD_NODE, settings=settings)
+    assert {p.citation.section_id for p in own.passages} == {
+        "kubernetes-pods-replicasets-and-services"
+    }
+    from_pods_lesson = answer_question(
+        course,
+        lesson_of(course, 6),
+        question="if a whole node dies how long till its pods get recreated somewhere else",
+        settings=settings,
+    )
+    assert len(from_pods_lesson.passages) == 2
+    assert from_pods_lesson.passages[1].other_lesson
+    assert "five minutes" in from_pods_lesson.passages[1].highlight
+
+
+def test_the_paragraph_that_answers_leads_not_the_sections_code_or_its_lead_in(
+    course: Course, index_dir: Path
+) -> None:
+    result = answer_question(
+        course,
+        lesson_of(course, 6),
+        question="what happens when a container goes over its cpu limit vs over its memory limit",
+        settings=embedded(index_dir),
+    )
+    assert result.passages[0].kind == "paragraph"
+    assert "throttles" in result.passages[0].text
+    assert "OOM-killed" in result.passages[0].highlight
+    assert fragments_of(result, section_blocks(course)) == []
 
 
 def test_author_question_keeps_the_author_text_and_cites_its_sections(

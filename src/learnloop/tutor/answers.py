@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,6 +230,41 @@ def _highlight(index: CourseIndex, query: str, passages: Sequence[Passage]) -> d
     return {} if best is None else {best[1]: best[2]}
 
 
+# Setting up the learner's own computer ("install python on windows 11") is outside any course
+# here: a passage that merely shares "install" and "python" is a near miss, and the topic gate,
+# which reads words and meaning, cannot tell. Such a question is answered only when the shown
+# passages name the same system, or share with it a concept the course names in a section
+# title ("set up a postgres volume on my mac" is about volumes).
+_SETUP_RE = re.compile(
+    r"\b(install(ing)?|download(ing)?|set(ting)?\s*up|setup|uninstall|reinstall|upgrade)\b",
+    re.IGNORECASE,
+)
+_DESKTOP_RE = re.compile(
+    r"\b(windows|win\s?1[01]|mac|macos|os\s?x|macbook|imac|ubuntu|fedora|mint|chromebook)\b",
+    re.IGNORECASE,
+)
+
+
+def _desktop_setup_elsewhere(
+    index: CourseIndex, question: str, passages: Sequence[Passage]
+) -> bool:
+    """A question about setting up the learner's own computer that the shown passages answer
+    neither for its system nor through one of the course's concepts."""
+    systems = {m.group(0).lower() for m in _DESKTOP_RE.finditer(question)}
+    if not systems or not _SETUP_RE.search(question):
+        return False
+    shown = " ".join(p.text for p in passages)
+    if systems & {m.group(0).lower() for m in _DESKTOP_RE.finditer(shown)}:
+        return False
+    shared = _roots(tokens(question)) & _roots(tokens(shown)) & _roots(index.concepts)
+    return not shared
+
+
+def _roots(words: Iterable[str]) -> set[str]:
+    # The stemmer leaves "volume" but makes "volumes" "volum": compare without a final e.
+    return {w[:-1] if w.endswith("e") and len(w) > 4 else w for w in words}
+
+
 def _decline(course: Course, hits: Sequence[Hit], engine: str) -> TutorAnswer:
     seen: dict[str, Citation] = {}
     for hit in hits:
@@ -242,6 +277,35 @@ def _decline(course: Course, hits: Sequence[Hit], engine: str) -> TutorAnswer:
     if suggestions:
         text = NOT_COVERED + " The closest sections are linked below."
     return TutorAnswer(text, suggestions, engine, outcome="declined")
+
+
+def _answer_score(hit: Hit, wanted: set[str]) -> float:
+    """How well a passage's best sentence answers: its cosine plus a fifth of the share of the
+    question's words it holds (as the highlight is chosen)."""
+    best = 0.0
+    for i, sentence in enumerate(hit.passage.sentences):
+        cosine = hit.sentence_cosines[i] if i < len(hit.sentence_cosines) else 0.0
+        overlap = len(wanted & set(tokens(sentence))) / (len(wanted) or 1)
+        best = max(best, cosine + 0.2 * overlap)
+    return best
+
+
+def _answering_first(hits: list[Hit], query: str) -> list[Hit]:
+    """The reranker picks the section; within it, the prose passage whose sentence answers
+    best leads: not the section's general opening, nor a code block because its section
+    matched (a lead-in that wins still brings its code along)."""
+    if not hits or hits[0].cosine is None:
+        return hits
+    # A lesson's introduction previews it and answers nothing: any other relevant passage goes
+    # first.
+    hits = sorted(hits, key=lambda h: h.passage.section_id == "introduction")
+    key = hits[0].passage.key
+    wanted = set(tokens(query))
+    prose = [h for h in hits if h.passage.key == key and h.passage.kind not in {"code", "table"}]
+    if not prose:
+        return hits
+    lead = max(prose, key=lambda h: _answer_score(h, wanted))
+    return [lead, *[h for h in hits if h is not lead]]
 
 
 def _passages_to_show(index: CourseIndex, hits: Sequence[Hit]) -> list[Passage]:
@@ -276,12 +340,37 @@ def _passages_to_show(index: CourseIndex, hits: Sequence[Hit]) -> list[Passage]:
         and h.passage != top.passage
         and h.passage.kind not in {"code", "table"}
         and not h.passage.text.endswith(":")
-        and (h.cosine is None or h.relevance >= SECOND_SHARE * top.relevance)
     ]
-    same = [h for h in candidates if h.passage.key == top.passage.key]
+    # Another paragraph of the same section completes the answer (the section is the author's
+    # unit of thought: "five minutes" sits in the paragraph after the one naming the dead
+    # node); a passage from elsewhere must be nearly as likely to answer as the first.
+    same = sorted(
+        (h for h in candidates if h.passage.key == top.passage.key),
+        key=lambda h: -max(h.sentence_cosines, default=0.0),
+    )
+    candidates = [
+        h
+        for h in candidates
+        if h.passage.key == top.passage.key
+        or h.cosine is None
+        or h.relevance >= SECOND_SHARE * top.relevance
+    ]
     shown = [top.passage]
-    if same or candidates:
-        shown.append((same or candidates)[0].passage)
+    second = (same or candidates)[0] if same or candidates else None
+    # ...unless the learner's lesson put the first passage ahead of one elsewhere that is
+    # clearly likelier to answer (the dead node's "five minutes" for a learner asking from the
+    # Pods lesson, whose section only says that Pods die with their node).
+    elsewhere = [h for h in candidates if h.passage.key != top.passage.key]
+    if (
+        second is not None
+        and elsewhere
+        and second.cosine is not None
+        and second.relevance < SECOND_SHARE * elsewhere[0].relevance
+        and top.relevance < elsewhere[0].relevance
+    ):
+        second = elsewhere[0]
+    if second is not None:
+        shown.append(second.passage)
     if len(shown) == 2 and shown[0].key == shown[1].key and shown[1].position < shown[0].position:
         shown.reverse()  # two passages of one section read in the author's order
     return shown
@@ -300,8 +389,13 @@ def offline_answer(
     hits, query = search(index, lesson, question, history)
     if not _on_topic(hits):
         return _decline(course, hits, engine)
-    hits = [h for h in hits if _relevant(h)]
+    hits = _answering_first([h for h in hits if _relevant(h)], query)
+    if hits[0].passage.section_id == "introduction":
+        # Only a lesson's introduction is near: it previews the lesson and answers nothing.
+        return _decline(course, hits, engine)
     passages = _passages_to_show(index, hits)
+    if _desktop_setup_elsewhere(index, question, passages):
+        return _decline(course, hits, engine)
     highlights = _highlight(index, query, passages)
     shown = tuple(
         ShownPassage(

@@ -49,13 +49,15 @@ CANDIDATES = 24
 # The reranker: a logistic model over each candidate's features, fitted on the dev split of
 # bench/tutor-eval (`learnloop eval-tutor --fit-reranker`, never on the held-out questions).
 # Order: passage cosine, best sentence cosine, idf coverage, BM25 score / best BM25 score,
-# "is an introduction", "is a code block". Relevance is P(answers) from these. Whether to
-# answer at all is a separate gate (`gate_score`): the ranker orders, the gate declines.
-RERANKER_WEIGHTS = (0.91, 0.55, 1.07, 2.1, -1.73, 0.46)
-RERANKER_BIAS = -4.75
+# "is an introduction", "is a code block", the best sentence cosine of any candidate of the
+# passage's section (the section answers as a whole), "is a lead-in" (ends with a colon).
+# Relevance is P(answers) from these. Whether to answer at all is a separate gate
+# (`gate_score`): the ranker orders, the gate declines.
+RERANKER_WEIGHTS = (0.25, -0.06, 0.99, 2.07, -1.61, 0.48, 3.04, 0.27)
+RERANKER_BIAS = -5.6
 # Added to the logit of passages of the learner's own lesson, which come first; fitted with
 # the others. Not part of relevance: a passage must answer on its own to be shown.
-SAME_LESSON_WEIGHT = 2.56
+SAME_LESSON_WEIGHT = 2.4
 _MAX_INDEXES = 8
 # The evaluation turns the reranker off to measure what it adds; the server never does.
 RERANK = True
@@ -226,6 +228,10 @@ class CourseIndex:
         self.embeddings: npt.NDArray[np.float32] | None = None
         self.sentence_embeddings: npt.NDArray[np.float32] | None = None
         self.digest = _digest(self.passages)
+        # The words of the course's lesson and section titles: what it is about.
+        self.concepts = frozenset(
+            t for p in self.passages for t in tokens(f"{p.lesson_title} {p.section_title}")
+        )
         self._number = {p: i for i, p in enumerate(self.passages)}
 
     def neighbour(self, passage: Passage, step: int) -> Passage | None:
@@ -319,28 +325,42 @@ class CourseIndex:
                 ranked = cosines
                 for rank, i in enumerate(sorted(range(n), key=lambda i: -ranked[i])):
                     fused[i] += 1 / (RRF_K + rank + 1)
-        candidates = sorted(range(n), key=lambda i: -fused[i])[:CANDIDATES]
+        ranked_by_fusion = sorted(range(n), key=lambda i: -fused[i])[:CANDIDATES]
+        candidates = [i for i in ranked_by_fusion if fused[i] > 0]
         best_lexical = max(lexical) or 1.0
-        hits: list[Hit] = []
+        if cosines is None:
+            hits = [
+                Hit(self.passages[i], fused[i], self.bm25.coverage(query_terms, i), None)
+                for i in candidates
+            ]
+            hits.sort(key=lambda h: -h.score)
+            return hits[:k]
+        per_sentence: dict[int, tuple[float, ...]] = {}
         for i in candidates:
-            if fused[i] <= 0:
-                continue
+            start = self.sentence_start[i]
+            count = len(self.passages[i].sentences)
+            per_sentence[i] = tuple(float(c) for c in sentence_cos[start : start + count])
+        # A section answers as a whole: the best sentence of any of its candidate passages
+        # speaks for its other passages too ("five minutes" is in the paragraph after the one
+        # that names the dead node).
+        section_best: dict[str, float] = {}
+        for i in candidates:
+            key = self.passages[i].key
+            section_best[key] = max(section_best.get(key, -1.0), max(per_sentence[i], default=0.0))
+        hits = []
+        for i in candidates:
             coverage = self.bm25.coverage(query_terms, i)
             passage = self.passages[i]
-            if cosines is None:
-                hits.append(Hit(passage, fused[i], coverage, None))
-                continue
-            start = self.sentence_start[i]
-            per_sentence = tuple(
-                float(c) for c in sentence_cos[start : start + len(passage.sentences)]
-            )
+            best_sentence = max(per_sentence[i], default=0.0)
             features = (
                 cosines[i],
-                max(per_sentence, default=0.0),
+                best_sentence,
                 coverage,
                 lexical[i] / best_lexical,
                 float(passage.section_id == "introduction"),
                 float(passage.kind == "code"),
+                section_best[passage.key],
+                float(passage.text.endswith(":")),
             )
             logit = RERANKER_BIAS + sum(
                 w * f for w, f in zip(RERANKER_WEIGHTS, features, strict=True)
@@ -355,11 +375,11 @@ class CourseIndex:
                     score,
                     coverage,
                     cosines[i],
-                    per_sentence,
+                    per_sentence[i],
                     relevance,
                     features,
                     passage.lesson_number == lesson_number,
-                    gate_score(cosines[i], max(per_sentence, default=0.0), coverage),
+                    gate_score(cosines[i], best_sentence, coverage),
                 )
             )
         hits.sort(key=lambda h: -h.score)
