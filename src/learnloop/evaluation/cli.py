@@ -118,10 +118,10 @@ def _write(section: str, output: Path | None, marker: str) -> None:
         return
     output.parent.mkdir(parents=True, exist_ok=True)
     other = ""
-    kept = ""  # the teacher-examples section, written by its own command, stays at the end
+    kept = ""  # sections written by hand or by other commands stay at the end, as they are
     if output.exists():
         text = output.read_text()
-        text, kept = _without_teacher_section(text)
+        text, kept = _without_kept_sections(text)
         dev_at = text.find(DEV_HEADING)
         if marker == DEV_HEADING:
             other = text[:dev_at] if dev_at >= 0 else text
@@ -132,14 +132,25 @@ def _write(section: str, output: Path | None, marker: str) -> None:
     click.echo(f"wrote {output}")
 
 
-def _without_teacher_section(text: str) -> tuple[str, str]:
+# Hand-written findings between these markers survive every regeneration of the figures.
+NOTES_START = "<!-- grader-notes:start -->"
+NOTES_END = "<!-- grader-notes:end -->"
+
+
+def _without_kept_sections(text: str) -> tuple[str, str]:
+    """The text without the teacher-examples section and the hand-written notes, and those
+    sections (in that order)."""
     from learnloop.evaluation.teacher_examples import MARK_END, MARK_START
 
-    start, end = text.find(MARK_START), text.find(MARK_END)
-    if start < 0 or end < start:
-        return text, ""
-    end += len(MARK_END)
-    return text[:start] + text[end:], text[start:end] + "\n"
+    kept: list[str] = []
+    for start_mark, end_mark in ((MARK_START, MARK_END), (NOTES_START, NOTES_END)):
+        start, end = text.find(start_mark), text.find(end_mark)
+        if start < 0 or end < start:
+            continue
+        end += len(end_mark)
+        kept.append(text[start:end] + "\n")
+        text = text[:start] + text[end:]
+    return text, "\n".join(kept)
 
 
 DEV_HEADING = "## The labelled dev set"
