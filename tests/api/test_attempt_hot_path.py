@@ -277,3 +277,33 @@ def test_signed_out_or_html_attempts_go_to_the_full_route(
     same_answer(lean, full)
     assert lean_served(live_server) == served
     assert len(rows_of(database_url, learner.id)["attempts"]) == 1
+
+
+def test_a_second_cookie_header_is_read_as_the_full_route_reads_it(
+    http: httpx.Client, live_server: LiveServer, full_route_server: str, database_url: str
+) -> None:
+    """Starlette merges every Cookie header, a later value of a name winning: a junk session in
+    a second header signs the learner out on both paths, and nothing is recorded."""
+    secret = live_server.settings.secret_key.get_secret_value()
+    learner = page_learner(http, database_url, secret)
+    cookie = "; ".join(f"{name}={value}" for name, value in learner.cookies.items())
+    answers = []
+    for base in (live_server.url, full_route_server):
+        with httpx.Client(base_url=base, timeout=30) as client:
+            answers.append(
+                client.post(
+                    exercise_url(CHOICE_ID),
+                    content=b"answer=a",
+                    headers=[
+                        ("content-type", "application/x-www-form-urlencoded"),
+                        ("accept", "application/json"),
+                        ("x-csrf-token", learner.csrf_token),
+                        ("cookie", cookie),
+                        ("cookie", f"{SESSION_COOKIE}=not-a-session"),
+                    ],
+                )
+            )
+    lean, full = answers
+    assert full.status_code in (303, 401, 403)
+    same_answer(lean, full)
+    assert rows_of(database_url, learner.id)["attempts"] == []

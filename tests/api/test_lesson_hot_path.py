@@ -199,6 +199,29 @@ def test_revoked_expired_or_unknown_sessions_are_not_served(
     assert unknown.status_code == 303
 
 
+@pytest.mark.parametrize("valid_first", [True, False])
+def test_two_cookie_headers_are_read_as_the_full_route_reads_them(
+    http: httpx.Client,
+    live_server: LiveServer,
+    full_route_server: str,
+    database_url: str,
+    valid_first: bool,
+) -> None:
+    learner = create_learner(http)
+    valid = f"{SESSION_COOKIE}={open_page_session(database_url, learner)}"
+    junk = f"{SESSION_COOKIE}=not-a-session"
+    headers = [("cookie", valid), ("cookie", junk)]
+    if not valid_first:
+        headers.reverse()
+    answers = []
+    for base in (live_server.url, full_route_server):
+        with httpx.Client(base_url=base, timeout=30) as client:
+            answers.append(client.get(PAGE, headers=headers).status_code)
+    assert answers[0] == answers[1]
+    # Starlette merges every Cookie header, a later value winning: the junk one decides.
+    assert answers[1] == (303 if valid_first else 200)
+
+
 @pytest.mark.parametrize(
     "path",
     [

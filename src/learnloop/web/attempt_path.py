@@ -34,7 +34,7 @@ from typing import Any
 
 import anyio.to_thread
 from sqlalchemy import Engine
-from starlette.requests import Request, cookie_parser
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import Message, Receive, Scope, Send
@@ -45,7 +45,7 @@ from learnloop.content.model import AutoCheckedExercise, Course, Lesson
 from learnloop.exercises.service import AttemptOutcome
 from learnloop.settings import Settings
 from learnloop.web import csrf
-from learnloop.web.deps import SESSION_COOKIE, DatabaseBusy, DbSlots
+from learnloop.web.deps import SESSION_COOKIE, DatabaseBusy, DbSlots, cookies_of
 from learnloop.web.errors import DATABASE_UNAVAILABLE, overloaded
 from learnloop.web.input_guard import BadInputError, check_form_body, check_target
 from learnloop.web.lesson_view import answer_from_form, attempt_json, record_lesson_attempt
@@ -121,15 +121,13 @@ class LeanAttempts:
         content_type = headers.get(b"content-type", b"")
         submitted = headers.get(b"x-csrf-token", b"").decode("latin-1")
         length = headers.get(b"content-length", b"")
-        cookie_header = headers.get(b"cookie")
         if (
             content_type.split(b";", 1)[0].strip() != _FORM
             or not submitted
             or not (length.isdigit() and int(length) <= self.settings.max_body_bytes)
-            or cookie_header is None
         ):
             return receive
-        cookies = cookie_parser(cookie_header.decode("latin-1"))
+        cookies = cookies_of(scope["headers"])
         session_token = cookies.get(SESSION_COOKIE)
         found = self._exercise(*match.groups())
         if not session_token or found is None:

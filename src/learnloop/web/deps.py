@@ -10,7 +10,7 @@ Use the `DbSession` alias rather than ``Depends(get_db)``, so every route shares
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Annotated
 from urllib.parse import quote
 
@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import cookie_parser
 
 from learnloop.accounts import service as accounts
 from learnloop.accounts.models import User
@@ -29,6 +30,19 @@ from learnloop.db import KeepsTransaction, route_writes_late
 from learnloop.settings import Settings
 
 SESSION_COOKIE = "learnloop_session"
+
+
+def cookies_of(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """A raw ASGI request's cookies, read as Starlette's `Request.cookies` reads them: every
+    Cookie header, a later value of a name replacing an earlier one. The pure-ASGI fast paths
+    use it, so a request with two Cookie headers is one learner on every path."""
+    cookies: dict[str, str] = {}
+    for name, value in raw_headers:
+        if name == b"cookie":
+            cookies.update(cookie_parser(value.decode("latin-1")))
+    return cookies
+
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

@@ -38,7 +38,6 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 from sqlalchemy import Engine
-from starlette.requests import cookie_parser
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -57,7 +56,7 @@ from learnloop.progress.service import STREAK_DAYS_LIMIT, level_for, streak_from
 from learnloop.settings import Settings
 from learnloop.web import csrf
 from learnloop.web.attempt_path import ATTEMPT_PATH, LeanAttempts
-from learnloop.web.deps import SESSION_COOKIE
+from learnloop.web.deps import SESSION_COOKIE, cookies_of
 from learnloop.web.lesson_view import (
     WrittenView,
     exercise_card,
@@ -547,15 +546,10 @@ class LessonHotPath:
         pages: LessonPages | None = getattr(state, "lesson_pages", None)
         if pages is None:
             return False
-        cookie_header = None
-        for name, value in scope["headers"]:
-            if name == b"cookie":
-                cookie_header = value
-            elif name in _BODY_HEADERS:
+        for name, _value in scope["headers"]:
+            if name in _BODY_HEADERS:
                 return False  # BodyLimitMiddleware's to judge, in front of the full route
-        if cookie_header is None:
-            return False
-        cookies = cookie_parser(cookie_header.decode("latin-1"))
+        cookies = cookies_of(scope["headers"])
         session_token = cookies.get(SESSION_COOKIE)
         if not session_token or not (number.isascii() and number.isdigit()) or len(number) > 6:
             return False
