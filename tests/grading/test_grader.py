@@ -97,6 +97,21 @@ def test_a_misconception_is_named_and_never_praised(course: Course) -> None:
     assert feedback.verdict == "contradictory"
 
 
+def test_containers_as_secure_as_vms_is_named_as_a_misconception(course: Course) -> None:
+    lesson, exercise = lesson_and_exercise(course, 1)
+    answer = (
+        "Half right. Containers share the host kernel instead of booting their own, and the "
+        "kernel isolates them with namespaces and cgroups. So containers are just as secure as "
+        "a VM, and you only need a VM to run Windows."
+    )
+    feedback = grade(exercise, answer, lesson=lesson)
+    assert status(feedback, "weaker-isolation") == "contradicted"
+    (misconception,) = [m for m in feedback.contradictions if m.point_id == "weaker-isolation"]
+    assert "just as secure as a VM" in misconception.sentence
+    assert status(feedback, "shared-kernel") == "covered"
+    assert feedback.summary.startswith("Check this first")
+
+
 def test_an_answer_that_dismisses_the_ingress_controller_is_told_so(course: Course) -> None:
     lesson, exercise = lesson_and_exercise(course, 7)
     answer = (

@@ -3,7 +3,12 @@ learner agrees with a rubric point in other words, and where they deny it."""
 
 import pytest
 
-from learnloop.grading.features import contradiction_cue, dismissal_cue, polarity
+from learnloop.grading.features import (
+    contradiction_cue,
+    dismissal_cue,
+    equates_difference,
+    polarity,
+)
 
 BY_NAME = (
     "The API should reach the database by container or service name on a shared network, "
@@ -81,3 +86,33 @@ def test_dismissing_what_the_point_asks_for_is_a_denial(sentence: str, point: st
 )
 def test_agreeing_or_dismissing_something_else_is_no_denial(sentence: str, point: str) -> None:
     assert not dismissal_cue(sentence, point)
+
+
+WEAKER = "Sharing the kernel makes container isolation weaker than a VM's."
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "containers are just as isolated as a VM",
+        "a container is as secure as a VM",
+        "you get the same isolation as a VM",
+        "containers are no different from VMs",
+    ],
+)
+def test_saying_there_is_no_difference_denies_a_point_that_draws_one(sentence: str) -> None:
+    assert equates_difference(sentence, WEAKER)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "containers are not as isolated as a VM",
+        "containers aren't as secure as VMs",
+        # Alike in something else, or alike to something the point does not compare with.
+        "a container starts as fast as a process on the host",
+        "the same image runs in staging as in production",
+    ],
+)
+def test_a_likeness_the_point_does_not_deny_is_no_denial(sentence: str) -> None:
+    assert not equates_difference(sentence, WEAKER)

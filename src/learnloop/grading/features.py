@@ -323,3 +323,75 @@ def recommended(point: str) -> frozenset[str]:
 def dismissal_cue(answer: str, point: str) -> bool:
     """The answer says something the point asks for is not needed."""
     return bool(dismissed(answer) & recommended(point))
+
+
+# A point that draws a difference ("isolation weaker than a VM's", "smaller and faster") is
+# denied by an answer that says there is none: "containers are just as isolated as VMs", "the
+# same security as a VM". "Not as isolated as a VM" agrees, so a negated clause is skipped.
+_COMPARATIVES = frozenset(
+    [
+        "weaker",
+        "stronger",
+        "smaller",
+        "larger",
+        "bigger",
+        "fewer",
+        "less",
+        "more",
+        "faster",
+        "slower",
+        "safer",
+        "lighter",
+        "heavier",
+        "thinner",
+        "cheaper",
+        "better",
+        "worse",
+        "higher",
+        "lower",
+    ]
+)
+_EQUALITY = re.compile(
+    r"\b(?:as\s+(?P<quality>[a-z]+)\s+as|(?:the\s+)?same\s+(?P<noun>[a-z]+\s+)?as|"
+    r"no\s+different\s+(?:from|than))\s+(?:an?\s+|the\s+)?(?P<other>[a-z]+)",
+    re.IGNORECASE,
+)
+# Qualities a difference in a point is usually about, when the learner names another word for it.
+_QUALITIES = frozenset(
+    ["secure", "safe", "isolated", "strong", "good", "fast", "small", "big", "light"]
+)
+
+
+def _related(word: str, stems: frozenset[str]) -> bool:
+    key = stem(word.lower())
+    return any(key[:4] == s[:4] for s in stems if len(s) >= 4) or word.lower() in _QUALITIES
+
+
+def equates_difference(answer: str, point: str) -> bool:
+    """The answer says two things are alike where the point says they differ."""
+    if not _COMPARATIVES.intersection(words(point)):
+        return False
+    point_stems = Lexical.of(point).content
+    for clause in _CLAUSE_BREAK.split(normalise(answer)):
+        if not clause or not clause.strip():
+            continue
+        for match in _EQUALITY.finditer(clause):
+            before = words(clause[: match.start()])[-4:]
+            if _DENIERS.intersection(before):
+                continue
+            other = stem(match.group("other").lower())
+            # "VM" meets "VM's" (stemmed "vms"): a trailing letter aside, the same word.
+            named = any(
+                s == other or (s.startswith(other) and len(s) == len(other) + 1)
+                for s in point_stems
+            )
+            quality = match.group("quality") or (match.group("noun") or "").strip()
+            if named and (not quality or _related(quality, point_stems)):
+                return True
+    return False
+
+
+def flat_denial(answer: str, point: str) -> bool:
+    """A denial the cross-encoder need not confirm: the answer dismisses what the point asks
+    for, or says there is no difference where the point draws one."""
+    return dismissal_cue(answer, point) or equates_difference(answer, point)

@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from learnloop.ai.weights import verified_bytes
-from learnloop.grading.features import Lexical, contradiction_cue, dismissal_cue, overlap
+from learnloop.grading.features import Lexical, contradiction_cue, flat_denial, overlap
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -91,8 +91,9 @@ class Evidence:
     features: F64
     best: int | None  # the window that best states the point
     contradicting: int | None  # the window that most denies it
-    # The learner says what the point asks for is not needed ("you dont need a controller").
-    dismissed: bool = False
+    # A denial that needs no cross-encoder: the learner says what the point asks for is not
+    # needed ("you dont need a controller"), or that a difference it draws is none.
+    denied_flatly: bool = False
 
 
 @dataclass(frozen=True)
@@ -178,23 +179,23 @@ def evidence_for(
         values["neutral_min"] = 1.0
     for name, value in values.items():
         features[FEATURES.index(name)] = value
-    dismissing = _dismissing(point, windows, cosines)
-    if dismissing is not None:
-        return Evidence(features, best, dismissing, dismissed=True)
+    denying = _flatly_denying(point, windows, cosines)
+    if denying is not None:
+        return Evidence(features, best, denying, denied_flatly=True)
     return Evidence(features, best, contradicting)
 
 
-# A dismissal counts only in a sentence about the point: "no need for a VM" says nothing about
+# A flat denial counts only in a sentence about the point: "no need for a VM" says nothing about
 # a point that mentions VMs in passing, unless the sentence is close to it.
-DISMISSAL_COSINE = 0.3
+FLAT_DENIAL_COSINE = 0.3
 
 
-def _dismissing(point: str, windows: Sequence[Window], cosines: F32) -> int | None:
-    """The single sentence closest to the point that dismisses what the point asks for."""
+def _flatly_denying(point: str, windows: Sequence[Window], cosines: F32) -> int | None:
+    """The single sentence closest to the point that denies it flatly (`features.flat_denial`)."""
     for i in (int(k) for k in np.argsort(-cosines, kind="stable")):
-        if cosines[i] < DISMISSAL_COSINE:
+        if cosines[i] < FLAT_DENIAL_COSINE:
             return None
-        if windows[i].sentences == 1 and dismissal_cue(windows[i].text, point):
+        if windows[i].sentences == 1 and flat_denial(windows[i].text, point):
             return i
     return None
 
@@ -255,7 +256,7 @@ DENIAL_COSINE = 0.5
 def decide(model: PointModel, probabilities: F64, evidence: Evidence) -> tuple[Status, float]:
     """The status of one point and the model's probability for it."""
     at = {name: evidence.features[FEATURES.index(name)] for name in FEATURES}
-    if evidence.dismissed or (
+    if evidence.denied_flatly or (
         at["contradicts"] >= DENIAL_CONTRADICTS
         and at["contradicts_cosine"] >= DENIAL_COSINE
         and at["contradicts_cue"] > 0
