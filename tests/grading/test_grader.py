@@ -112,6 +112,21 @@ def test_containers_as_secure_as_vms_is_named_as_a_misconception(course: Course)
     assert feedback.summary.startswith("Check this first")
 
 
+def test_one_denying_sentence_is_one_misconception(course: Course) -> None:
+    """It dismisses VMs and denies that their isolation differs: both points mention VMs, but
+    the learner is told once, about the point the sentence is about."""
+    lesson, exercise = lesson_and_exercise(course, 1)
+    sentence = (
+        "Because of that containers are just as isolated as a VM, so there's not really a "
+        "reason to use a VM anymore."
+    )
+    answer = f"Containers use namespaces and cgroups on the host's kernel. {sentence}"
+    feedback = grade(exercise, answer, lesson=lesson)
+    quoted = [m for m in feedback.contradictions if m.sentence == sentence]
+    assert [m.point_id for m in quoted] == ["weaker-isolation"]
+    assert feedback.summary.count("Check this first") == len(feedback.contradictions)
+
+
 def test_an_answer_that_dismisses_the_ingress_controller_is_told_so(course: Course) -> None:
     lesson, exercise = lesson_and_exercise(course, 7)
     answer = (

@@ -40,6 +40,7 @@ from learnloop.grading.judge import (
     Window,
     decide,
     evidence_for,
+    one_point_per_denial,
     point_model,
     read_pairs,
     windows_of,
@@ -149,6 +150,7 @@ def judge_points(
             )
         )
         at += len(read)
+    found = one_point_per_denial(found, [cosines for _, cosines in plans])
     rows = np.stack([e.features for e in found]) if found else np.zeros((0, 1))
     status_probabilities = (
         point_model().probabilities(rows) if found else np.zeros((0, len(STATUSES)))
@@ -174,7 +176,10 @@ def grade(
     contradictions: list[Misconception] = []
     for i, point in enumerate(exercise.rubric):
         status, confidence = decide(model, probabilities[i], found[i])
-        evidence_window = found[i].contradicting if status == "contradicted" else found[i].best
+        evidence_window = found[i].best
+        if status == "contradicted":
+            flat = found[i].flat_denial
+            evidence_window = flat if flat is not None else found[i].contradicting
         text = windows[evidence_window].text if evidence_window is not None else None
         if status == "missing" or text is None:
             status = "missing" if text is None else status

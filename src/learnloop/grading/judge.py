@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -91,9 +91,10 @@ class Evidence:
     features: F64
     best: int | None  # the window that best states the point
     contradicting: int | None  # the window that most denies it
-    # A denial that needs no cross-encoder: the learner says what the point asks for is not
-    # needed ("you dont need a controller"), or that a difference it draws is none.
-    denied_flatly: bool = False
+    # The sentence that denies the point with no cross-encoder needed: it says what the point
+    # asks for is not needed ("you dont need a controller"), or that a difference it draws is
+    # none.
+    flat_denial: int | None = None
 
 
 @dataclass(frozen=True)
@@ -180,14 +181,29 @@ def evidence_for(
     for name, value in values.items():
         features[FEATURES.index(name)] = value
     denying = _flatly_denying(point, windows, cosines)
-    if denying is not None:
-        return Evidence(features, best, denying, denied_flatly=True)
-    return Evidence(features, best, contradicting)
+    return Evidence(features, best, contradicting, denying)
 
 
 # A flat denial counts only in a sentence about the point: "no need for a VM" says nothing about
 # a point that mentions VMs in passing, unless the sentence is close to it.
 FLAT_DENIAL_COSINE = 0.3
+
+
+def one_point_per_denial(found: list[Evidence], cosines: Sequence[F32]) -> list[Evidence]:
+    """A sentence that flatly denies several points is a misconception about the one it is
+    closest to, not about each: "no reason to use a VM anymore" says nothing of how a VM's
+    kernel differs, though that point mentions VMs."""
+    closest: dict[int, int] = {}
+    for i, evidence in enumerate(found):
+        k = evidence.flat_denial
+        if k is not None and (k not in closest or cosines[i][k] > cosines[closest[k]][k]):
+            closest[k] = i
+    return [
+        replace(e, flat_denial=None)
+        if e.flat_denial is not None and closest[e.flat_denial] != i
+        else e
+        for i, e in enumerate(found)
+    ]
 
 
 def _flatly_denying(point: str, windows: Sequence[Window], cosines: F32) -> int | None:
@@ -256,7 +272,7 @@ DENIAL_COSINE = 0.5
 def decide(model: PointModel, probabilities: F64, evidence: Evidence) -> tuple[Status, float]:
     """The status of one point and the model's probability for it."""
     at = {name: evidence.features[FEATURES.index(name)] for name in FEATURES}
-    if evidence.denied_flatly or (
+    if evidence.flat_denial is not None or (
         at["contradicts"] >= DENIAL_CONTRADICTS
         and at["contradicts_cosine"] >= DENIAL_COSINE
         and at["contradicts_cue"] > 0
