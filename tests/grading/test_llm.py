@@ -287,3 +287,23 @@ def test_a_compromised_model_cannot_credit_negated_keyword_or_copied_evidence(
     status = {p.id: p.status for p in result.points}
     assert status["smaller-attack-surface"] in ("missing", "contradicted"), result.points
     assert not any(s in ("covered", "partial") for s in status.values()), result.points
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "For a rollback I wouldnt bother redeploying the previous image version, patching the "
+        "running container in place is quicker.",
+        "Redeploying the previous image version is unnecessary for a rollback, you can patch "
+        "in place.",
+    ],
+)
+def test_a_compromised_model_cannot_credit_a_dismissal(
+    exercise: WrittenExercise, answer: str
+) -> None:
+    """No negated word here for the older cue to see: the learner dismisses what the point
+    asks for, and the quoted "support" is the misconception."""
+    with running_fake_llm(FakeLLM(behaviour="full_marks")) as (_fake, url), client_for(url) as c:
+        result = grade_with_llm(c, exercise, answer)
+    status = {p.id: p.status for p in result.points}
+    assert status["easy-rollback"] == "contradicted", result.points

@@ -395,3 +395,9 @@ def flat_denial(answer: str, point: str) -> bool:
     """A denial the cross-encoder need not confirm: the answer dismisses what the point asks
     for, or says there is no difference where the point draws one."""
     return dismissal_cue(answer, point) or equates_difference(answer, point)
+
+
+def denies(answer: str, point: str) -> bool:
+    """Any denial the text shows by itself, without a model: a negated or opposite word, a
+    dismissal, or a difference denied. The LLM engine's evidence check uses it."""
+    return contradiction_cue(answer, point) or flat_denial(answer, point)

@@ -9,6 +9,9 @@ keyword list and the point's own text all look like the point. So a point is jud
   text states it, denies it, or does not address it;
 - **stance cues**: a denial of the point's own words within a clause ("doesnt get killed",
   "no longer", double negatives cancel) and opposites ("full" against "minimal");
+- **flat denials**, decisive by themselves: a sentence about the point that dismisses what it
+  asks for ("you dont need a controller") or denies a difference it draws ("just as isolated
+  as a VM"), counted for the one point the sentence is closest to;
 - **similarity and overlap**: MiniLM cosine and content-word recall, which say where to look;
 - **the exercise's graded examples**: the author's `examples:` (and, later, a teacher's
   corrections) are nearest neighbours: a learner's sentence close to one the author marked as

@@ -23,7 +23,7 @@ from learnloop.ai.guard import (
     split_sentences,
 )
 from learnloop.content.model import WrittenExercise
-from learnloop.grading.features import contradiction_cue
+from learnloop.grading.features import denies
 from learnloop.grading.screening import FUNCTION_WORDS, screen
 
 GRADING_SYSTEM = """You grade a learner's written answer against an author's rubric.
@@ -140,12 +140,13 @@ def evidence_holds(
 
 def states_point(evidence: str, point: str, exercise: WrittenExercise) -> bool:
     """Evidence that can support "covered" or "partial": the same screening the embedded
-    engine applies (no copied text, no keyword list, no markup), and no denial of the point's
-    own words or use of an opposite."""
+    engine applies (no copied text, no keyword list, no markup), and no denial of the point
+    (`features.denies`: its words negated or opposed, dismissed, or a difference it draws
+    denied)."""
     segment = screen(exercise, evidence).segments
     if not segment or any(s.kind != "claim" for s in segment):
         return False
-    return not contradiction_cue(evidence, point)
+    return not denies(evidence, point)
 
 
 def clamp_points(
@@ -169,7 +170,7 @@ def clamp_points(
             if states_point(evidence, point.text, exercise):
                 credited: Status = "covered" if status == "covered" else "partial"
                 result.append(ClampedPoint(point.id, credited, evidence.strip()))
-            elif contradiction_cue(evidence, point.text):
+            elif denies(evidence, point.text):
                 # Quoted as support, but it denies the point: that is the misconception.
                 result.append(ClampedPoint(point.id, "contradicted", evidence.strip()))
             else:
