@@ -42,7 +42,7 @@ from learnloop.settings import Settings
 from learnloop.tutor import answers, hints
 from learnloop.tutor import service as tutor
 from learnloop.tutor.answers import Citation, TutorAnswer, UnknownQuestion
-from learnloop.web.ai_calls import AiSlot
+from learnloop.web.ai_calls import AiCalls, AiSlot
 from learnloop.web.deps import ApiUser, AppSettings, DbSession, Library, lesson_or_404
 from learnloop.web.errors import error_responses
 
@@ -253,6 +253,67 @@ def stream_events(
     yield sse("done", citations_data(final.citations))
 
 
+async def answer_question(
+    request: Request,
+    calls: AiCalls,
+    settings: Settings,
+    *,
+    user_id: int,
+    course: Course,
+    lesson: Lesson,
+    question_id: str | None,
+    question: str | None,
+    stream: bool,
+    render: Callable[[str, TutorAnswer], str] | None = None,
+) -> tuple[str, TutorAnswer] | StreamingResponse:
+    """One question, for the API and the page alike: charged and planned, then either streamed
+    (the exchange is stored when the stream ends) or completed and stored; each step in its own
+    short transaction, the model with none open. Returns the question asked and its answer, or
+    the stream. Raises `feedback.QuotaExceeded`, `UnknownQuestion`."""
+    plan, asked = await calls.call(
+        partial(
+            ask,
+            request,
+            user_id=user_id,
+            course=course,
+            lesson=lesson,
+            question_id=question_id,
+            question=question,
+            settings=settings,
+        )
+    )
+    if stream:
+        return StreamingResponse(
+            calls.stream(
+                stream_events(
+                    request,
+                    plan,
+                    settings,
+                    user_id=user_id,
+                    course=course,
+                    lesson=lesson,
+                    question=asked,
+                    render=render,
+                )
+            ),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    final = await calls.call(partial(complete, plan, settings))
+    await calls.call(
+        partial(
+            store,
+            request,
+            user_id=user_id,
+            course=course,
+            lesson=lesson,
+            question=asked,
+            answer=final,
+        )
+    )
+    return asked, final
+
+
 @router.post(
     "/courses/{slug}/lessons/{number}/go-deeper",
     response_model=GoDeeperOut,
@@ -286,48 +347,22 @@ async def go_deeper(
     user_id = user.id
     await calls.leave_database(db)
     try:
-        plan, question = await calls.call(
-            partial(
-                ask,
-                request,
-                user_id=user_id,
-                course=course,
-                lesson=lesson,
-                question_id=body.question_id,
-                question=body.question,
-                settings=settings,
-            )
-        )
-    except UnknownQuestion as error:
-        raise service.NotFound(str(error)) from error
-    if accept and "text/event-stream" in accept:
-        return StreamingResponse(
-            calls.stream(
-                stream_events(
-                    request,
-                    plan,
-                    settings,
-                    user_id=user_id,
-                    course=course,
-                    lesson=lesson,
-                    question=question,
-                )
-            ),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-    final = await calls.call(partial(complete, plan, settings))
-    await calls.call(
-        partial(
-            store,
+        answered = await answer_question(
             request,
+            calls,
+            settings,
             user_id=user_id,
             course=course,
             lesson=lesson,
-            question=question,
-            answer=final,
+            question_id=body.question_id,
+            question=body.question,
+            stream=bool(accept and "text/event-stream" in accept),
         )
-    )
+    except UnknownQuestion as error:
+        raise service.NotFound(str(error)) from error
+    if isinstance(answered, StreamingResponse):
+        return answered
+    _asked, final = answered
     return answer_out(final)
 
 

@@ -23,12 +23,9 @@ from learnloop.tutor.answers import TutorAnswer, UnknownQuestion
 from learnloop.tutor.api import (
     MAX_QUESTION_CHARS,
     NoWrongAnswer,
-    ask,
-    complete,
+    answer_question,
     in_transaction,
     next_hint,
-    store,
-    stream_events,
 )
 from learnloop.tutor.service import Exchange
 from learnloop.web.ai_calls import AiCalls, AiSlot
@@ -127,51 +124,25 @@ async def _ask(
     user_id = user.id
     await calls.leave_database(db)
     try:
-        plan, question = await calls.call(
-            partial(
-                ask,
-                request,
-                user_id=user_id,
-                course=course,
-                lesson=lesson,
-                question_id=question_id,
-                question=own_question,
-                settings=settings,
-            )
+        answered = await answer_question(
+            request,
+            calls,
+            settings,
+            user_id=user_id,
+            course=course,
+            lesson=lesson,
+            question_id=question_id,
+            question=own_question,
+            stream="text/event-stream" in request.headers.get("accept", ""),
+            render=exchange_html,
         )
     except feedback.QuotaExceeded as error:
         return error_page(request, user, 429, "Daily limit reached", str(error))
     except UnknownQuestion:
         return _not_found(request, user, "There is no such question.")
-    if "text/event-stream" in request.headers.get("accept", ""):
-        return StreamingResponse(
-            calls.stream(
-                stream_events(
-                    request,
-                    plan,
-                    settings,
-                    user_id=user_id,
-                    course=course,
-                    lesson=lesson,
-                    question=question,
-                    render=exchange_html,
-                )
-            ),
-            media_type="text/event-stream",
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
-        )
-    final = await calls.call(partial(complete, plan, settings))
-    await calls.call(
-        partial(
-            store,
-            request,
-            user_id=user_id,
-            course=course,
-            lesson=lesson,
-            question=question,
-            answer=final,
-        )
-    )
+    if isinstance(answered, StreamingResponse):
+        return answered
+    question, final = answered
     if wants_json(request):
         return JSONResponse(
             {
