@@ -253,7 +253,7 @@ def stream_events(
     yield sse("done", citations_data(final.citations))
 
 
-async def answer_question(
+async def ask_and_answer(
     request: Request,
     calls: AiCalls,
     settings: Settings,
@@ -347,7 +347,7 @@ async def go_deeper(
     user_id = user.id
     await calls.leave_database(db)
     try:
-        answered = await answer_question(
+        answered = await ask_and_answer(
             request,
             calls,
             settings,

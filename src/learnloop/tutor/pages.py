@@ -23,7 +23,7 @@ from learnloop.tutor.answers import TutorAnswer, UnknownQuestion
 from learnloop.tutor.api import (
     MAX_QUESTION_CHARS,
     NoWrongAnswer,
-    answer_question,
+    ask_and_answer,
     in_transaction,
     next_hint,
 )
@@ -124,7 +124,7 @@ async def _ask(
     user_id = user.id
     await calls.leave_database(db)
     try:
-        answered = await answer_question(
+        answered = await ask_and_answer(
             request,
             calls,
             settings,
