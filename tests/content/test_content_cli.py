@@ -156,3 +156,37 @@ def test_new_course_and_lesson_pass_check(tmp_path: Path) -> None:
     again = CliRunner().invoke(main, ["new", "course", str(folder)])
     assert again.exit_code == 1
     assert "exists already" in again.output
+
+
+OVERBROAD = """\
+Intro.
+
+```exercise
+kind: written
+prompt: What happens when a readiness probe fails?
+model_answer: >-
+  Readiness gates traffic during a restart, so users never reach a Pod that is still warming up.
+rubric:
+  - id: readiness
+    point: Failing readiness removes the Pod from traffic without a restart.
+    misconceptions:
+      - says: A failing readiness probe restarts the container.
+        when: [readiness, "restart*"]
+        within: 12
+examples:
+  - answer: The pod is pulled from the Service while readiness fails; restarts are liveness's job.
+    points: {readiness: covered}
+```
+"""
+
+
+def test_check_warns_when_a_misconception_matches_the_model_answer(tmp_path: Path) -> None:
+    write_course(tmp_path, {"01-one.md": lesson("number: 1\ntitle: One\nxp: 10", OVERBROAD)})
+    result = CliRunner().invoke(main, ["check", "--no-examples", str(tmp_path)])
+    assert result.exit_code == 0, result.output  # a warning, not a failure
+    (warning,) = [line for line in result.output.splitlines() if "misconception" in line]
+    assert warning.startswith(f"{tmp_path}/01-one.md:17: warning: rubric point 'readiness'")
+    assert "matches the model answer" in warning
+    assert '"Readiness gates traffic during a restart,' in warning
+    # The example says the same in other words, with a contrast the matcher respects.
+    assert "example at line" not in result.output

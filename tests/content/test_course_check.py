@@ -447,3 +447,47 @@ def test_check_warns_about_a_go_deeper_answer_unrelated_to_every_section(tmp_pat
     assert warnings[0].startswith(f"{root}/01-one.md:")
     assert "'stray' shares no words with any section" in warnings[0]
     assert "'rain'" not in warnings[0]
+
+
+WRITTEN_WITH_MISCONCEPTIONS = """\
+---
+number: 1
+title: One
+xp: 10
+---
+## Part
+
+```exercise
+kind: written
+prompt: What does a failing readiness probe do?
+model_answer: It takes the Pod out of the Service without a restart.
+rubric:
+  - id: readiness
+    point: Failing readiness removes the Pod from traffic without a restart.
+    misconceptions:
+      - says: A failing readiness probe restarts the container.
+        when: [readiness]
+      - says: Fine.
+        when: [readiness, "restart||kill"]
+        within: -1
+      - when: [readiness, restart]
+        colour: red
+```
+"""
+
+
+def test_misconception_problems_point_at_their_lines(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, {"01-one.md": WRITTEN_WITH_MISCONCEPTIONS})
+    where = f"{tmp_path}/01-one.md"
+    expected = [
+        (17, "'when' in misconception needs at least two groups"),
+        (19, "'restart||kill' has an empty alternative"),
+        (20, "'within' in misconception must be 0 or more, not -1"),
+        (21, "misconception is missing required key 'says'"),
+        (22, "unknown key 'colour' in misconception"),
+    ]
+    for line, message in expected:
+        assert any(p.startswith(f"{where}:{line}: ") and message in p for p in problems), (
+            line,
+            message,
+        )

@@ -74,12 +74,8 @@ def test_a_stated_denial_is_named_as_a_misconception_and_never_praised(course: C
     assert feedback.verdict == "contradictory"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10, open: a misconception stated without a negation ('a full Ubuntu image "
-    "is more secure') is still read as covering the minimal-image point",
-)
 def test_a_misconception_is_named_and_never_praised(course: Course) -> None:
+    """No negation word: the author anticipated this belief beside the point it denies."""
     lesson, exercise = lesson_and_exercise(course, 9)
     answer = (
         "Immutable images are never changed after the build, every fix is a new image. "
@@ -92,9 +88,16 @@ def test_a_misconception_is_named_and_never_praised(course: Course) -> None:
         m for m in feedback.contradictions if m.point_id == "smaller-attack-surface"
     ]
     assert "Ubuntu" in misconception.sentence
+    assert misconception.belief == (
+        "A full base image with a shell and a package manager is more secure."
+    )
     assert feedback.summary.startswith("Check this first")
-    assert "leave out shells" not in feedback.summary.split("Check this first")[1].split(".")[1]
+    assert "a common misconception" in feedback.summary.split("You explained")[0]
+    praise = feedback.summary.partition("You explained")[2].split(".")[0]
+    assert "leave out shells" not in praise
+    assert "common misconception" in feedback.misconceptions[0]
     assert feedback.verdict == "contradictory"
+    assert status(feedback, "never-modified") == "covered"
 
 
 def test_containers_as_secure_as_vms_is_named_as_a_misconception(course: Course) -> None:
@@ -157,15 +160,10 @@ def test_an_answer_that_dismisses_the_ingress_controller_is_told_so(course: Cour
             "cache is loaded.",
             {"covered", "partial"},
         ),
-        pytest.param(
+        (
             "If readiness fails the kubelet kills the pod and restarts it so the cache loads "
             "again.",
             {"contradicted"},
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="issue 10, open: a misconception with no negation word (readiness "
-                "restarts the pod) is not seen as one",
-            ),
         ),
     ],
 )

@@ -307,3 +307,22 @@ def test_a_compromised_model_cannot_credit_a_dismissal(
         result = grade_with_llm(c, exercise, answer)
     status = {p.id: p.status for p in result.points}
     assert status["easy-rollback"] == "contradicted", result.points
+
+
+def test_the_model_is_told_the_anticipated_beliefs_and_cannot_credit_one(
+    exercise: WrittenExercise,
+) -> None:
+    """A belief the author anticipated is a contradiction whatever the model says, and the
+    model is told of it in the rubric it reads."""
+    answer = (
+        "Images are never changed after the build, a fix is a new image. A full Ubuntu base "
+        "image is more secure because it ships with a shell and a package manager."
+    )
+    with running_fake_llm(FakeLLM(behaviour="full_marks")) as (fake, url), client_for(url) as c:
+        result = grade_with_llm(c, exercise, answer)
+    status = {p.id: p.status for p in result.points}
+    assert status["smaller-attack-surface"] == "contradicted", result.points
+    (denied,) = [p for p in result.points if p.id == "smaller-attack-surface"]
+    assert "Ubuntu" in denied.evidence
+    prompt = fake.requests[0]["body"]["messages"][1]["content"]
+    assert "states a misconception: A full base image with a shell" in prompt

@@ -52,10 +52,21 @@ def check(course_dir: Path, examples: bool) -> None:
                 )
                 for warning in course_warnings(course, folder):
                     click.echo(str(warning))
+                _report_misconception_matches(course, folder)
                 if examples:
                     _report_example_agreement(course, folder)
     if failed:
         raise SystemExit(1)
+
+
+def _report_misconception_matches(course: Course, folder: Path) -> None:
+    # Word matching only, no models: cheap enough to run on every check.
+    from learnloop.grading.example_check import misconception_warnings
+
+    for lesson in course.lessons:
+        for exercise in lesson.written:
+            for line in misconception_warnings(lesson, exercise, folder):
+                click.echo(line)
 
 
 def _report_example_agreement(course: Course, folder: Path) -> None:

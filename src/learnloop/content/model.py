@@ -137,10 +137,29 @@ class TakeawaysBlock:
 
 
 @dataclass(frozen=True)
+class AnticipatedMisconception:
+    """A wrong belief the author expects learners to state about one rubric point, and the
+    words that give it away (`learnloop.grading.misconceptions` matches them)."""
+
+    says: str  # the wrong belief, in the author's words, shown to the learner
+    # Groups of alternatives ("restart*|kill*"): a sentence states the belief when one
+    # alternative of every group occurs, close together, none of them denied.
+    when: tuple[str, ...]
+    # Alternatives that, near the matched words (within `within` words of them), mean the
+    # sentence says something else ("cgroups" beside "namespaces ... cpu": the learner names
+    # both features).
+    unless: tuple[str, ...] = ()
+    within: int = 8  # most words between two matched groups
+    ordered: bool = False  # the groups must occur in the order written ("latest" before "same")
+    line: int = 0  # where it is written in the lesson file, for `check` messages
+
+
+@dataclass(frozen=True)
 class RubricPoint:
     id: str
     text: str
     weight: float = 1.0
+    misconceptions: tuple[AnticipatedMisconception, ...] = ()
 
 
 PointStatus = Literal["covered", "partial", "missing", "contradicted"]

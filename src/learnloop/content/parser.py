@@ -39,6 +39,7 @@ from learnloop.content.markdown import html_to_text, inline_text, render_with_ma
 from learnloop.content.model import (
     AUTO_CHECKED_KINDS,
     POINT_STATUSES,
+    AnticipatedMisconception,
     Blank,
     ChoiceExercise,
     ChoiceOption,
@@ -65,6 +66,7 @@ from learnloop.exercises.kinds import REGISTRY
 from learnloop.exercises.numbers import uses_decimal_comma
 from learnloop.exercises.patterns import pattern_problem
 from learnloop.exercises.units import unit_problem
+from learnloop.grading.misconceptions import term_problem
 
 COURSE_FILE = "course.yaml"
 EXERCISE_INFO = "exercise"
@@ -160,6 +162,14 @@ RUBRIC_POINT: Schema = {
     "point": Key(TEXT, required=True),
     "weight": Key(NUMBER),
     "id": Key(TEXT),
+    "misconceptions": Key(LIST),
+}
+MISCONCEPTION: Schema = {
+    "says": Key(TEXT, required=True),
+    "when": Key(LIST, required=True),
+    "unless": Key(LIST),
+    "within": Key(INT),
+    "ordered": Key(BOOL),
 }
 EXAMPLE: Schema = {
     "answer": Key(TEXT, required=True),
@@ -383,7 +393,12 @@ def _parse_written(values: dict[str, Any], context: ExerciseContext, eid: str) -
             report(line, "a rubric point's weight must be greater than 0")
         rubric.append(
             RubricPoint(
-                id=str(fields.get("id", f"p{index + 1}")), text=fields["point"], weight=weight
+                id=str(fields.get("id", f"p{index + 1}")),
+                text=fields["point"],
+                weight=weight,
+                misconceptions=_parse_misconceptions(
+                    fields.get("misconceptions") or [], item, line, context
+                ),
             )
         )
     if "rubric" in values and not rubric_data:
@@ -406,6 +421,53 @@ def _parse_written(values: dict[str, Any], context: ExerciseContext, eid: str) -
         source=context.source,
         examples=_parse_examples(values.get("examples") or [], rubric, context),
     )
+
+
+def _parse_misconceptions(
+    items: list[Any], point: Any, point_line: int, context: ExerciseContext
+) -> tuple[AnticipatedMisconception, ...]:
+    """Wrong beliefs the author anticipates for one rubric point (`grading.misconceptions`)."""
+    report = context.report
+    given = point.get("misconceptions") if isinstance(point, dict) else None
+    out: list[AnticipatedMisconception] = []
+    for index, item in enumerate(items):
+        line = _item_line(given, index, point_line)
+        fields = read_fields(item, MISCONCEPTION, "misconception", report, line)
+        at = {k: item.line_of(k) if isinstance(item, LineDict) else line for k in MISCONCEPTION}
+        groups: dict[str, list[str]] = {}
+        for key in ("when", "unless"):
+            values = fields.get(key, [])
+            if not all(_is_text(v) and str(v).strip() for v in values):
+                report(at[key], f"'{key}' in misconception must list words: [readiness, restart*]")
+                values = []
+            groups[key] = [str(v) for v in values]
+            for value in groups[key]:
+                problem = term_problem(value)
+                if problem:
+                    report(at[key], f"'{key}' in misconception: {problem}")
+        if "when" in fields and len(groups["when"]) < 2:
+            report(
+                at["when"],
+                "'when' in misconception needs at least two groups of words that together give "
+                "the belief away (one word alone also matches correct answers)",
+            )
+            continue
+        within = fields.get("within", 8)
+        if within < 0:
+            report(at["within"], f"'within' in misconception must be 0 or more, not {within}")
+            within = 8
+        if "says" in fields and "when" in fields:
+            out.append(
+                AnticipatedMisconception(
+                    says=fields["says"],
+                    when=tuple(groups["when"]),
+                    unless=tuple(groups["unless"]),
+                    within=within,
+                    ordered=fields.get("ordered", False),
+                    line=context.source.line + 1 + line,
+                )
+            )
+    return tuple(out)
 
 
 def _parse_examples(

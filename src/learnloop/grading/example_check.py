@@ -74,6 +74,43 @@ def exercise_agreement(lesson: Lesson, exercise: WrittenExercise) -> ExerciseAgr
     return ExerciseAgreement(lesson, exercise, tuple(points))
 
 
+def misconception_warnings(
+    lesson: Lesson, exercise: WrittenExercise, folder: Path | None = None
+) -> list[str]:
+    """Anticipated misconceptions that match what the author marks as right: the model answer,
+    or an example that does not contradict the point. Such a pattern would accuse learners who
+    are right, so the author hears of it before any learner does."""
+    from learnloop.grading.features import split_sentences
+    from learnloop.grading.misconceptions import states
+    from learnloop.grading.screening import screen
+
+    source = exercise.source or lesson.source
+    path = str(folder / source.path) if folder is not None else source.path
+    lines = []
+    texts = [("the model answer", exercise.model_answer, None)] + [
+        (f"the example at line {example.line}", example.answer, example)
+        for example in exercise.examples
+    ]
+    for point in exercise.rubric:
+        for misconception in point.misconceptions:
+            for name, text, example in texts:
+                if example is not None and example.status_of(point.id) == "contradicted":
+                    continue
+                # An example's sentences as the grader reads them (a keyword list is no
+                # claim); every sentence of the model answer, which screening drops as copied.
+                sentences = (
+                    screen(exercise, text).claims if example is not None else split_sentences(text)
+                )
+                hits = [c for c in sentences if states(misconception, c)]
+                if hits:
+                    lines.append(
+                        f"{path}:{misconception.line}: warning: rubric point '{point.id}': "
+                        f'misconception "{misconception.says}" matches {name}, which you mark '
+                        f'as not contradicting it: "{hits[0]}"'
+                    )
+    return lines
+
+
 def course_agreement(course: Course) -> Iterator[ExerciseAgreement]:
     for lesson in course.lessons:
         for exercise in lesson.written:

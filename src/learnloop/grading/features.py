@@ -198,7 +198,7 @@ _LIGHT = frozenset(
     ]
 )
 # A negation's scope ends with its clause.
-_CLAUSE_BREAK = re.compile(
+CLAUSE_BREAK = re.compile(
     r"[,;:()\u2013\u2014]|\s-\s|\b(but|because|while|whereas|although|though|so|and then|"
     r"which|that|since|unless|however|instead|when|whenever|if|where|until)\b",
     re.IGNORECASE,
@@ -219,7 +219,7 @@ def _clause_negations(tokens: list[str]) -> list[int]:
 
 # "use db:5432 instead of localhost" rejects localhost just as "not localhost" does: the
 # alternative after these phrases is denied, in a clause of its own.
-_REJECTED_ALTERNATIVE = re.compile(r"\b(?:instead of|rather than|in place of)\b", re.IGNORECASE)
+REJECTED_ALTERNATIVE = re.compile(r"\b(?:instead of|rather than|in place of)\b", re.IGNORECASE)
 
 
 @lru_cache(maxsize=4096)
@@ -228,9 +228,9 @@ def polarity(text: str) -> tuple[frozenset[str], frozenset[str]]:
     past the end of its clause, and two denials in one clause cancel."""
     asserted: set[str] = set()
     denied: set[str] = set()
-    text = _REJECTED_ALTERNATIVE.sub(", not", normalise(text))
-    for clause in _CLAUSE_BREAK.split(text):
-        if not clause or not clause.strip() or _CLAUSE_BREAK.fullmatch(clause.strip()):
+    text = REJECTED_ALTERNATIVE.sub(", not", normalise(text))
+    for clause in CLAUSE_BREAK.split(text):
+        if not clause or not clause.strip() or CLAUSE_BREAK.fullmatch(clause.strip()):
             continue
         tokens = words(clause)
         negations = _clause_negations(tokens)
@@ -249,11 +249,25 @@ def polarity(text: str) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(asserted - denied), frozenset(denied)
 
 
+@lru_cache(maxsize=4096)
+def absent(text: str) -> frozenset[str]:
+    """Stems a text says are absent ("without a restart", "no shell"): neither asserted nor
+    denied by `polarity`, so "doesnt restart" is no denial of "removes it without a restart"."""
+    tokens = words(text)
+    out: set[str] = set()
+    for i, token in enumerate(tokens):
+        if token in ("without", "no"):
+            after = [t for t in tokens[i + 1 : i + 4] if t not in STOPWORDS and t not in _LIGHT]
+            out.update(stem(t) for t in after[:1])
+    return frozenset(out)
+
+
 def contradiction_cue(answer: str, reference: str) -> bool:
     """One text denies a word the other asserts, or uses a word's opposite."""
     a_pos, a_neg = polarity(answer)
     r_pos, r_neg = polarity(reference)
-    if (a_neg & r_pos) or (r_neg & a_pos):
+    either_absent = absent(answer) | absent(reference)
+    if ((a_neg & r_pos) | (r_neg & a_pos)) - either_absent:
         return True
     return antonym_conflicts(Lexical.of(answer), Lexical.of(reference)) > 0
 
@@ -286,8 +300,8 @@ def dismissed(text: str) -> frozenset[str]:
     after "dont need" / "no need for" / "no reason to", or the last two before "doesnt matter" /
     "is optional"."""
     out: set[str] = set()
-    for clause in _CLAUSE_BREAK.split(normalise(text)):
-        if not clause or not clause.strip() or _CLAUSE_BREAK.fullmatch(clause.strip()):
+    for clause in CLAUSE_BREAK.split(normalise(text)):
+        if not clause or not clause.strip() or CLAUSE_BREAK.fullmatch(clause.strip()):
             continue
         tokens = words(clause)
         for i, token in enumerate(tokens):
@@ -313,7 +327,7 @@ _PRIVATIVE = NEGATIONS | frozenset(
 def recommended(point: str) -> frozenset[str]:
     """Stems a point asks for, in clauses that do not speak of leaving something out."""
     out: set[str] = set()
-    for clause in _CLAUSE_BREAK.split(normalise(point)):
+    for clause in CLAUSE_BREAK.split(normalise(point)):
         tokens = words(clause or "")
         if tokens and not _PRIVATIVE.intersection(tokens):
             out.update(_claim_stems(tokens))
@@ -372,7 +386,7 @@ def equates_difference(answer: str, point: str) -> bool:
     if not _COMPARATIVES.intersection(words(point)):
         return False
     point_stems = Lexical.of(point).content
-    for clause in _CLAUSE_BREAK.split(normalise(answer)):
+    for clause in CLAUSE_BREAK.split(normalise(answer)):
         if not clause or not clause.strip():
             continue
         for match in _EQUALITY.finditer(clause):

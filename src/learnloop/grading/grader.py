@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -45,6 +46,7 @@ from learnloop.grading.judge import (
     read_pairs,
     windows_of,
 )
+from learnloop.grading.misconceptions import anticipated
 from learnloop.grading.schemas import (
     Feedback,
     Misconception,
@@ -151,6 +153,11 @@ def judge_points(
         )
         at += len(read)
     found = one_point_per_denial(found, [cosines for _, cosines in plans])
+    # Claims are the first windows, so a claim's index is its window's.
+    for i, point in enumerate(exercise.rubric):
+        stated = anticipated(point, claims)
+        if stated is not None:
+            found[i] = replace(found[i], anticipated=stated[0], anticipated_says=stated[1].says)
     rows = np.stack([e.features for e in found]) if found else np.zeros((0, 1))
     status_probabilities = (
         point_model().probabilities(rows) if found else np.zeros((0, len(STATUSES)))
@@ -178,8 +185,14 @@ def grade(
         status, confidence = decide(model, probabilities[i], found[i])
         evidence_window = found[i].best
         if status == "contradicted":
-            flat = found[i].flat_denial
-            evidence_window = flat if flat is not None else found[i].contradicting
+            evidence_window = next(
+                (
+                    k
+                    for k in (found[i].anticipated, found[i].flat_denial, found[i].contradicting)
+                    if k is not None
+                ),
+                None,
+            )
         text = windows[evidence_window].text if evidence_window is not None else None
         if status == "missing" or text is None:
             status = "missing" if text is None else status
@@ -203,7 +216,11 @@ def grade(
         if status == "contradicted" and text is not None:
             contradictions.append(
                 Misconception(
-                    point_id=point.id, sentence=text, lesson_says=point.text, section_id=sections[i]
+                    point_id=point.id,
+                    sentence=text,
+                    lesson_says=point.text,
+                    section_id=sections[i],
+                    belief=found[i].anticipated_says,
                 )
             )
     return _feedback(exercise, screening, points, contradictions, lesson)
@@ -217,13 +234,20 @@ def feedback_from_points(
     engine: str,
 ) -> Feedback:
     """Feedback for points judged elsewhere (the LLM engine), written the same way."""
-    contradictions = [
-        Misconception(
-            point_id=p.id, sentence=p.evidence, lesson_says=p.text, section_id=p.section_id
-        )
-        for p in points
-        if p.status == "contradicted" and p.evidence
-    ]
+    rubric = {point.id: point for point in exercise.rubric}
+    contradictions = []
+    for p in points:
+        if p.status == "contradicted" and p.evidence:
+            stated = anticipated(rubric[p.id], [p.evidence]) if p.id in rubric else None
+            contradictions.append(
+                Misconception(
+                    point_id=p.id,
+                    sentence=p.evidence,
+                    lesson_says=p.text,
+                    section_id=p.section_id,
+                    belief=stated[1].says if stated else None,
+                )
+            )
     screening = screen(exercise, _truncate_words(answer, max(exercise.max_words, 50)))
     return _feedback(exercise, screening, points, contradictions, lesson, engine=engine)
 
@@ -254,10 +278,7 @@ def _feedback(
         engine=engine,
         score=score_of(weights, statuses),
         points=tuple(points),
-        misconceptions=tuple(
-            f'You wrote "{m.sentence}", but the lesson says: {m.lesson_says}'
-            for m in contradictions
-        ),
+        misconceptions=tuple(m.line() for m in contradictions),
         summary=summarise(exercise, points, contradictions, screening, lesson, language),
         ignored_sentences=ignored,
         verdict=verdict_of(weights, statuses),

@@ -9,6 +9,9 @@ keyword list and the point's own text all look like the point. So a point is jud
   text states it, denies it, or does not address it;
 - **stance cues**: a denial of the point's own words within a clause ("doesnt get killed",
   "no longer", double negatives cancel) and opposites ("full" against "minimal");
+- **misconceptions the author anticipated** (`grading.misconceptions`), decisive by
+  themselves: a wrong belief in the lesson's own words ("namespaces cap the cpu"), which
+  neither similarity nor the small cross-encoder tells from the truth;
 - **flat denials**, decisive by themselves: a sentence about the point that dismisses what it
   asks for ("you dont need a controller") or denies a difference it draws ("just as isolated
   as a VM"), counted for the one point the sentence is closest to;
@@ -98,6 +101,10 @@ class Evidence:
     # asks for is not needed ("you dont need a controller"), or that a difference it draws is
     # none.
     flat_denial: int | None = None
+    # The sentence that states a misconception the author anticipated for this point
+    # (`grading.misconceptions`), and that belief in the author's words.
+    anticipated: int | None = None
+    anticipated_says: str | None = None
 
 
 @dataclass(frozen=True)
@@ -275,10 +282,14 @@ DENIAL_COSINE = 0.5
 def decide(model: PointModel, probabilities: F64, evidence: Evidence) -> tuple[Status, float]:
     """The status of one point and the model's probability for it."""
     at = {name: evidence.features[FEATURES.index(name)] for name in FEATURES}
-    if evidence.flat_denial is not None or (
-        at["contradicts"] >= DENIAL_CONTRADICTS
-        and at["contradicts_cosine"] >= DENIAL_COSINE
-        and at["contradicts_cue"] > 0
+    if (
+        evidence.flat_denial is not None
+        or evidence.anticipated is not None
+        or (
+            at["contradicts"] >= DENIAL_CONTRADICTS
+            and at["contradicts_cosine"] >= DENIAL_COSINE
+            and at["contradicts_cue"] > 0
+        )
     ):
         status: Status = "contradicted"
     else:

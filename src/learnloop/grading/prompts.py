@@ -24,6 +24,7 @@ from learnloop.ai.guard import (
 )
 from learnloop.content.model import WrittenExercise
 from learnloop.grading.features import denies
+from learnloop.grading.misconceptions import anticipated
 from learnloop.grading.screening import FUNCTION_WORDS, screen
 
 GRADING_SYSTEM = """You grade a learner's written answer against an author's rubric.
@@ -49,7 +50,14 @@ Reply with a single JSON object and nothing else, in this shape:
 
 def grading_messages(exercise: WrittenExercise, answer: str) -> list[dict[str, str]]:
     cleaned, _ = neutralise(answer)
-    rubric = "\n".join(f"- {point.id}: {point.text}" for point in exercise.rubric)
+    rubric = "\n".join(
+        f"- {point.id}: {point.text}"
+        + "".join(
+            f"\n  (a learner who says this states a misconception: {m.says})"
+            for m in point.misconceptions
+        )
+        for point in exercise.rubric
+    )
     user = (
         f"Question:\n{exercise.prompt}\n\n"
         f"Model answer (for reference only):\n{exercise.model_answer}\n\n"
@@ -162,8 +170,14 @@ def clamp_points(
     exercise_text = " ".join(
         [exercise.prompt, exercise.model_answer, *(p.text for p in exercise.rubric)]
     )
+    claims = screen(exercise, answer).claims
     result: list[ClampedPoint] = []
     for point in exercise.rubric:
+        stated = anticipated(point, claims)
+        if stated is not None:
+            # A belief the author anticipated, in the learner's words: whatever the model says.
+            result.append(ClampedPoint(point.id, "contradicted", claims[stated[0]]))
+            continue
         status, evidence = by_id.get(point.id, ("missing", ""))
         supported = evidence_holds(evidence, answer, point_words[point.id], exercise_text)
         if status in ("covered", "partial") and supported:

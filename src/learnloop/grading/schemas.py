@@ -37,6 +37,17 @@ class Misconception(BaseModel):
     sentence: str  # what the learner wrote
     lesson_says: str  # what the lesson teaches instead (the point)
     section_id: str | None
+    # The wrong belief in the author's words, when the author anticipated it for this point.
+    belief: str | None = None
+
+    def line(self) -> str:
+        """The line shown under "Watch out"."""
+        if self.belief:
+            return (
+                f'You wrote "{self.sentence}". This is a common misconception '
+                f'("{self.belief.strip()}"); the lesson says: {self.lesson_says}'
+            )
+        return f'You wrote "{self.sentence}", but the lesson says: {self.lesson_says}'
 
 
 class Feedback(BaseModel):

@@ -1,0 +1,207 @@
+"""Misconceptions the author anticipates (`grading.misconceptions`): a wrong belief in the
+lesson's own words is named, and a correct sentence in the same words never is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from learnloop.content.model import AnticipatedMisconception, Course
+from learnloop.content.parser import parse_course
+from learnloop.grading.grader import grade
+from learnloop.grading.misconceptions import states, term_problem
+
+READINESS = AnticipatedMisconception(
+    says="A failing readiness probe restarts the container.",
+    when=("readiness", "restart*|reboot*"),
+    unless=("liveness",),
+    within=10,
+    ordered=True,
+)
+NAMESPACES = AnticipatedMisconception(
+    says="Namespaces limit CPU and memory.",
+    when=("namespace*", "cpu|memory|cap on"),
+    unless=("cgroup*",),
+    within=5,
+)
+MINIMAL = AnticipatedMisconception(
+    says="Minimal images are not more secure.",
+    when=("minimal|distroless", "isnt more secure|not more secure|less secure"),
+    within=6,
+    ordered=True,
+)
+SURGE = AnticipatedMisconception(
+    says="maxUnavailable: 1 keeps capacity.",
+    when=("maxunavailable|maxunavailable to", "1"),
+    within=0,
+    ordered=True,
+)
+
+
+@pytest.mark.parametrize(
+    ("misconception", "sentence"),
+    [
+        (READINESS, "if readiness keeps failing the kubelet restarts the container"),
+        (READINESS, "I'd add a readiness probe too, its job is to restart a new pod that fails"),
+        (NAMESPACES, "namespaces, which put a cap on cpu and memory"),
+        (NAMESPACES, "Memory limits come from namespaces."),  # unordered: either order
+        (MINIMAL, "I actually think minimal isn't more secure: you can't debug it"),
+        (MINIMAL, "distroless isnt more secure"),  # the belief's own negation, written bare
+        (SURGE, "maxUnavailable: 1 and maxSurge: 0"),
+        (SURGE, "set maxUnavailable to 1"),
+    ],
+)
+def test_a_stated_belief_is_found(misconception: AnticipatedMisconception, sentence: str) -> None:
+    assert states(misconception, sentence)
+
+
+@pytest.mark.parametrize(
+    ("misconception", "sentence", "why"),
+    [
+        (READINESS, "When readiness fails the pod is not restarted.", "denied"),
+        (READINESS, "readiness failing removes it from traffic without a restart", "denied"),
+        (READINESS, "Readiness doesnt cause the kubelet to restart anything.", "denied"),
+        (READINESS, "The kubelet restarts it when liveness fails, not readiness.", "denied"),
+        (READINESS, "Readiness gates traffic, while restarts come from liveness.", "contrast"),
+        (READINESS, "Readiness gates traffic; liveness restarts a stuck container.", "contrast"),
+        (READINESS, "Restarts happen when readiness fails? No.", "a question"),
+        (READINESS, "People often think readiness restarts the pod.", "reported"),
+        (READINESS, "A common misconception is that readiness restarts the pod.", "reported"),
+        (READINESS, "Restarting on readiness failure is what liveness is for.", "order"),
+        (READINESS, "Readiness and liveness probes: restart only on liveness.", "unless"),
+        (NAMESPACES, "Namespaces and cgroups isolate the process and cap on cpu.", "unless"),
+        (NAMESPACES, "cgroups cap cpu and memory, whereas namespaces hide processes.", "contrast"),
+        (
+            NAMESPACES,
+            "namespaces give each container its own view of the system and the processes "
+            "inside it run on memory",
+            "too far apart",
+        ),
+        (MINIMAL, "Minimal images are not less secure, they are safer.", "negation outside"),
+        (SURGE, "maxSurge 1 / maxUnavailable 0: one new pod comes up first", "not adjacent"),
+        (SURGE, "maxUnavailable 0, maxSurge 1", "no 1 next to it"),
+        (
+            READINESS,
+            "If readiness checked the database, a restart would follow every outage.",
+            "hypothetical",
+        ),
+    ],
+)
+def test_a_correct_or_reported_sentence_is_not_flagged(
+    misconception: AnticipatedMisconception, sentence: str, why: str
+) -> None:
+    assert not states(misconception, sentence), why
+
+
+@pytest.mark.parametrize(
+    ("term", "problem"),
+    [
+        ("restart*|kill*", None),
+        ("order_id|var/log|127.0.0.1", None),
+        ("isnt more secure", None),
+        ("restart||kill", "empty alternative"),
+        ("|kill", "empty alternative"),
+        ("re*start", "letters and digits"),
+        ("cpu (limits)", "letters and digits"),
+    ],
+)
+def test_term_syntax(term: str, problem: str | None) -> None:
+    found = term_problem(term)
+    assert (found is None) if problem is None else (found is not None and problem in found)
+
+
+# --- through the grader, on the bundled course --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def course() -> Course:
+    parsed, problems = parse_course(Path("courses/cloud-native"))
+    assert parsed is not None, problems
+    return parsed
+
+
+def graded(course: Course, number: int, answer: str) -> dict[str, str]:
+    lesson = next(lesson for lesson in course.lessons if lesson.number == number)
+    feedback = grade(lesson.written[0], answer, lesson=lesson)
+    # Score, verdict and text agree with the statuses whatever they are.
+    if any(p.status == "contradicted" for p in feedback.points):
+        assert feedback.verdict == "contradictory"
+        assert feedback.summary.startswith("Check this first")
+    return {p.id: p.status for p in feedback.points}
+
+
+@pytest.mark.parametrize(
+    ("number", "answer", "point"),
+    [
+        (
+            1,
+            "Containers share the host kernel. The isolation comes from namespaces, which cap "
+            "the cpu and memory a process can use, and from cgroups.",
+            "namespaces-cgroups",
+        ),
+        (
+            5,
+            "kubectl sends it to the API server which stores it in etcd. Then the scheduler "
+            "creates the three pods and the kubelet starts them.",
+            "controllers",
+        ),
+        (
+            7,
+            "Each Deployment gets a Service and the Ingress routes /api and /. The TLS "
+            "certificate and key go in a ConfigMap that the Ingress points to.",
+            "tls",
+        ),
+        (
+            11,
+            "Expose a request counter and a latency histogram, labelled with the route and the "
+            "customer id so we can see which customer is slow.",
+            "low-cardinality",
+        ),
+    ],
+)
+def test_an_anticipated_belief_contradicts_its_point(
+    course: Course, number: int, answer: str, point: str
+) -> None:
+    assert graded(course, number, answer)[point] == "contradicted"
+
+
+@pytest.mark.parametrize(
+    ("number", "answer", "point"),
+    [
+        (
+            1,
+            "Namespaces decide what a process can see, its pids, mounts and network, while "
+            "cgroups cap the cpu and memory it may use.",
+            "namespaces-cgroups",
+        ),
+        (
+            5,
+            "The ReplicaSet controller creates the pods, the scheduler assigns each one to a "
+            "node, and the kubelet there has the runtime start the containers.",
+            "controllers",
+        ),
+        (
+            7,
+            "The TLS certificate and key live in a Secret, not a ConfigMap, and the Ingress "
+            "terminates TLS with it.",
+            "tls",
+        ),
+        (
+            11,
+            "Keep labels to the route template and status class; a customer id belongs in the "
+            "logs and the trace, since a label per customer would explode the series.",
+            "low-cardinality",
+        ),
+        (
+            8,
+            "Readiness doesnt restart anything: when it fails the pod just leaves the Service "
+            "endpoints, and only liveness restarts a container.",
+            "readiness-traffic",
+        ),
+    ],
+)
+def test_the_truth_in_the_same_words_is_never_flagged(
+    course: Course, number: int, answer: str, point: str
+) -> None:
+    assert graded(course, number, answer)[point] != "contradicted"
