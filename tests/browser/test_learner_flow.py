@@ -21,9 +21,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SCREENSHOTS = REPO / "docs" / "screenshots"
 # Right about immutability, wrong about minimal images, in the lesson's own vocabulary.
+# The issue's own example: a misconception in the lesson's words, with no negation to see.
 MISCONCEPTION = (
-    "A minimal base image doesnt reduce the attack surface though, since attackers never need "
-    "a shell anyway."
+    "A full Ubuntu base image is more secure because it ships with a shell and a package manager."
 )
 WRITTEN_ANSWER = (
     "Once an image is built nobody touches it again: a fix means building and tagging a fresh "
@@ -179,7 +179,8 @@ def test_learner_flow(server: Server, browser: Browser, axe_source: str) -> None
     expect(report.locator(".point")).to_have_count(6)  # one per rubric point of lesson 9
     # The misconception is named as one, quoted, and its point is not praised anywhere.
     watch_out = report.locator(".misconceptions")
-    expect(watch_out).to_contain_text("doesnt reduce the attack surface")
+    expect(watch_out).to_contain_text("A full Ubuntu base image is more secure")
+    expect(watch_out).to_contain_text("common misconception")
     denied = report.locator(".point.contradicted")
     expect(denied.first).to_contain_text("Misconception")
     expect(denied.first).to_contain_text("Minimal base images leave out shells")

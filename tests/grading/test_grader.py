@@ -55,7 +55,10 @@ def test_a_strong_answer_in_own_words_scores_high_with_the_learners_evidence(
     assert "Check this first" not in feedback.summary
 
 
-def test_a_stated_denial_is_named_as_a_misconception_and_never_praised(course: Course) -> None:
+def test_a_stated_denial_is_never_credited_or_praised(course: Course) -> None:
+    """The cross-encoder reads it as a denial of the point's own words. Such a sentence is
+    never credited; it is not named as a misconception either, because on realistic answers
+    most sentences read that way are right ones that negate something (next test)."""
     lesson, exercise = lesson_and_exercise(course, 9)
     answer = (
         "Once an image is built nobody touches it again: a fix means building and tagging a "
@@ -63,15 +66,44 @@ def test_a_stated_denial_is_named_as_a_misconception_and_never_praised(course: C
         "attackers never need a shell anyway."
     )
     feedback = grade(exercise, answer, lesson=lesson)
-    assert status(feedback, "smaller-attack-surface") == "contradicted"
-    (misconception,) = [
-        m for m in feedback.contradictions if m.point_id == "smaller-attack-surface"
-    ]
-    assert "doesnt reduce the attack surface" in misconception.sentence
-    assert feedback.summary.startswith("Check this first")
+    assert status(feedback, "smaller-attack-surface") == "missing"
     praise = feedback.summary.partition("You explained")[2].split(".")[0]
     assert "attack surface" not in praise
-    assert feedback.verdict == "contradictory"
+    assert "attack surface" in feedback.summary.partition("Still missing")[2]
+    assert status(feedback, "never-modified") == "covered"
+
+
+@pytest.mark.parametrize(
+    ("number", "answer", "point"),
+    [
+        (
+            5,
+            "The Deployment controller doesn't create Pods itself, it creates a ReplicaSet; the "
+            "ReplicaSet controller creates the three Pods.",
+            "controllers",
+        ),
+        (
+            4,
+            "The API shouldn't use localhost (inside a container that's the API itself) or a "
+            "hard-coded IP; it connects to db:5432 on a shared network.",
+            "connect-by-name",
+        ),
+        (
+            8,
+            "The DB must not be in liveness because a DB outage would fail every Pod's liveness "
+            "at once and restart all of them together.",
+            "cascade",
+        ),
+    ],
+)
+def test_a_right_sentence_that_negates_something_is_no_misconception(
+    course: Course, number: int, answer: str, point: str
+) -> None:
+    lesson, exercise = lesson_and_exercise(course, number)
+    feedback = grade(exercise, answer, lesson=lesson)
+    assert status(feedback, point) != "contradicted"
+    assert feedback.contradictions == ()
+    assert "Check this first" not in feedback.summary
 
 
 def test_a_misconception_is_named_and_never_praised(course: Course) -> None:

@@ -308,7 +308,8 @@ def dismissed(text: str) -> frozenset[str]:
             denied = any(t in _DENIERS for t in tokens[max(0, i - 3) : i])
             if (token in _NEEDLESS_VERBS or token == "reason") and denied:  # noqa: S105
                 out.update(_claim_stems(tokens[i + 1 : i + 7])[:2])
-            elif token in ("matter", "matters") and denied:
+            elif token in ("matter", "matters") and denied and tokens[i - 1 : i] != ["no"]:
+                # "no matter when it pulls" is an idiom, not "X doesnt matter".
                 out.update(_claim_stems(tokens[: max(0, i - 3)])[-2:])
             elif token in _NEEDLESS_ADJECTIVES:
                 out.update(_claim_stems(tokens[:i])[-2:])
