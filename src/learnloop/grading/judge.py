@@ -302,7 +302,7 @@ def decide(model: PointModel, probabilities: F64, evidence: Evidence) -> tuple[S
         status = "missing"
     else:
         ranked = [model.classes[int(k)] for k in np.argsort(-probabilities, kind="stable")]
-        status = next(c for c in ranked if c != "contradicted")  # type: ignore[assignment]
+        status = STATUSES[STATUSES.index(next(r for r in ranked if r != "contradicted"))]
     return status, float(probabilities[model.classes.index(status)])
 
 
