@@ -40,12 +40,17 @@ class Misconception(BaseModel):
     # The wrong belief in the author's words, when the author anticipated it for this point.
     belief: str | None = None
 
+    @property
+    def quoted(self) -> str:
+        """The learner's sentence without its full stop, to sit inside quotation marks."""
+        return self.sentence.strip().rstrip(".")
+
     def line(self) -> str:
         """The line shown under "Watch out"."""
         if self.belief:
             return (
-                f'You wrote "{self.sentence}". This is a common misconception '
-                f'("{self.belief.strip()}"); the lesson says: {self.lesson_says}'
+                f'You wrote "{self.quoted}". This is a common misconception '
+                f'("{self.belief.strip().rstrip(".")}"); the lesson says: {self.lesson_says}'
             )
         return f'You wrote "{self.sentence}", but the lesson says: {self.lesson_says}'
 

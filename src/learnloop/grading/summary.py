@@ -59,7 +59,7 @@ def summarise(
         where = titles.get(m.section_id or "")
         common = ", which is a common misconception;" if m.belief else ", but"
         parts.append(
-            f'Check this first: you wrote "{m.sentence}"{common} the lesson teaches '
+            f'Check this first: you wrote "{m.quoted}"{common} the lesson teaches '
             f"{clause(m.lesson_says)}." + (f' Re-read "{where}".' if where else "")
         )
     if covered and not partial and not missing and not contradictions:
