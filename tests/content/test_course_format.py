@@ -132,8 +132,18 @@ def test_other_kinds_round_trip(shown: dict[str, Any]) -> None:
     assert written["model_answer"] == "Because the same bytes run everywhere."
     assert (written["min_words"], written["max_words"]) == (20, 600)
     assert written["rubric"] == [
-        {"id": "p1", "point": "The same image runs in every environment.", "weight": 2.0},
-        {"id": "p2", "point": "Changes mean a new image, not an edit.", "weight": 1.0},
+        {
+            "id": "p1",
+            "point": "The same image runs in every environment.",
+            "weight": 2.0,
+            "misconceptions": [],
+        },
+        {
+            "id": "p2",
+            "point": "Changes mean a new image, not an edit.",
+            "weight": 1.0,
+            "misconceptions": [],
+        },
     ]
 
     assert exercise(shown, 1, "go-deeper-1")["questions"] == [

@@ -126,7 +126,21 @@ def exercise_to_dict(exercise: Exercise, section_id: str) -> dict[str, Any]:
             min_words=exercise.min_words,
             max_words=exercise.max_words,
             rubric=[
-                {"id": point.id, "point": point.text, "weight": point.weight}
+                {
+                    "id": point.id,
+                    "point": point.text,
+                    "weight": point.weight,
+                    "misconceptions": [
+                        {
+                            "says": m.says,
+                            "when": list(m.when),
+                            "unless": list(m.unless),
+                            "within": m.within,
+                            "ordered": m.ordered,
+                        }
+                        for m in point.misconceptions
+                    ],
+                }
                 for point in exercise.rubric
             ],
             examples=[
