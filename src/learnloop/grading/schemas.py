@@ -52,7 +52,7 @@ class Misconception(BaseModel):
                 f'You wrote "{self.quoted}". This is a common misconception '
                 f'("{self.belief.strip().rstrip(".")}"); the lesson says: {self.lesson_says}'
             )
-        return f'You wrote "{self.sentence}", but the lesson says: {self.lesson_says}'
+        return f'You wrote "{self.quoted}", but the lesson says: {self.lesson_says}'
 
 
 class Feedback(BaseModel):
