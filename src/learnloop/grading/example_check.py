@@ -84,23 +84,22 @@ def misconception_warnings(
     from learnloop.grading.misconceptions import states
     from learnloop.grading.screening import screen
 
+    if not any(point.misconceptions for point in exercise.rubric):
+        return []
     source = exercise.source or lesson.source
     path = str(folder / source.path) if folder is not None else source.path
-    lines = []
-    texts = [("the model answer", exercise.model_answer, None)] + [
-        (f"the example at line {example.line}", example.answer, example)
+    # Each text's sentences once: an example's as the grader reads them (a keyword list is no
+    # claim); every sentence of the model answer, which screening drops as copied.
+    texts = [("the model answer", split_sentences(exercise.model_answer), None)] + [
+        (f"the example at line {example.line}", screen(exercise, example.answer).claims, example)
         for example in exercise.examples
     ]
+    lines = []
     for point in exercise.rubric:
         for misconception in point.misconceptions:
-            for name, text, example in texts:
+            for name, sentences, example in texts:
                 if example is not None and example.status_of(point.id) == "contradicted":
                     continue
-                # An example's sentences as the grader reads them (a keyword list is no
-                # claim); every sentence of the model answer, which screening drops as copied.
-                sentences = (
-                    screen(exercise, text).claims if example is not None else split_sentences(text)
-                )
                 hits = [c for c in sentences if states(misconception, c)]
                 if hits:
                     lines.append(

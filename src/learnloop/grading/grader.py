@@ -185,14 +185,9 @@ def grade(
         status, confidence = decide(model, probabilities[i], found[i])
         evidence_window = found[i].best
         if status == "contradicted":
-            evidence_window = next(
-                (
-                    k
-                    for k in (found[i].anticipated, found[i].flat_denial, found[i].contradicting)
-                    if k is not None
-                ),
-                None,
-            )
+            # `decide` names a misconception only for one of these two sentences.
+            anticipated_at = found[i].anticipated
+            evidence_window = anticipated_at if anticipated_at is not None else found[i].flat_denial
         text = windows[evidence_window].text if evidence_window is not None else None
         if status == "missing" or text is None:
             status = "missing" if text is None else status
