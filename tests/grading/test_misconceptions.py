@@ -50,6 +50,10 @@ SURGE = AnticipatedMisconception(
         (MINIMAL, "distroless isnt more secure"),  # the belief's own negation, written bare
         (SURGE, "maxUnavailable: 1 and maxSurge: 0"),
         (SURGE, "set maxUnavailable to 1"),
+        # the learner's own reason after "because" is no report of others' belief
+        (READINESS, "The myth is about speed, because the readiness probe restarts it anyway"),
+        # a negation earlier in the clause does not reach past "and" to a later verb
+        (READINESS, "the app cant serve yet and so readiness makes the kubelet restart it"),
     ],
 )
 def test_a_stated_belief_is_found(misconception: AnticipatedMisconception, sentence: str) -> None:
@@ -68,6 +72,12 @@ def test_a_stated_belief_is_found(misconception: AnticipatedMisconception, sente
         (READINESS, "Restarts happen when readiness fails? No.", "a question"),
         (READINESS, "People often think readiness restarts the pod.", "reported"),
         (READINESS, "A common misconception is that readiness restarts the pod.", "reported"),
+        (
+            READINESS,
+            "It's a myth that readiness restarts the pod, because it only gates traffic.",
+            "reported",
+        ),
+        (READINESS, "Readiness doesnt kill and restart the container.", "denied past and"),
         (READINESS, "Restarting on readiness failure is what liveness is for.", "order"),
         (READINESS, "Readiness and liveness probes: restart only on liveness.", "unless"),
         (NAMESPACES, "Namespaces and cgroups isolate the process and cap on cpu.", "unless"),

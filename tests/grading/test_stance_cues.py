@@ -22,6 +22,10 @@ BY_NAME = (
         "so the api can use db:5432 as host instead of localhost",
         "connect to the db container by its name rather than localhost",
         "use the service name in place of localhost or a hard-coded IP",
+        # the denial reaches what is not used, not the verb
+        "The API shouldn't use localhost or a hard-coded IP",
+        # what would happen is no claim either way
+        "Localhost would point at the API container itself",
     ],
 )
 def test_rejecting_the_same_alternative_agrees_with_the_point(sentence: str) -> None:
@@ -116,3 +120,31 @@ def test_saying_there_is_no_difference_denies_a_point_that_draws_one(sentence: s
 )
 def test_a_likeness_the_point_does_not_deny_is_no_denial(sentence: str) -> None:
     assert not equates_difference(sentence, WEAKER)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "point"),
+    [
+        (
+            "The Deployment controller doesn't create Pods itself, it creates a ReplicaSet",
+            "Controllers create a ReplicaSet and then the Pod objects.",
+        ),
+        (
+            "a container doesnt get its own kernel - it runs on the host's kernel",
+            "Containers share the host kernel, while each VM runs its own guest kernel.",
+        ),
+        (
+            "The DB must not be in liveness",
+            "Putting the database in liveness would restart all replicas at once.",
+        ),
+    ],
+)
+def test_a_word_both_asserted_and_denied_or_only_supposed_is_no_denial(
+    sentence: str, point: str
+) -> None:
+    assert not contradiction_cue(sentence, point)
+
+
+def test_a_plain_denial_of_the_points_verb_is_still_one() -> None:
+    point = "A failing readiness probe removes the Pod from the Service's endpoints."
+    assert contradiction_cue("A failing readiness probe never removes the Pod", point)

@@ -195,6 +195,11 @@ _LIGHT = frozenset(
         "needs",
         "go",
         "goes",
+        # "shouldnt use localhost" denies localhost, not the act of using something
+        "use",
+        "uses",
+        "used",
+        "using",
     ]
 )
 # A negation's scope ends with its clause.
@@ -222,15 +227,24 @@ def _clause_negations(tokens: list[str]) -> list[int]:
 REJECTED_ALTERNATIVE = re.compile(r"\b(?:instead of|rather than|in place of)\b", re.IGNORECASE)
 
 
+# A clause about what would happen ("putting the database in liveness would restart every
+# replica", "localhost would point at the API itself") states no fact either way.
+_MODAL = re.compile(r"\b(?:would|could|might)\b", re.IGNORECASE)
+
+
 @lru_cache(maxsize=4096)
 def polarity(text: str) -> tuple[frozenset[str], frozenset[str]]:
     """(asserted stems, denied stems) of a text; a denial reaches a few content words, never
-    past the end of its clause, and two denials in one clause cancel."""
+    past the end of its clause, and two denials in one clause cancel. A stem asserted in one
+    clause and denied in another ("the Deployment controller doesnt create Pods, it creates a
+    ReplicaSet") is neither, and a hypothetical clause counts for nothing."""
     asserted: set[str] = set()
     denied: set[str] = set()
     text = REJECTED_ALTERNATIVE.sub(", not", normalise(text))
     for clause in CLAUSE_BREAK.split(text):
         if not clause or not clause.strip() or CLAUSE_BREAK.fullmatch(clause.strip()):
+            continue
+        if _MODAL.search(clause):
             continue
         tokens = words(clause)
         negations = _clause_negations(tokens)
@@ -246,7 +260,7 @@ def polarity(text: str) -> tuple[frozenset[str], frozenset[str]]:
             asserted.update(s for i, s in content if i <= first or s not in after)
         else:
             asserted.update(s for _, s in content)
-    return frozenset(asserted - denied), frozenset(denied)
+    return frozenset(asserted - denied), frozenset(denied - asserted)
 
 
 @lru_cache(maxsize=4096)

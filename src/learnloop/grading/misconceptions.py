@@ -144,12 +144,24 @@ def _occurrences(group: tuple[tuple[_Word, ...], ...], tokens: list[str]) -> lis
     return found
 
 
+# A negation's reach over "and": "doesnt restart and kill it" denies both verbs, but in "cant
+# write to it anyway and keeps everything in memory" the second verb phrase is asserted.
+_REACH_PAST_AND = 3
+
+
+def _reaches(stretch: _Stretch, negation: int, start: int) -> bool:
+    if negation > start or start - negation <= _REACH_PAST_AND:
+        return True
+    return "and" not in stretch.tokens[negation + 1 : start]
+
+
 def _denied(stretch: _Stretch, spans: Sequence[tuple[int, int]]) -> bool:
     """Some matched word is in a clause with a negation that is not itself part of a match
-    ("isnt more secure" may be the belief; "readiness doesnt restart it" denies it)."""
+    and reaches it ("isnt more secure" may be the belief; "readiness doesnt restart it"
+    denies it)."""
     for start, _ in spans:
         for at in stretch.negations.get(stretch.clause[start], []):
-            if not any(s <= at < e for s, e in spans):
+            if not any(s <= at < e for s, e in spans) and _reaches(stretch, at, start):
                 return True
     return False
 
@@ -175,15 +187,27 @@ def _fits(
     return not _denied(stretch, combination)
 
 
+_REASON = re.compile(r"\b(?:because|since)\b", re.IGNORECASE)
+
+
+def _own_words(text: str) -> str:
+    """The sentence without the parts that report a belief to reject it. The learner's reason
+    after "because" is their own: in "what is misleading is the word just, because a
+    container is isolated every bit as strongly as a VM" the second part is a belief."""
+    if not _REPORTED.search(text):
+        return text
+    return "; ".join(part for part in _REASON.split(text) if not _REPORTED.search(part))
+
+
 def states(misconception: AnticipatedMisconception, sentence: str) -> bool:
     """Whether the sentence asserts the anticipated belief."""
     text = normalise(sentence).strip()
-    if not text or text.endswith("?") or _REPORTED.search(text):
+    if not text or text.endswith("?"):
         return False
     groups = [_compile(g) for g in misconception.when]
     unless = [_compile(g) for g in misconception.unless]
     text = REJECTED_ALTERNATIVE.sub(", not", text)
-    for piece in _CONTRAST.split(text):
+    for piece in _CONTRAST.split(_own_words(text)):
         if not piece or _HYPOTHETICAL.search(piece):
             continue
         stretch = _stretch(piece)
