@@ -34,6 +34,7 @@ from learnloop.tutor.answers import (
     UnknownQuestion,
     _desktop_setup_elsewhere,
     answer_question,
+    compared_sides,
 )
 from learnloop.tutor.models import HintUse
 from learnloop.tutor.passages import course_passages, units_of_html
@@ -284,6 +285,59 @@ def test_the_paragraph_that_answers_leads_not_the_sections_code_or_its_lead_in(
     assert "throttles" in result.passages[0].text
     assert "OOM-killed" in result.passages[0].highlight
     assert fragments_of(result, section_blocks(course)) == []
+
+
+@pytest.mark.parametrize(
+    ("question", "sides"),
+    [
+        (
+            "whats the real difference between a readiness and a liveness probe",
+            ("readines", "livenes"),
+        ),
+        ("counter vs gauge?", ("counter", "gauge")),
+        ("cpu limit versus memory limit, what happens", ("cpu", "memory")),
+        ("how is a Deployment different from a StatefulSet", ("deployment", "statefulset")),
+        ('is CMD ["python", "app.py"] vs CMD python app.py any different', None),
+        ("does every container get its own kernel or not", None),
+    ],
+)
+def test_a_comparison_names_its_two_sides(question: str, sides: tuple[str, str] | None) -> None:
+    found = compared_sides(question)
+    assert found == (None if sides is None else ({sides[0]}, {sides[1]}))
+
+
+@pytest.fixture(scope="module")
+def whole_course(index_dir: Path) -> Course:
+    """The bundled course with all its lessons (the module's `course` has three)."""
+    course = load_course(COURSES_DIR / "cloud-native")
+    assert prepare(course, index_dir).embeddings is not None
+    return course
+
+
+def test_a_comparison_shows_a_passage_on_each_side(whole_course: Course, index_dir: Path) -> None:
+    result = answer_question(
+        whole_course,
+        lesson_of(whole_course, 8),
+        question="whats the real difference between a readiness and a liveness probe",
+        settings=embedded(index_dir),
+    )
+    openings = sorted(p.text.split(" asks")[0] for p in result.passages)
+    assert openings == ["A liveness probe", "A readiness probe"]
+
+
+def test_a_how_to_question_gets_the_worked_example_with_its_lead_in(
+    whole_course: Course, index_dir: Path
+) -> None:
+    result = answer_question(
+        whole_course,
+        lesson_of(whole_course, 3),
+        question="how should i order my dockerfile so pip install stays cached",
+        settings=embedded(index_dir),
+    )
+    assert [p.kind for p in result.passages] == ["paragraph", "code"]
+    assert result.passages[0].text.endswith(":")
+    assert "COPY requirements.txt" in result.passages[1].text
+    assert fragments_of(result, section_blocks(whole_course)) == []
 
 
 def test_author_question_keeps_the_author_text_and_cites_its_sections(

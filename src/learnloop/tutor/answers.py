@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -308,6 +308,33 @@ def _answering_first(hits: list[Hit], query: str) -> list[Hit]:
     return [lead, *[h for h in hits if h is not lead]]
 
 
+# "how do I install my packages so the cache works": the lesson's worked example answers a
+# how-to question better than the prose around it.
+_HOW_TO_RE = re.compile(
+    r"^\W*(?:so\s+)?how\s+(?:do|can|should|would)\s+(?:i|we|you)\b|^\W*how\s+to\b", re.I
+)
+
+
+def _worked_example(index: CourseIndex, question: str, hits: list[Hit]) -> list[Hit] | None:
+    """For a how-to question whose likeliest passage is code with a lead-in ("copy the
+    dependency manifest on its own first:"), the hits with that lead-in first, so the
+    lead-in and its code are shown together; None otherwise."""
+    if not hits or hits[0].cosine is None or not _HOW_TO_RE.search(question):
+        return None
+    top = hits[0]
+    if top.passage.kind != "code" or top.passage.section_id == "introduction":
+        return None
+    lead_in = index.neighbour(top.passage, -1)
+    if lead_in is None or lead_in.kind == "code" or not lead_in.text.endswith(":"):
+        return None
+    # A lead-in outside the candidates is ranked as its code is (its own sentences unread).
+    first = next(
+        (h for h in hits if h.passage == lead_in),
+        replace(top, passage=lead_in, sentence_cosines=()),
+    )
+    return [first, *[h for h in hits if h is not first]]
+
+
 def _passages_to_show(index: CourseIndex, hits: Sequence[Hit]) -> list[Passage]:
     """One or two whole passages. Prose answers; code comes with the sentence leading into it.
     A second passage is the next relevant one of the same section when there is one (two
@@ -376,6 +403,66 @@ def _passages_to_show(index: CourseIndex, hits: Sequence[Hit]) -> list[Passage]:
     return shown
 
 
+# A question that compares two things ("the difference between readiness and liveness",
+# "counter vs gauge") is answered by a passage on each: two paragraphs on one side, however
+# relevant, leave half of it unanswered.
+# Sides are plain words: a comparison of two commands ('CMD ["python", "app.py"] vs CMD
+# python app.py') has no words to tell the sides apart.
+_SIDE = r"[^?.!,;\"'\[\]`]+"
+_BETWEEN_RE = re.compile(rf"\bbetween\s+(?P<a>{_SIDE}?)\s+and\s+(?P<b>{_SIDE})", re.I)
+_VERSUS_RE = re.compile(
+    rf"(?P<a>{_SIDE}?)\s+(?:vs\.?|versus|compared (?:to|with)|different from)\s+(?P<b>{_SIDE})",
+    re.I,
+)
+
+
+def compared_sides(question: str) -> tuple[set[str], set[str]] | None:
+    """The two things a question compares, each as the word nearest the comparison that the
+    other side lacks ("cpu limit vs memory limit" compares cpu with memory, "between readiness
+    and liveness probes" readiness with liveness); None for no comparison."""
+    match = _BETWEEN_RE.search(question) or _VERSUS_RE.search(question)
+    if match is None:
+        return None
+    before, after = tokens(match.group("a")), tokens(match.group("b"))
+    a = [w for w in before if w not in after]
+    b = [w for w in after if w not in before]
+    return ({a[-1]}, {b[0]}) if a and b else None
+
+
+def _names(passage: Passage, side: set[str]) -> bool:
+    return bool(_roots(side) & _roots(tokens(passage.text)))
+
+
+def _complete_comparison(question: str, hits: Sequence[Hit], shown: list[Passage]) -> list[Passage]:
+    """When the first passage is about one side of a comparison only, the second is the
+    likeliest passage about the other side (rather than about both, or the same side)."""
+    sides = compared_sides(question)
+    if sides is None:
+        return shown
+    first = shown[0]
+    if first.text.endswith(":"):
+        return shown  # a lead-in is shown with what it leads into, or not at all
+    named = [_names(first, side) for side in sides]
+    if named.count(True) != 1:
+        return shown
+    other, same = (sides[1], sides[0]) if named[0] else sides
+    prose = [
+        h.passage
+        for h in hits
+        if h.passage != first
+        and h.passage.kind not in {"code", "table"}
+        and not h.passage.text.endswith(":")
+        and _names(h.passage, other)
+    ]
+    if not prose:
+        return shown
+    second = next((p for p in prose if not _names(p, same)), prose[0])
+    pair = [first, second]
+    if first.key == second.key and second.position < first.position:
+        pair.reverse()  # two passages of one section read in the author's order
+    return pair
+
+
 def offline_answer(
     course: Course,
     lesson: Lesson,
@@ -389,11 +476,12 @@ def offline_answer(
     hits, query = search(index, lesson, question, history)
     if not _on_topic(hits):
         return _decline(course, hits, engine)
-    hits = _answering_first([h for h in hits if _relevant(h)], query)
+    hits = [h for h in hits if _relevant(h)]
+    hits = _worked_example(index, question, hits) or _answering_first(hits, query)
     if hits[0].passage.section_id == "introduction":
         # Only a lesson's introduction is near: it previews the lesson and answers nothing.
         return _decline(course, hits, engine)
-    passages = _passages_to_show(index, hits)
+    passages = _complete_comparison(question, hits, _passages_to_show(index, hits))
     if _desktop_setup_elsewhere(index, question, passages):
         return _decline(course, hits, engine)
     highlights = _highlight(index, query, passages)
