@@ -104,6 +104,27 @@ def test_a_correct_or_reported_sentence_is_not_flagged(
     assert not states(misconception, sentence), why
 
 
+WRONG_REASON = AnticipatedMisconception(
+    says="Liveness leaves the database out because the checks would overload it.",
+    when=("database", "overload*"),
+    unless=("restart*",),
+    unless_anywhere=True,
+    within=10,
+)
+
+
+def test_the_right_reason_anywhere_in_the_sentence_clears_a_wrong_one() -> None:
+    alone = "Opening a database connection every few seconds would overload it."
+    both = "Every replica would restart at once, and the storm would overload the database."
+    assert states(WRONG_REASON, alone)
+    assert not states(WRONG_REASON, both)
+    # Near the match only, the right reason in another stretch of the sentence is not seen.
+    nearby_only = AnticipatedMisconception(
+        says=WRONG_REASON.says, when=WRONG_REASON.when, unless=WRONG_REASON.unless, within=10
+    )
+    assert states(nearby_only, both)
+
+
 @pytest.mark.parametrize(
     ("term", "problem"),
     [
@@ -168,6 +189,18 @@ def graded(course: Course, number: int, answer: str) -> dict[str, str]:
             "customer id so we can see which customer is slow.",
             "low-cardinality",
         ),
+        (
+            8,
+            "Keep Postgres out of the liveness probe, since a query every few seconds from "
+            "each replica would hammer the database.",
+            "cascade",
+        ),
+        (
+            10,
+            "CI attaches an SBOM to every image, and that SBOM is what guarantees the "
+            "integrity of the image at admission.",
+            "sbom",
+        ),
     ],
 )
 def test_an_anticipated_belief_contradicts_its_point(
@@ -208,6 +241,18 @@ def test_an_anticipated_belief_contradicts_its_point(
             "Readiness doesnt restart anything: when it fails the pod just leaves the Service "
             "endpoints, and only liveness restarts a container.",
             "readiness-traffic",
+        ),
+        (
+            8,
+            "No database in liveness: during a Postgres outage every replica would fail it "
+            "and restart at once, and the reconnect storm would overload the database.",
+            "cascade",
+        ),
+        (
+            10,
+            "CI writes an SBOM listing every package of the image, and cosign signs the image "
+            "so the cluster can check its integrity at admission.",
+            "sbom",
         ),
     ],
 )

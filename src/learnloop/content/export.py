@@ -135,6 +135,7 @@ def exercise_to_dict(exercise: Exercise, section_id: str) -> dict[str, Any]:
                             "says": m.says,
                             "when": list(m.when),
                             "unless": list(m.unless),
+                            "unless_anywhere": m.unless_anywhere,
                             "within": m.within,
                             "ordered": m.ordered,
                         }

@@ -149,6 +149,10 @@ class AnticipatedMisconception:
     # sentence says something else ("cgroups" beside "namespaces ... cpu": the learner names
     # both features).
     unless: tuple[str, ...] = ()
+    # `unless` words anywhere in the sentence clear it: a wrong reason ("it would overload the
+    # database") is no misconception in a sentence that also gives the right one ("every
+    # replica restarts").
+    unless_anywhere: bool = False
     within: int = 8  # most words between two matched groups
     ordered: bool = False  # the groups must occur in the order written ("latest" before "same")
     line: int = 0  # where it is written in the lesson file, for `check` messages

@@ -168,6 +168,7 @@ MISCONCEPTION: Schema = {
     "says": Key(TEXT, required=True),
     "when": Key(LIST, required=True),
     "unless": Key(LIST),
+    "unless_anywhere": Key(BOOL),
     "within": Key(INT),
     "ordered": Key(BOOL),
 }
@@ -462,6 +463,7 @@ def _parse_misconceptions(
                     says=fields["says"],
                     when=tuple(groups["when"]),
                     unless=tuple(groups["unless"]),
+                    unless_anywhere=fields.get("unless_anywhere", False),
                     within=within,
                     ordered=fields.get("ordered", False),
                     line=context.source.line + 1 + line,

@@ -207,6 +207,8 @@ def states(misconception: AnticipatedMisconception, sentence: str) -> bool:
     groups = [_compile(g) for g in misconception.when]
     unless = [_compile(g) for g in misconception.unless]
     text = REJECTED_ALTERNATIVE.sub(", not", text)
+    if misconception.unless_anywhere and any(_occurrences(g, words(text)) for g in unless):
+        return False
     for piece in _CONTRAST.split(_own_words(text)):
         if not piece or _HYPOTHETICAL.search(piece):
             continue
