@@ -20,7 +20,8 @@ A sentence states the belief when, within one stretch of it (contrasts such as "
   it", "without a restart"): a denial may well be the lesson's own point, so it never counts.
   A negation inside the matched words is part of the belief ("distroless isnt more secure");
 - no `unless` word stands within `within` words of the matched ones ("namespaces and cgroups
-  limit cpu" names both features, it does not swap them);
+  limit cpu" names both features, it does not swap them), or anywhere in the sentence with
+  `unless_anywhere` (a wrong reason beside the right one);
 - the sentence does not report the belief as someone else's or as a myth, is no question,
   and the stretch does not reason about what would happen if.
 
