@@ -54,6 +54,8 @@ SURGE = AnticipatedMisconception(
         (READINESS, "The myth is about speed, because the readiness probe restarts it anyway"),
         # a negation earlier in the clause does not reach past "and" to a later verb
         (READINESS, "the app cant serve yet and so readiness makes the kubelet restart it"),
+        # "had to" is what the learner holds necessary, not a story of what went wrong
+        (READINESS, "we had to let readiness restart the container when it hung"),
     ],
 )
 def test_a_stated_belief_is_found(misconception: AnticipatedMisconception, sentence: str) -> None:
@@ -78,6 +80,11 @@ def test_a_stated_belief_is_found(misconception: AnticipatedMisconception, sente
             "reported",
         ),
         (READINESS, "Readiness doesnt kill and restart the container.", "denied past and"),
+        (
+            READINESS,
+            "Last year our api had a readiness probe that made the kubelet restart it.",
+            "an incident told in the past",
+        ),
         (READINESS, "Restarting on readiness failure is what liveness is for.", "order"),
         (READINESS, "Readiness and liveness probes: restart only on liveness.", "unless"),
         (NAMESPACES, "Namespaces and cgroups isolate the process and cap on cpu.", "unless"),

@@ -61,7 +61,11 @@ _REPORTED = re.compile(
     r"\b(?:myths?|misconceptions?|mistakes?|misunderstandings?|misleading|contrary to|"
     r"(?:people|many|some|others|folks|beginners|everyone)\b[\w\s]{0,20}?"
     r"\b(?:think|thinks|believe|believes|assume|assumes|say|says|claim|claims)\b|"
-    r"(?:wrong|false|untrue|not true) (?:that|to)\b)",
+    r"(?:wrong|false|untrue|not true) (?:that|to)\b|"
+    # An incident told in the past: "our api had liveness = SELECT 1 against Postgres" is
+    # what went wrong, which the story goes on to fix, not what the learner believes.
+    r"\b(?:we|they|(?:our|their)(?:\s+\w+){1,3})\s+"
+    r"(?:had(?!\s+to\b)|used to|was using|were using)\b)",
     re.IGNORECASE,
 )
 # "if liveness checked the database, every replica would restart": reasoning about what would
