@@ -296,3 +296,32 @@ def test_words_past_the_limit_are_not_graded(course: Course, limit: int) -> None
     answer = filler + ". A minimal image has no shell, so attackers have fewer tools."
     feedback = grade(short, answer, lesson=lesson)
     assert status(feedback, "smaller-attack-surface") == "missing"
+
+
+def test_the_configured_value_decides_a_point_that_sets_one(course: Course) -> None:
+    """A teacher reads the digit: the point's value stated covers the point however the
+    sentence is worded, another value is a wrong setting, and the key with no value is half
+    said."""
+    lesson, exercise = lesson_and_exercise(course, 6)
+    stated = "Set maxUnavailable: 0 with maxSurge: 1 so a new pod is up before an old one goes."
+    feedback = grade(exercise, stated, lesson=lesson)
+    point = next(p for p in feedback.points if p.id == "surge-unavailable")
+    assert point.status == "covered"
+    assert point.evidence == stated
+
+    wrong = "Use a RollingUpdate with maxUnavailable: 2 so the rollout finishes sooner."
+    feedback = grade(exercise, wrong, lesson=lesson)
+    assert status(feedback, "surge-unavailable") == "contradicted"
+    (misconception,) = [m for m in feedback.contradictions if m.point_id == "surge-unavailable"]
+    assert "maxUnavailable: 2" in misconception.sentence
+    assert "maxUnavailable to 0" in misconception.lesson_says
+
+    unvalued = (
+        "Use a Deployment with a RollingUpdate strategy. I'd set maxSurge and maxUnavailable so "
+        "there are always enough pods, then change the image tag and apply."
+    )
+    feedback = grade(exercise, unvalued, lesson=lesson)
+    assert status(feedback, "surge-unavailable") in ("partial", "missing")
+    praise = feedback.summary.partition("You explained")[2].partition("Still missing")[0]
+    assert "rollingupdate" in praise.lower()  # the sentence is read, and credited elsewhere
+    assert "maxUnavailable" not in praise

@@ -8,6 +8,7 @@ from learnloop.grading.features import (
     dismissal_cue,
     equates_difference,
     polarity,
+    value_stance,
 )
 
 BY_NAME = (
@@ -148,3 +149,36 @@ def test_a_word_both_asserted_and_denied_or_only_supposed_is_no_denial(
 def test_a_plain_denial_of_the_points_verb_is_still_one() -> None:
     point = "A failing readiness probe removes the Pod from the Service's endpoints."
     assert contradiction_cue("A failing readiness probe never removes the Pod", point)
+
+
+SURGE_POINT = "Sets maxUnavailable to 0 (with a surge of at least 1) so capacity never drops."
+
+
+@pytest.mark.parametrize(
+    ("claims", "stance"),
+    [
+        (["Set maxUnavailable: 0 with maxSurge: 1, which keeps us at 3 the whole time."], "agrees"),
+        (["maxSurge 1 / maxUnavailable 0 so theres never fewer than 3 pods"], "agrees"),
+        (["With maxUnavailable at 0 and maxSurge at 1 nothing is touched"], "agrees"),
+        (["max unavailable zero, surge one"], "agrees"),
+        # "at least 1" allows 2
+        (["maxUnavailable to 0", "and a surge of 2 pods"], "agrees"),
+        # the wrong value rejected beside the right one is right
+        (["not maxUnavailable 1 but maxUnavailable 0"], "agrees"),
+        (["with maxUnavailable: 1 and maxSurge: 0 we never exceed 3 pods"], "differs"),
+        (["I'd set maxSurge and maxUnavailable so there are always enough pods"], "unvalued"),
+        # no key named: the point is judged by the model alone
+        (["release the tag 1.6.0 and roll back with kubectl rollout undo"], None),
+        # only the secondary setting, or the two disagreeing: nothing clear
+        (["maxSurge: 1 keeps an extra pod"], None),
+        (["maxUnavailable: 0.", "maxSurge: 0"], None),
+    ],
+)
+def test_a_configured_value_is_read_from_the_claims(claims: list[str], stance: str | None) -> None:
+    found = value_stance(SURGE_POINT, claims)
+    assert (found[0] if found else None) == stance
+
+
+def test_a_point_without_a_configuration_key_has_no_value_stance() -> None:
+    point = "Use exec-form CMD so the application is PID 1 and receives SIGTERM."
+    assert value_stance(point, ["the app runs as PID 1"]) is None

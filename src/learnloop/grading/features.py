@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
 # Small, fixed stop list: words that carry no subject matter. Negations are deliberately absent,
 # because they decide meaning ("is connected" vs "is not connected").
@@ -430,3 +432,85 @@ def denies(answer: str, point: str) -> bool:
     """Any denial the text shows by itself, without a model: a negated or opposite word, a
     dismissal, or a difference denied. The LLM engine's evidence check uses it."""
     return contradiction_cue(answer, point) or flat_denial(answer, point)
+
+
+# A setting given a value: "maxUnavailable: 0", "maxSurge at 1", "a surge of at least 1". The
+# value must end there: "1.6.0" is a version, not the value 1.
+_SETTING_VALUE = re.compile(
+    r"\b([A-Za-z][\w.-]*[A-Za-z])\s*(?::|=|\bto\b|\bof\b|\bis\b|\bat\b)?\s*"
+    r"(?:at\s+(least|most)\s+)?(\d+|zero|one)(?!\w|\.\d)",
+    re.IGNORECASE,
+)
+_NUMBER_WORDS = {"zero": "0", "one": "1"}
+ValueStance = Literal["agrees", "differs", "unvalued"]
+
+
+@dataclass(frozen=True)
+class SettingValue:
+    name: str  # as written
+    value: int
+    bound: str | None = None  # "least" or "most": the point allows a range
+
+    def allows(self, value: int) -> bool:
+        if self.bound == "least":
+            return value >= self.value
+        if self.bound == "most":
+            return value <= self.value
+        return value == self.value
+
+
+def _setting_values(text: str) -> list[SettingValue]:
+    """Each setting the text gives a value."""
+    out = []
+    for match in _SETTING_VALUE.finditer(text):
+        name, bound, value = match.group(1), match.group(2), match.group(3).lower()
+        if name.lower() not in STOPWORDS and len(name) > 2:
+            number = int(_NUMBER_WORDS.get(value, value))
+            out.append(SettingValue(name, number, bound.lower() if bound else None))
+    return out
+
+
+def _configuration_key(name: str) -> bool:
+    """A name as a configuration file spells it: camelCase, snake_case or dotted."""
+    return bool(re.search(r"[a-z][A-Z]", name)) or "_" in name or "." in name
+
+
+def _same_setting(a: str, b: str) -> bool:
+    # "surge" in a sentence names the same setting as "maxSurge" in a manifest.
+    a, b = a.lower(), b.lower()
+    return a == b or (min(len(a), len(b)) >= 5 and (a.endswith(b) or b.endswith(a)))
+
+
+def value_stance(point: str, claims: Sequence[str]) -> tuple[ValueStance, int] | None:
+    """How the learner's claims treat a point that sets a configuration key to a value.
+
+    A teacher reads "Sets maxUnavailable to 0" as covered by "maxUnavailable: 0" however the
+    sentence around it is worded, as a wrong setting by "maxUnavailable: 1", and as only half
+    said by "set maxSurge and maxUnavailable" with no values: embeddings and the cross-encoder
+    barely see the digit. Returns the stance and the claim it rests on, or None when the point
+    sets no key, the learner does not name it, or the values say nothing clear.
+    """
+    wanted = _setting_values(point)
+    keys = [w for w in wanted if _configuration_key(w.name)]
+    if not keys:
+        return None
+    stated = [(i, s) for i, claim in enumerate(claims) for s in _setting_values(claim)]
+
+    def given(want: SettingValue) -> list[tuple[int, SettingValue]]:
+        return [(i, s) for i, s in stated if _same_setting(s.name, want.name)]
+
+    for key in keys:
+        values = given(key)
+        # Only a key never given the point's value is a wrong setting: "not 1 but 0" is right.
+        if values and not any(key.allows(s.value) for _, s in values):
+            return "differs", values[0][0]
+    agreeing = [i for key in keys for i, s in given(key) if key.allows(s.value)]
+    if agreeing:
+        consistent = all(
+            any(want.allows(s.value) for _, s in given(want)) for want in wanted if given(want)
+        )
+        return ("agrees", agreeing[0]) if consistent else None
+    for i, claim in enumerate(claims):
+        if any(_same_setting(w, k.name) for k in keys for w in re.findall(r"[\w.]+", claim)):
+            return "unvalued", i
+    return None

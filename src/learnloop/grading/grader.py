@@ -32,7 +32,7 @@ from learnloop.ai.cross_encoder import get_cross_encoder
 from learnloop.ai.embedding import DIM, get_encoder
 from learnloop.content.model import Lesson, WrittenExercise
 from learnloop.grading import examples as graded_examples
-from learnloop.grading.features import Lexical
+from learnloop.grading.features import Lexical, value_stance
 from learnloop.grading.judge import (
     NO_EXAMPLES,
     STATUSES,
@@ -158,6 +158,7 @@ def judge_points(
         stated = anticipated(point, claims)
         if stated is not None:
             found[i] = replace(found[i], anticipated=stated[0], anticipated_says=stated[1].says)
+        found[i] = replace(found[i], value=value_stance(point.text, claims))
     rows = np.stack([e.features for e in found]) if found else np.zeros((0, 1))
     status_probabilities = (
         point_model().probabilities(rows) if found else np.zeros((0, len(STATUSES)))
@@ -184,10 +185,18 @@ def grade(
     for i, point in enumerate(exercise.rubric):
         status, confidence = decide(model, probabilities[i], found[i])
         evidence_window = found[i].best
+        value = found[i].value
         if status == "contradicted":
-            # `decide` names a misconception only for one of these two sentences.
+            # `decide` names a misconception only for one of these sentences.
             anticipated_at = found[i].anticipated
-            evidence_window = anticipated_at if anticipated_at is not None else found[i].flat_denial
+            if anticipated_at is not None:
+                evidence_window = anticipated_at
+            elif found[i].flat_denial is not None:
+                evidence_window = found[i].flat_denial
+            elif value is not None:
+                evidence_window = value[1]
+        elif status == "covered" and value is not None and value[0] == "agrees":
+            evidence_window = value[1]  # the sentence that gives the value
         text = windows[evidence_window].text if evidence_window is not None else None
         if status == "missing" or text is None:
             status = "missing" if text is None else status

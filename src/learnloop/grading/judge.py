@@ -38,7 +38,13 @@ import numpy as np
 import numpy.typing as npt
 
 from learnloop.ai.weights import verified_bytes
-from learnloop.grading.features import Lexical, contradiction_cue, flat_denial, overlap
+from learnloop.grading.features import (
+    Lexical,
+    ValueStance,
+    contradiction_cue,
+    flat_denial,
+    overlap,
+)
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -105,6 +111,9 @@ class Evidence:
     # (`grading.misconceptions`), and that belief in the author's words.
     anticipated: int | None = None
     anticipated_says: str | None = None
+    # For a point that sets a configuration key to a value: whether the learner's claims give
+    # it that value, another one, or name it with none (`features.value_stance`), and where.
+    value: tuple[ValueStance, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -286,14 +295,19 @@ def decide(model: PointModel, probabilities: F64, evidence: Evidence) -> tuple[S
     """The status of one point and the model's probability for it.
 
     A misconception is named only on evidence that a teacher would sign: a belief the author
-    anticipated for this point, or a sentence that dismisses what the point asks for or
-    denies a difference it draws. The point model's own "contradicted" was wrong on every one
+    anticipated for this point, a sentence that dismisses what the point asks for or denies a
+    difference it draws, or a configuration key the point sets given another value. The value
+    also decides the rest: the point's value stated is the point covered; the key named with
+    no value is at most partly covered. The point model's own "contradicted" was wrong on every one
     of the dev set's answers where it alone said so (18 of 18); it falls back to the model's
     next status.
     """
     at = {name: evidence.features[FEATURES.index(name)] for name in FEATURES}
+    value = evidence.value[0] if evidence.value else None
     if evidence.anticipated is not None or evidence.flat_denial is not None:
         status: Status = "contradicted"
+    elif value == "differs":
+        status = "contradicted"
     elif (
         at["contradicts"] >= DENIAL_CONTRADICTS
         and at["contradicts_cosine"] >= DENIAL_COSINE
@@ -303,6 +317,10 @@ def decide(model: PointModel, probabilities: F64, evidence: Evidence) -> tuple[S
     else:
         ranked = [model.classes[int(k)] for k in np.argsort(-probabilities, kind="stable")]
         status = STATUSES[STATUSES.index(next(r for r in ranked if r != "contradicted"))]
+        if value == "agrees":
+            status = "covered"
+        elif value == "unvalued" and status == "covered":
+            status = "partial"
     return status, float(probabilities[model.classes.index(status)])
 
 
