@@ -60,6 +60,11 @@ SHELLS = (
     "Minimal base images leave out shells, package managers and unused libraries, reducing the "
     "attack surface."
 )
+TRACE_LOGS = "Writes structured logs to stdout that include the trace id."
+READINESS_TRAFFIC = (
+    "Readiness reflects whether the Pod can serve (cache loaded), and failing it removes the Pod "
+    "from traffic without a restart."
+)
 NON_ROOT = "Add a non-root user and a USER instruction so the app does not run as root."
 
 
@@ -70,6 +75,9 @@ NON_ROOT = "Add a non-root user and a USER instruction so the app does not run a
         ("I wouldnt bother with digests, a version tag pins it just as well", DIGEST),
         ("with a named volume, backups are optional", BACKUPS),
         ("there is no need for backups once the data sits in a volume", BACKUPS),
+        # the passive names what it dismisses before the verb
+        ("JSON is hard to read and trace ids are not needed in logs", TRACE_LOGS),
+        ("backups aren't really necessary once you have a volume", BACKUPS),
     ],
 )
 def test_dismissing_what_the_point_asks_for_is_a_denial(sentence: str, point: str) -> None:
@@ -87,6 +95,7 @@ def test_dismissing_what_the_point_asks_for_is_a_denial(sentence: str, point: st
         ("you still need backups: a volume survives the container, not a disk failure", BACKUPS),
         # A need denied for something the point does not ask for.
         ("with a digest you dont need to guess which build runs", DIGEST),
+        ("a restart is not needed, the Pod just leaves the Service", READINESS_TRAFFIC),
     ],
 )
 def test_agreeing_or_dismissing_something_else_is_no_denial(sentence: str, point: str) -> None:

@@ -295,6 +295,8 @@ _NEEDLESS_VERBS = frozenset({"need", "needs", "require", "requires", "bother", "
 _NEEDLESS_ADJECTIVES = frozenset(
     {"unnecessary", "optional", "pointless", "overkill", "irrelevant", "redundant", "useless"}
 )
+# "trace ids are not needed in logs": the passive names what it dismisses before the verb.
+_NEEDED = frozenset({"needed", "required", "necessary", "essential", "mandatory"})
 # Words between "dont need" and what is dismissed that carry no claim of their own.
 _DISMISSAL_FILLER = frozenset(
     {"install", "add", "use", "run", "set", "really", "separate", "extra", "bother", "worry"}
@@ -314,7 +316,7 @@ def _claim_stems(tokens: list[str]) -> list[str]:
 def dismissed(text: str) -> frozenset[str]:
     """Stems of what a text says is not needed, within one clause: the first two content words
     after "dont need" / "no need for" / "no reason to", or the last two before "doesnt matter" /
-    "is optional"."""
+    "is optional" / "are not needed"."""
     out: set[str] = set()
     for clause in CLAUSE_BREAK.split(normalise(text)):
         if not clause or not clause.strip() or CLAUSE_BREAK.fullmatch(clause.strip()):
@@ -327,7 +329,7 @@ def dismissed(text: str) -> frozenset[str]:
             elif token in ("matter", "matters") and denied and tokens[i - 1 : i] != ["no"]:
                 # "no matter when it pulls" is an idiom, not "X doesnt matter".
                 out.update(_claim_stems(tokens[: max(0, i - 3)])[-2:])
-            elif token in _NEEDLESS_ADJECTIVES:
+            elif token in _NEEDLESS_ADJECTIVES or (token in _NEEDED and denied):
                 out.update(_claim_stems(tokens[:i])[-2:])
     return frozenset(out)
 
