@@ -9,7 +9,7 @@ import pytest
 
 from learnloop.content.model import Course, Lesson, WrittenExercise
 from learnloop.content.parser import parse_course
-from learnloop.grading.grader import grade
+from learnloop.grading.grader import grade, sections_for
 from learnloop.grading.schemas import Feedback, score_of, verdict_of
 
 COURSE_DIR = Path(__file__).resolve().parents[2] / "courses" / "cloud-native"
@@ -270,6 +270,23 @@ def test_missing_points_link_to_the_section_that_teaches_them(course: Course) ->
     assert missing
     assert all(p.section_id in section_ids for p in missing)
     assert "Re-read" in feedback.summary
+
+
+def test_a_missing_point_links_to_the_section_that_names_it_not_the_introduction(
+    course: Course,
+) -> None:
+    """Meaning alone sent the maxUnavailable point to "Requests and limits" (capacity) and the
+    RollingUpdate point to the introduction, which previews the lesson and teaches neither."""
+    lesson, exercise = lesson_and_exercise(course, 6)
+    feedback = grade(exercise, "Release a new immutable image tag.", lesson=lesson)
+    linked = {p.id: p.section_id for p in feedback.points}
+    assert linked["surge-unavailable"] == "rolling-updates-and-rollbacks"
+    assert linked["rolling-update"] != "introduction"
+    assert "Requests and limits" not in feedback.summary
+    for lesson in course.lessons:
+        (exercise,) = lesson.written
+        linked_to = sections_for(lesson, [p.text for p in exercise.rubric])
+        assert "introduction" not in linked_to, lesson.number
 
 
 def test_empty_answer_scores_zero(course: Course) -> None:

@@ -19,6 +19,7 @@ This module needs numpy, tokenizers and safetensors only: no PyTorch, no scikit-
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Sequence
@@ -95,6 +96,12 @@ def _lesson_sections(lesson: Lesson) -> tuple[tuple[str, ...], F32]:
     return tuple(owners), get_encoder().encode(chunks)
 
 
+# How much the section's share of the text's distinctive words adds to its best paragraph's
+# cosine. Meaning alone sent "Sets maxUnavailable to 0 ... so capacity never drops" to
+# "Requests and limits"; the word maxUnavailable is only in "Rolling updates and rollbacks".
+SECTION_WORDS_WEIGHT = 0.3
+
+
 def sections_for(lesson: Lesson | None, texts: Sequence[str]) -> list[str | None]:
     """The lesson section that best teaches each text (a rubric point), for "re-read"."""
     if lesson is None or not lesson.sections or not texts:
@@ -106,8 +113,26 @@ def sections_for(lesson: Lesson | None, texts: Sequence[str]) -> list[str | None
 def _sections_for(lesson: Lesson, texts: tuple[str, ...]) -> tuple[str | None, ...]:
     with _cache_lock:
         owners, chunks = _lesson_sections(lesson)
-    best = np.argmax(get_encoder().encode(list(texts)) @ chunks.T, axis=1)
-    return tuple(owners[int(i)] for i in best)
+    cosines = get_encoder().encode(list(texts)) @ chunks.T
+    ids = [s.id for s in lesson.sections]
+    words = [Lexical.of(f"{s.title} {s.text}").content for s in lesson.sections]
+    # Words found in fewer sections say more about where a point is taught.
+    rarity = {w: math.log(1 + len(ids) / sum(w in ws for ws in words)) for w in set().union(*words)}
+    # An introduction previews the lesson and teaches nothing a learner should re-read.
+    candidates = [k for k, i in enumerate(ids) if i != "introduction"] or list(range(len(ids)))
+    best_paragraph = np.stack(
+        [cosines[:, [o == i for o in owners]].max(axis=1) for i in ids], axis=1
+    )
+    out: list[str | None] = []
+    for row, text in zip(best_paragraph, texts, strict=True):
+        wanted = Lexical.of(text).content
+        total = sum(rarity.get(w, math.log(1 + len(ids))) for w in wanted) or 1.0
+        scores = [
+            float(row[k]) + SECTION_WORDS_WEIGHT * sum(rarity[w] for w in wanted & words[k]) / total
+            for k in candidates
+        ]
+        out.append(ids[candidates[int(np.argmax(scores))]])
+    return tuple(out)
 
 
 def _truncate_words(text: str, limit: int) -> str:
