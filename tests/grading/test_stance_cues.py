@@ -60,6 +60,10 @@ SHELLS = (
     "Minimal base images leave out shells, package managers and unused libraries, reducing the "
     "attack surface."
 )
+CASCADE = (
+    "Putting the database in liveness would restart all replicas at once during a database "
+    "outage, worsening it."
+)
 TRACE_LOGS = "Writes structured logs to stdout that include the trace id."
 READINESS_TRAFFIC = (
     "Readiness reflects whether the Pod can serve (cache loaded), and failing it removes the Pod "
@@ -96,6 +100,8 @@ def test_dismissing_what_the_point_asks_for_is_a_denial(sentence: str, point: st
         # A need denied for something the point does not ask for.
         ("with a digest you dont need to guess which build runs", DIGEST),
         ("a restart is not needed, the Pod just leaves the Service", READINESS_TRAFFIC),
+        # a point that warns of a consequence asks for nothing
+        ("the pods don't need to be restarted when the database is down", CASCADE),
     ],
 )
 def test_agreeing_or_dismissing_something_else_is_no_denial(sentence: str, point: str) -> None:

@@ -342,13 +342,19 @@ _PRIVATIVE = NEGATIONS | frozenset(
 )
 
 
+# A clause that warns what would happen ("the database in liveness would restart every
+# replica") asks for nothing: "the pods dont need to be restarted" agrees with it.
+_HYPOTHETICAL = frozenset({"would", "could", "might"})
+
+
 @lru_cache(maxsize=4096)
 def recommended(point: str) -> frozenset[str]:
-    """Stems a point asks for, in clauses that do not speak of leaving something out."""
+    """Stems a point asks for, in clauses that neither speak of leaving something out nor warn
+    of what would happen."""
     out: set[str] = set()
     for clause in CLAUSE_BREAK.split(normalise(point)):
         tokens = words(clause or "")
-        if tokens and not _PRIVATIVE.intersection(tokens):
+        if tokens and not (_PRIVATIVE | _HYPOTHETICAL).intersection(tokens):
             out.update(_claim_stems(tokens))
     return frozenset(out)
 
