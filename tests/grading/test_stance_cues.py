@@ -182,6 +182,9 @@ SURGE_POINT = "Sets maxUnavailable to 0 (with a surge of at least 1) so capacity
         (["not maxUnavailable 1 but maxUnavailable 0"], "agrees"),
         (["with maxUnavailable: 1 and maxSurge: 0 we never exceed 3 pods"], "differs"),
         (["I'd set maxSurge and maxUnavailable so there are always enough pods"], "unvalued"),
+        # the goal in plain words names no setting
+        (["so that no pod is ever unavailable during the rollout"], None),
+        (["i'd set maxsurge and maxunavailable in the yaml"], "unvalued"),
         # no key named: the point is judged by the model alone
         (["release the tag 1.6.0 and roll back with kubectl rollout undo"], None),
         # only the secondary setting, or the two disagreeing: nothing clear

@@ -518,7 +518,10 @@ def value_stance(point: str, claims: Sequence[str]) -> tuple[ValueStance, int] |
             any(want.allows(s.value) for _, s in given(want)) for want in wanted if given(want)
         )
         return ("agrees", agreeing[0]) if consistent else None
+    # The key itself, not a plain word it ends in: "no Pod is ever unavailable" says the goal,
+    # not a setting left without its value.
     for i, claim in enumerate(claims):
-        if any(_same_setting(w, k.name) for k in keys for w in re.findall(r"[\w.]+", claim)):
+        named = {w.lower() for w in re.findall(r"[\w.]+", claim)}
+        if any(k.name.lower() in named for k in keys):
             return "unvalued", i
     return None
