@@ -209,7 +209,7 @@ def grade(
     contradictions: list[Misconception] = []
     for i, point in enumerate(exercise.rubric):
         status, confidence = decide(model, probabilities[i], found[i])
-        evidence_window = found[i].best
+        evidence_window = found[i].quote
         value = found[i].value
         if status == "contradicted":
             # `decide` names a misconception only for one of these sentences.

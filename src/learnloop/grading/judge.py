@@ -114,6 +114,10 @@ class Evidence:
     # For a point that sets a configuration key to a value: whether the learner's claims give
     # it that value, another one, or name it with none (`features.value_stance`), and where.
     value: tuple[ValueStance, int] | None = None
+    # The window shown to the learner as what they wrote for the point: among the windows the
+    # cross-encoder reads as stating it, the one closest to the point. The likeliest entailment
+    # alone quoted "OpenTelemetry instruments the HTTP server" for a point about RED metrics.
+    quote: int | None = None
 
 
 @dataclass(frozen=True)
@@ -177,10 +181,14 @@ def evidence_for(
     }
     best: int | None = None
     contradicting: int | None = None
+    quote: int | None = None
     if read:
         entail = int(np.argmax(probabilities[:, 0]))
         contra = int(np.argmax(probabilities[:, 1]))
         best, contradicting = read[entail], read[contra]
+        likeliest = float(probabilities[entail, 0])
+        stating = [k for k in range(len(read)) if probabilities[k, 0] >= QUOTE_SHARE * likeliest]
+        quote = read[max(stating, key=lambda k: cosines[read[k]])]
         values |= {
             "entails": float(probabilities[entail, 0]),
             "entails_cosine": float(cosines[best]),
@@ -200,7 +208,12 @@ def evidence_for(
     for name, value in values.items():
         features[FEATURES.index(name)] = value
     denying = _flatly_denying(point, windows, cosines)
-    return Evidence(features, best, contradicting, denying)
+    return Evidence(features, best, contradicting, denying, quote=quote)
+
+
+# A window the cross-encoder reads as stating the point at least this share as likely as the
+# likeliest window may be quoted instead, when it is closer to the point.
+QUOTE_SHARE = 0.5
 
 
 # A flat denial counts only in a sentence about the point: "no need for a VM" says nothing about
