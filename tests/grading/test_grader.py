@@ -342,3 +342,27 @@ def test_the_configured_value_decides_a_point_that_sets_one(course: Course) -> N
     praise = feedback.summary.partition("You explained")[2].partition("Still missing")[0]
     assert "rollingupdate" in praise.lower()  # the sentence is read, and credited elsewhere
     assert "maxUnavailable" not in praise
+
+
+def test_a_covered_point_quotes_the_sentence_that_states_it(course: Course) -> None:
+    """The cross-encoder read the tracing sentence as the likelier statement of the metrics
+    point; the learner must see their metrics sentence quoted, and the tracing one for
+    tracing."""
+    lesson, exercise = lesson_and_exercise(course, 11)
+    metrics = (
+        "Metrics: request count, error count and a latency histogram per route template, never "
+        "per order id, because ids would explode the number of series."
+    )
+    tracing = (
+        "OpenTelemetry instruments the HTTP server, the DB driver and the payment client and "
+        "passes the trace context along."
+    )
+    answer = (
+        f"{metrics} Logs are JSON on stdout and carry the trace id. {tracing} Alert when the "
+        "error budget burns fast, not on CPU."
+    )
+    feedback = grade(exercise, answer, lesson=lesson)
+    quoted = {p.id: p.evidence for p in feedback.points}
+    assert status(feedback, "red-metrics") == "covered"
+    assert quoted["red-metrics"] == metrics
+    assert quoted["otel-traces"] == tracing
