@@ -188,7 +188,10 @@ def evidence_for(
         best, contradicting = read[entail], read[contra]
         likeliest = float(probabilities[entail, 0])
         stating = [k for k in range(len(read)) if probabilities[k, 0] >= QUOTE_SHARE * likeliest]
-        quote = read[max(stating, key=lambda k: cosines[read[k]])]
+        # One sentence reads better than a pair, and a pair can carry a neighbour's error.
+        quote = max(
+            (read[k] for k in stating), key=lambda w: (windows[w].sentences == 1, cosines[w])
+        )
         values |= {
             "entails": float(probabilities[entail, 0]),
             "entails_cosine": float(cosines[best]),
@@ -212,7 +215,7 @@ def evidence_for(
 
 
 # A window the cross-encoder reads as stating the point at least this share as likely as the
-# likeliest window may be quoted instead, when it is closer to the point.
+# likeliest window may be quoted instead, when it is a single sentence or closer to the point.
 QUOTE_SHARE = 0.5
 
 
