@@ -114,9 +114,10 @@ class Evidence:
     # For a point that sets a configuration key to a value: whether the learner's claims give
     # it that value, another one, or name it with none (`features.value_stance`), and where.
     value: tuple[ValueStance, int] | None = None
-    # The window shown to the learner as what they wrote for the point: among the windows the
-    # cross-encoder reads as stating it, the one closest to the point. The likeliest entailment
-    # alone quoted "OpenTelemetry instruments the HTTP server" for a point about RED metrics.
+    # The window shown to the learner as what they wrote for the point: among the windows read
+    # as stating it at least `QUOTE_SHARE` as likely as the likeliest, a single sentence first,
+    # then the closest to the point. The likeliest alone quoted "OpenTelemetry instruments the
+    # HTTP server" for a point about RED metrics.
     quote: int | None = None
 
 
@@ -314,9 +315,9 @@ def decide(model: PointModel, probabilities: F64, evidence: Evidence) -> tuple[S
     anticipated for this point, a sentence that dismisses what the point asks for or denies a
     difference it draws, or a configuration key the point sets given another value. The value
     also decides the rest: the point's value stated is the point covered; the key named with
-    no value is at most partly covered. The point model's own "contradicted" was wrong on every one
-    of the dev set's answers where it alone said so (18 of 18); it falls back to the model's
-    next status.
+    no value is at most partly covered. The point model's own "contradicted" was wrong on
+    every one of the dev set's answers where it alone said so (18 of 18); it falls back to the
+    model's next status.
     """
     at = {name: evidence.features[FEATURES.index(name)] for name in FEATURES}
     value = evidence.value[0] if evidence.value else None
