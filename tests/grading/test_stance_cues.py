@@ -70,6 +70,7 @@ READINESS_TRAFFIC = (
     "from traffic without a restart."
 )
 NON_ROOT = "Add a non-root user and a USER instruction so the app does not run as root."
+DOCKERIGNORE = "Add a .dockerignore to keep files like .git and .env out of the build context."
 
 
 @pytest.mark.parametrize(
@@ -82,6 +83,9 @@ NON_ROOT = "Add a non-root user and a USER instruction so the app does not run a
         # the passive names what it dismisses before the verb
         ("JSON is hard to read and trace ids are not needed in logs", TRACE_LOGS),
         ("backups aren't really necessary once you have a volume", BACKUPS),
+        # "keep X out" leaves out X, and still asks for what the clause starts with
+        ("a .dockerignore is pointless because COPY skips hidden files anyway", DOCKERIGNORE),
+        ("minimal images are unnecessary, a full base works just as well", SHELLS),
     ],
 )
 def test_dismissing_what_the_point_asks_for_is_a_denial(sentence: str, point: str) -> None:
@@ -93,6 +97,9 @@ def test_dismissing_what_the_point_asks_for_is_a_denial(sentence: str, point: st
     [
         # Agreeing with a point about leaving something out.
         ("you don't need a shell in a production image", SHELLS),
+        # what is left out runs on through the list: package managers are left out too
+        ("a minimal image does not need a package manager or a shell", SHELLS),
+        ("you dont need the .git folder or .env in the build context", DOCKERIGNORE),
         ("the app doesn't need root, so give it its own user", NON_ROOT),
         # Stating the point.
         ("an ingress controller like ingress-nginx runs behind one LoadBalancer", CONTROLLER),

@@ -347,15 +347,49 @@ _PRIVATIVE = NEGATIONS | frozenset(
 _HYPOTHETICAL = frozenset({"would", "could", "might"})
 
 
+# "Keep files like .git and .env out of the build context" leaves out the few words before
+# "out", and still asks for the .dockerignore that starts the clause. A clause with any other
+# privative word ("not a fixed IP", "liveness does not kill it") asks for none of its words.
+_OUT_REACHES_BACK = 3
+# Verbs whose object can run on through a comma list ("never-reused tag, such as a version"
+# and "non-root and restricted settings, NetworkPolicies" are not lists of what is left out).
+_LEAVE_OUT = frozenset(
+    {"out", "remove", "removes", "drop", "drops", "exclude", "excludes", "omit", "omits"}
+    | {"strip", "strips", "avoid", "avoids"}
+)
+
+
+def _clauses_with_breaks(text: str) -> list[tuple[str, str]]:
+    """(clause, the break before it) for each clause of a normalised text."""
+    out, start, before = [], 0, ""
+    for match in CLAUSE_BREAK.finditer(text):
+        out.append((text[start : match.start()], before))
+        start, before = match.end(), match.group(0)
+    out.append((text[start:], before))
+    return out
+
+
 @lru_cache(maxsize=4096)
 def recommended(point: str) -> frozenset[str]:
-    """Stems a point asks for, in clauses that neither speak of leaving something out nor warn
-    of what would happen."""
+    """Stems a point asks for: not in a clause that warns of what would happen, nor in what a
+    clause speaks of leaving out. What is left out runs on through a comma list: "leave out
+    shells, package managers and unused libraries" does not ask for package managers."""
     out: set[str] = set()
-    for clause in CLAUSE_BREAK.split(normalise(point)):
-        tokens = words(clause or "")
-        if tokens and not (_PRIVATIVE | _HYPOTHETICAL).intersection(tokens):
+    leaving_out = False
+    for clause, before in _clauses_with_breaks(normalise(point)):
+        tokens = words(clause)
+        leaving_out = leaving_out and before == ","
+        if not tokens:
+            continue
+        privative = [i for i, t in enumerate(tokens) if t in _PRIVATIVE]
+        if _LEAVE_OUT.intersection(tokens):
+            leaving_out = True
+        if _HYPOTHETICAL.intersection(tokens):
+            continue
+        if not privative and not leaving_out:
             out.update(_claim_stems(tokens))
+        elif privative and all(tokens[i] == "out" for i in privative):
+            out.update(_claim_stems(tokens[: max(0, privative[0] - _OUT_REACHES_BACK)]))
     return frozenset(out)
 
 
