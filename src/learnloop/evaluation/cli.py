@@ -235,12 +235,11 @@ def train_grader(
                 # The point model reads the judge's features, which need the new weights
                 # in place: it is fitted from the installed package only.
                 raise click.UsageError("fit the point model after installing the new weights")
-            examples = training.example_point_rows(course_dir)
-            rows = [*examples, *training.without_examples(examples)]
+            rows = training.point_model_rows(course_dir)
             model = training.fit_point_model(rows)
             digest = training.write_json_with_digest(model, target / "point_model.json")
             click.echo(
-                f"wrote {target / 'point_model.json'} from {len(examples)} example labels "
+                f"wrote {target / 'point_model.json'} from {len(rows) // 2} example labels "
                 "(and again without neighbours), "
                 f"sha256 {digest}"
             )

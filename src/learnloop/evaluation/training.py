@@ -376,7 +376,7 @@ def example_point_rows(course_dir: Path) -> list[PointRow]:
     examples of its exercise as nearest neighbours (leave one out), labelled by the author."""
     from learnloop.content.loader import load_course
     from learnloop.grading.examples import exercise_evidence
-    from learnloop.grading.grader import judge_points
+    from learnloop.grading.grader import point_evidence
     from learnloop.grading.screening import screen
 
     rows: list[PointRow] = []
@@ -387,7 +387,7 @@ def example_point_rows(course_dir: Path) -> list[PointRow]:
                 if screening.language is not None:
                     continue
                 evidence = exercise_evidence(exercise, leave_out=index)
-                _, found, _ = judge_points(exercise, screening.claims, evidence)
+                _, found = point_evidence(exercise, screening.claims, evidence)
                 given = dict(example.points)
                 for point, judged in zip(exercise.rubric, found, strict=True):
                     rows.append(
@@ -434,6 +434,13 @@ def fit_point_model(rows: Sequence[PointRow], c: float = POINT_MODEL_C) -> dict[
 def write_json_with_digest(data: dict[str, Any], out: Path) -> str:
     out.write_text(json.dumps(data, indent=1) + "\n")
     return write_digest(out)
+
+
+def point_model_rows(course_dir: Path) -> list[PointRow]:
+    """What the point model is fitted on: every example label twice, with its neighbours and
+    as the judge sees it for an exercise with no graded examples."""
+    examples = example_point_rows(course_dir)
+    return [*examples, *without_examples(examples)]
 
 
 def without_examples(rows: Sequence[PointRow]) -> list[PointRow]:

@@ -146,6 +146,21 @@ def judge_points(
     evidence: dict[str, ExampleEvidence] | None = None,
 ) -> tuple[list[Window], list[Evidence], npt.NDArray[np.float64]]:
     """Windows, per-point evidence and P(status) per point (rows in rubric order)."""
+    windows, found = point_evidence(exercise, claims, evidence)
+    rows = np.stack([e.features for e in found]) if found else np.zeros((0, 1))
+    status_probabilities = (
+        point_model().probabilities(rows) if found else np.zeros((0, len(STATUSES)))
+    )
+    return windows, found, status_probabilities
+
+
+def point_evidence(
+    exercise: WrittenExercise,
+    claims: Sequence[str],
+    evidence: dict[str, ExampleEvidence] | None = None,
+) -> tuple[list[Window], list[Evidence]]:
+    """Windows and per-point evidence, without the point model: what `train-grader` fits it
+    on, so a new feature can be fitted before any model for it exists."""
     with _cache_lock:
         point_emb, point_lex = _points(exercise)
     if evidence is None:
@@ -184,11 +199,7 @@ def judge_points(
         if stated is not None:
             found[i] = replace(found[i], anticipated=stated[0], anticipated_says=stated[1].says)
         found[i] = replace(found[i], value=value_stance(point.text, claims))
-    rows = np.stack([e.features for e in found]) if found else np.zeros((0, 1))
-    status_probabilities = (
-        point_model().probabilities(rows) if found else np.zeros((0, len(STATUSES)))
-    )
-    return windows, found, status_probabilities
+    return windows, found
 
 
 def grade(
