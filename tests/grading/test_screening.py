@@ -12,7 +12,7 @@ import pytest
 
 from learnloop.content.model import WrittenExercise
 from learnloop.content.parser import parse_course
-from learnloop.grading.screening import detect_language, screen
+from learnloop.grading.screening import detect_language, is_judgement, screen
 
 COURSE_DIR = Path(__file__).resolve().parents[2] / "courses" / "cloud-native"
 
@@ -123,3 +123,32 @@ def test_answers_in_another_language_are_recognised(answer: str, language: str) 
 
 def test_english_with_foreign_names_is_english() -> None:
     assert detect_language("We deploy the image with Argo CD and le chat bot, de facto.") is None
+
+
+@pytest.mark.parametrize(
+    "clause",
+    [
+        "Immutable images are great.",
+        "Security is really important for us.",
+        "Digests are a best practice.",
+        "Observability is key.",
+        "Minimal images are very important for security!",
+    ],
+)
+def test_a_clause_that_only_calls_its_subject_good_is_a_judgement(clause: str) -> None:
+    assert is_judgement(clause)
+
+
+@pytest.mark.parametrize(
+    "clause",
+    [
+        "Immutable images are great because they never change.",
+        "Minimal images are more secure.",
+        "The key is to use a digest.",
+        "Readiness is important for traffic, liveness for restarts.",
+        "Using digests is a good idea for pinning the exact image.",
+        "Immutable images are never changed after the build.",
+    ],
+)
+def test_a_clause_that_says_something_is_no_judgement(clause: str) -> None:
+    assert not is_judgement(clause)

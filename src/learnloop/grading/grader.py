@@ -312,6 +312,8 @@ def _feedback(
         notices.append("copied")
     if screening.count("keywords"):
         notices.append("keywords")
+    if screening.count("judgement"):
+        notices.append("judgement")
     ignored = screening.count("instruction") + screening.count("markup")
     ignored += screening.count("copied")
     return Feedback(

@@ -66,7 +66,8 @@ class Feedback(BaseModel):
     ignored_sentences: int = 0  # instructions, markup and copied text left out of grading
     verdict: Verdict | None = None
     contradictions: tuple[Misconception, ...] = ()
-    # Why parts of the answer earned nothing: "language", "copied", "keywords", "instructions".
+    # Why parts of the answer earned nothing: "language", "copied", "keywords", "judgement",
+    # "instructions".
     notices: tuple[str, ...] = ()
     language: str | None = None  # set when the answer is not in the course's language
 

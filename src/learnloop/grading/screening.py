@@ -5,7 +5,9 @@ Before any rubric point is judged, each sentence of the answer is sorted into on
 - ``instruction``: text addressed to the grader ("ignore the rubric", "score: 100");
 - ``markup``: JSON, tags, fake system blocks, or lines naming the rubric's point ids;
 - ``copied``: text lifted from the rubric, the model answer or the prompt;
-- ``keywords``: a list of terms, or a fragment, that states nothing.
+- ``keywords``: a list of terms, or a fragment, that states nothing;
+- ``judgement``: a sentence that only calls its subject good ("immutable images are great"),
+  which says nothing a teacher could credit.
 
 And the answer as a whole is checked for its language: an answer in another language than the
 course's gets a message saying so rather than a silent 0.
@@ -23,7 +25,7 @@ from typing import Literal
 from learnloop.ai.guard import is_instruction_like, is_markup, plain
 from learnloop.content.model import WrittenExercise
 
-SegmentKind = Literal["claim", "instruction", "markup", "copied", "keywords"]
+SegmentKind = Literal["claim", "instruction", "markup", "copied", "keywords", "judgement"]
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 # Closed-class English words. A statement is held together by them; a keyword list is not.
@@ -529,6 +531,31 @@ def _names_point_ids(segment: str, exercise: WrittenExercise) -> bool:
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
 _CLAUSE_END = re.compile(r"(?<=;)\s+(?=\S)")
+# A subject of a few words, "is/are", and a judgement with no content of its own, perhaps "for"
+# a few words more: "Immutable images are great", "Security is really important for us",
+# "Digests are a best practice." A reason ("... because it never changes") or any other
+# predicate makes it a claim. Comparatives ("more secure", "better") say something, so they
+# are not judgements here.
+_JUDGEMENT = re.compile(
+    r"^(?:[\w'/.:-]+\s+){1,6}(?:is|are|was|were)\s+"
+    r"(?:(?:really|very|so|super|quite|extremely|pretty|truly|definitely|just|also|all|both|"
+    r"absolutely|incredibly|generally)\s+)*"
+    r"(?:(?:a|an|the)\s+)?(?:(?:really|very|super)\s+)?"
+    r"(?:great|good|important|useful|nice|cool|awesome|amazing|excellent|fantastic|key|"
+    r"essential|crucial|helpful|beneficial|valuable|vital|powerful|ideal|best practice|"
+    r"good idea|good practice|big deal|must|way to go)"
+    r"(?:\s+(?:thing|things|idea|ideas|practice|practices|feature|features|concept|concepts|"
+    r"tool|tools|to have|to know|to use))?"
+    r"(?:\s+(?:for|in|to)(?:\s+[\w'-]+){1,3})?\s*[.!]*$",
+    re.IGNORECASE,
+)
+
+
+def is_judgement(clause: str) -> bool:
+    """The clause only calls its subject good, important or useful."""
+    return bool(_JUDGEMENT.match(" ".join(clause.split())))
+
+
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 
 
@@ -559,5 +586,7 @@ def screen(exercise: WrittenExercise, answer: str) -> Screening:
             # copying and keyword lists are judged on the whole sentence above.
             for clause in _CLAUSE_END.split(piece):
                 if any(ch.isalpha() for ch in clause):
-                    segments.append(Segment(clause, "claim"))
+                    segments.append(
+                        Segment(clause, "judgement" if is_judgement(clause) else "claim")
+                    )
     return Screening(tuple(segments), detect_language(answer))

@@ -93,6 +93,10 @@ def summarise(
         )
     if screening.claims and screening.count("keywords"):
         parts.append("Lists of terms earn nothing on their own: write what they do and why.")
+    if screening.claims and screening.count("judgement"):
+        parts.append(
+            "Calling an idea good or important earns nothing on its own: say what it does."
+        )
     if screening.claims and (screening.count("instruction") or screening.count("markup")):
         parts.append(
             "Text addressed to the grader, and markup or data such as JSON, was not graded."
@@ -118,5 +122,10 @@ def _nothing_graded(screening: Screening) -> str:
         return (
             "Your answer holds text addressed to the grader, or markup and data such as JSON, "
             "and no answer to the question: that was not graded."
+        )
+    if screening.count("judgement"):
+        return (
+            "Your answer says ideas are good or important without saying what they do. Explain "
+            "what each one does and why it matters."
         )
     return "Your answer is empty."
