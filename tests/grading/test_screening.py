@@ -152,3 +152,10 @@ def test_a_clause_that_only_calls_its_subject_good_is_a_judgement(clause: str) -
 )
 def test_a_clause_that_says_something_is_no_judgement(clause: str) -> None:
     assert not is_judgement(clause)
+
+
+def test_a_dockerfile_path_does_not_cut_a_sentence(lesson9: WrittenExercise) -> None:
+    screening = screen(
+        lesson9, "COPY . /app before pip install means every code change reinstalls everything."
+    )
+    assert [s.kind for s in screening.segments] == ["claim"]

@@ -529,7 +529,8 @@ def _names_point_ids(segment: str, exercise: WrittenExercise) -> bool:
     return len(named) >= 2 or (len(named) == 1 and _STATUS_WORDS.search(segment) is not None)
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
+# As in `features.split_sentences`, a "." standing alone ("COPY . /app") is a path, not an end.
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?<!\s\.)(?<!^\.)\s+(?=\S)")
 _CLAUSE_END = re.compile(r"(?<=;)\s+(?=\S)")
 # A subject of a few words, "is/are", and a judgement with no content of its own, perhaps "for"
 # a few words more: "Immutable images are great", "Security is really important for us",
