@@ -49,9 +49,11 @@ def _add_antonyms() -> None:
 
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-# A "." standing alone is a path, not a sentence end: "COPY . /app", "docker build . -t api".
+# Put after a sentence-end lookbehind: a "." standing alone is a path, not a sentence end
+# ("COPY . /app", "docker build . -t api"). Screening cuts sentences with it too.
+NOT_A_LONE_DOT = r"(?<!\s\.)(?<!^\.)"
 _SENTENCE_END = re.compile(
-    r"(?<=[.!?;])(?<!\s\.)(?<!^\.)\s+|\n\s*\n|\n\s*(?=[-*•]|\d+[.)]\s)|\s+(?=\d+[.)]\s)"
+    rf"(?<=[.!?;]){NOT_A_LONE_DOT}\s+|\n\s*\n|\n\s*(?=[-*•]|\d+[.)]\s)|\s+(?=\d+[.)]\s)"
 )
 _INVISIBLE = dict.fromkeys(
     [0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E]

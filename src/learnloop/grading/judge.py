@@ -101,7 +101,6 @@ class Evidence:
     """What the judge read for one point: its features and the windows behind them."""
 
     features: F64
-    best: int | None  # the window that best states the point
     contradicting: int | None  # the window that most denies it
     # The sentence that denies the point with no cross-encoder needed: it says what the point
     # asks for is not needed ("you dont need a controller"), or that a difference it draws is
@@ -172,7 +171,7 @@ def evidence_for(
     features[FEATURES.index("has_examples")] = float(bool(examples.by_status))
     features[FEATURES.index("claims_log")] = float(np.log1p(n_claims))
     if not windows:
-        return Evidence(features, None, None)
+        return Evidence(features, None)
     best_cos = int(np.argmax(cosines))
     precision, recall, _ = overlap(windows[best_cos].lexical, point_lexical)
     values: dict[str, float] = {
@@ -212,7 +211,7 @@ def evidence_for(
     for name, value in values.items():
         features[FEATURES.index(name)] = value
     denying = _flatly_denying(point, windows, cosines)
-    return Evidence(features, best, contradicting, denying, quote=quote)
+    return Evidence(features, contradicting, denying, quote=quote)
 
 
 # A window the cross-encoder reads as stating the point at least this share as likely as the

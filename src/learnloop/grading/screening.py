@@ -24,6 +24,7 @@ from typing import Literal
 
 from learnloop.ai.guard import is_instruction_like, is_markup, plain
 from learnloop.content.model import WrittenExercise
+from learnloop.grading.features import NOT_A_LONE_DOT
 
 SegmentKind = Literal["claim", "instruction", "markup", "copied", "keywords", "judgement"]
 
@@ -529,8 +530,7 @@ def _names_point_ids(segment: str, exercise: WrittenExercise) -> bool:
     return len(named) >= 2 or (len(named) == 1 and _STATUS_WORDS.search(segment) is not None)
 
 
-# As in `features.split_sentences`, a "." standing alone ("COPY . /app") is a path, not an end.
-_SENTENCE_END = re.compile(r"(?<=[.!?])(?<!\s\.)(?<!^\.)\s+(?=\S)")
+_SENTENCE_END = re.compile(rf"(?<=[.!?]){NOT_A_LONE_DOT}\s+(?=\S)")
 _CLAUSE_END = re.compile(r"(?<=;)\s+(?=\S)")
 # A subject of a few words, "is/are", and a judgement with no content of its own, perhaps "for"
 # a few words more: "Immutable images are great", "Security is really important for us",
