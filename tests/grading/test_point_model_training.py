@@ -20,8 +20,7 @@ COURSE = Path(__file__).resolve().parents[2] / "courses" / "cloud-native"
 def test_the_shipped_point_model_is_refitted_from_the_examples_without_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    pytest.importorskip("sklearn")
-    from learnloop.evaluation import training
+    from learnloop.evaluation import training  # scikit-learn: a pinned dev dependency
 
     def no_model() -> None:
         raise AssertionError("training read the point model it is fitting")
