@@ -374,3 +374,38 @@ def test_a_covered_point_quotes_the_sentence_that_states_it(course: Course) -> N
     assert status(feedback, "red-metrics") == "covered"
     assert quoted["red-metrics"] == metrics
     assert quoted["otel-traces"] == tracing
+
+
+def test_a_sentence_named_as_a_misconception_is_not_quoted_as_another_points_evidence(
+    course: Course,
+) -> None:
+    """The readiness point was credited with the liveness misconception as its quote, so the
+    learner read their wrong sentence under "You explained"; their readiness sentence is
+    what states it."""
+    lesson, exercise = lesson_and_exercise(course, 8)
+    wrong = (
+        "Liveness checks the db and the cache, so if the database goes down Kubernetes "
+        "restarts the pod."
+    )
+    right = "Readiness tells the Service whether to send traffic."
+    feedback = grade(exercise, f"{wrong} {right}", lesson=lesson)
+    assert status(feedback, "liveness-self") == "contradicted"
+    readiness = next(p for p in feedback.points if p.id == "readiness-traffic")
+    assert readiness.status in ("covered", "partial")
+    assert readiness.evidence == right
+
+
+def test_each_section_to_re_read_is_named_once(course: Course) -> None:
+    """A misconception and a missing point taught in the same section asked the learner to
+    re-read it twice in one paragraph."""
+    lesson, exercise = lesson_and_exercise(course, 8)
+    feedback = grade(
+        exercise,
+        "Liveness checks the db and the cache, so if the database goes down Kubernetes "
+        "restarts the pod. Readiness tells the Service whether to send traffic.",
+        lesson=lesson,
+    )
+    assert any(p.status == "missing" for p in feedback.points)
+    for section in lesson.sections:
+        assert feedback.summary.count(f'Re-read "{section.title}"') <= 1, feedback.summary
+    assert "Re-read" in feedback.summary

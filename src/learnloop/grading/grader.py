@@ -23,7 +23,7 @@ import math
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -39,6 +39,7 @@ from learnloop.grading.judge import (
     STATUSES,
     Evidence,
     ExampleEvidence,
+    Status,
     Window,
     decide,
     evidence_for,
@@ -144,9 +145,11 @@ def judge_points(
     exercise: WrittenExercise,
     claims: Sequence[str],
     evidence: dict[str, ExampleEvidence] | None = None,
+    written: int | None = None,
 ) -> tuple[list[Window], list[Evidence], npt.NDArray[np.float64]]:
-    """Windows, per-point evidence and P(status) per point (rows in rubric order)."""
-    windows, found = point_evidence(exercise, claims, evidence)
+    """Windows, per-point evidence and P(status) per point (rows in rubric order).
+    ``written`` is how many claims the learner wrote, when only some are judged."""
+    windows, found = point_evidence(exercise, claims, evidence, written)
     rows = np.stack([e.features for e in found]) if found else np.zeros((0, 1))
     status_probabilities = (
         point_model().probabilities(rows) if found else np.zeros((0, len(STATUSES)))
@@ -158,6 +161,7 @@ def point_evidence(
     exercise: WrittenExercise,
     claims: Sequence[str],
     evidence: dict[str, ExampleEvidence] | None = None,
+    written: int | None = None,
 ) -> tuple[list[Window], list[Evidence]]:
     """Windows and per-point evidence, without the point model: what `train-grader` fits it
     on, so a new feature can be fitted before any model for it exists."""
@@ -188,7 +192,7 @@ def point_evidence(
                 read,
                 probabilities[at : at + len(read)],
                 evidence.get(point.id, NO_EXAMPLES),
-                len(claims),
+                len(claims) if written is None else written,
             )
         )
         at += len(read)
@@ -214,11 +218,74 @@ def grade(
     sections = sections_for(lesson, [p.text for p in exercise.rubric])
     if screening.language is not None:
         return _not_graded(exercise, screening, sections, lesson)
-    windows, found, probabilities = judge_points(exercise, screening.claims, evidence)
-    model = point_model()
+    judged = _judged(exercise, screening.claims, evidence)
+    named = {j.text for j in judged if j.status == "contradicted" and j.text is not None}
+    quoting = [
+        i
+        for i, j in enumerate(judged)
+        if j.status != "contradicted" and j.text and any(n in j.text for n in named)
+    ]
+    if quoting:
+        # A sentence named as a misconception is not quoted as what the learner got right for
+        # another point ("Liveness checks the db and the cache" was shown as the answer's
+        # readiness point) when the rest of the answer holds evidence for it. The status stays:
+        # judged without those sentences, the dev set's teacher agreed less (3 labels better, 8
+        # worse), as a named sentence often also says something right ("the scheduler picks a
+        # node, and sends the spec straight to the kubelet").
+        rest = [c for c in screening.claims if c not in named]
+        again = _judged(exercise, rest, evidence, written=len(screening.claims))
+        for i in quoting:
+            if again[i].text is not None:
+                judged[i] = replace(judged[i], text=again[i].text, similarity=again[i].similarity)
     points: list[PointFeedback] = []
     contradictions: list[Misconception] = []
     for i, point in enumerate(exercise.rubric):
+        j = judged[i]
+        points.append(
+            PointFeedback(
+                id=point.id,
+                text=point.text,
+                status=j.status,
+                evidence=j.text,
+                similarity=round(j.similarity, 3),
+                section_id=sections[i],
+                confidence=round(j.confidence, 3),
+            )
+        )
+        if j.status == "contradicted" and j.text is not None:
+            contradictions.append(
+                Misconception(
+                    point_id=point.id,
+                    sentence=j.text,
+                    lesson_says=point.text,
+                    section_id=sections[i],
+                    belief=j.belief,
+                )
+            )
+    return _feedback(exercise, screening, points, contradictions, lesson)
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """One point's status, and the learner's text shown for it."""
+
+    status: Status
+    confidence: float
+    text: str | None
+    similarity: float
+    belief: str | None  # the anticipated misconception, in the author's words
+
+
+def _judged(
+    exercise: WrittenExercise,
+    claims: Sequence[str],
+    evidence: dict[str, ExampleEvidence] | None,
+    written: int | None = None,
+) -> list[_Judged]:
+    windows, found, probabilities = judge_points(exercise, claims, evidence, written)
+    model = point_model()
+    out: list[_Judged] = []
+    for i in range(len(exercise.rubric)):
         status, confidence = decide(model, probabilities[i], found[i])
         evidence_window = found[i].quote
         value = found[i].value
@@ -233,37 +300,14 @@ def grade(
                 evidence_window = value[1]
         elif status == "covered" and value is not None and value[0] == "agrees":
             evidence_window = value[1]  # the sentence that gives the value
-        text = windows[evidence_window].text if evidence_window is not None else None
-        if status == "missing" or text is None:
-            status = "missing" if text is None else status
-            text = None
-        similarity = (
-            float(windows[evidence_window].embedding @ point_embeddings(exercise)[i])
-            if text is not None and evidence_window is not None
-            else 0.0
-        )
-        points.append(
-            PointFeedback(
-                id=point.id,
-                text=point.text,
-                status=status,
-                evidence=text,
-                similarity=round(similarity, 3),
-                section_id=sections[i],
-                confidence=round(confidence, 3),
-            )
-        )
-        if status == "contradicted" and text is not None:
-            contradictions.append(
-                Misconception(
-                    point_id=point.id,
-                    sentence=text,
-                    lesson_says=point.text,
-                    section_id=sections[i],
-                    belief=found[i].anticipated_says,
-                )
-            )
-    return _feedback(exercise, screening, points, contradictions, lesson)
+        if status == "missing" or evidence_window is None:
+            out.append(_Judged("missing", confidence, None, 0.0, None))
+            continue
+        window = windows[evidence_window]
+        similarity = float(window.embedding @ point_embeddings(exercise)[i])
+        belief = found[i].anticipated_says if status == "contradicted" else None
+        out.append(_Judged(status, confidence, window.text, similarity, belief))
+    return out
 
 
 def feedback_from_points(

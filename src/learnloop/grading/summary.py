@@ -55,13 +55,18 @@ def summarise(
     partial = [p for p in points if p.status == "partial"]
     missing = [p for p in points if p.status == "missing"]
     parts: list[str] = []
+    # Each section is suggested once: a misconception and a missing point taught in the same
+    # section read as "Re-read X" twice.
+    suggested: set[str] = set()
     for m in contradictions:
         where = titles.get(m.section_id or "")
         common = ", which is a common misconception;" if m.belief else ", but"
         parts.append(
             f'Check this first: you wrote "{m.quoted}"{common} the lesson teaches '
-            f"{clause(m.lesson_says)}." + (f' Re-read "{where}".' if where else "")
+            f"{clause(m.lesson_says)}."
+            + (f' Re-read "{where}".' if where and where not in suggested else "")
         )
+        suggested.update([where] if where else [])
     if covered and not partial and not missing and not contradictions:
         parts.append("Excellent: your answer states every point the rubric asks for.")
     elif covered:
@@ -82,9 +87,13 @@ def summarise(
             + _join([clause(p.text) for p in missing])
             + "."
         )
-        to_read = list(
-            dict.fromkeys(titles[p.section_id] for p in missing if p.section_id in titles)
-        )
+        to_read = [
+            title
+            for title in dict.fromkeys(
+                titles[p.section_id] for p in missing if p.section_id in titles
+            )
+            if title not in suggested
+        ]
         if to_read:
             parts.append("Re-read " + _join_and([f'"{t}"' for t in to_read]) + ".")
     if screening.claims and screening.count("copied"):
