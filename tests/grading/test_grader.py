@@ -159,7 +159,8 @@ def test_one_denying_sentence_is_one_misconception(course: Course) -> None:
     feedback = grade(exercise, answer, lesson=lesson)
     quoted = [m for m in feedback.contradictions if m.sentence == sentence]
     assert [m.point_id for m in quoted] == ["weaker-isolation"]
-    assert feedback.summary.count("Check this first") == len(feedback.contradictions)
+    assert feedback.summary.count("Check this first") == 1
+    assert feedback.summary.count("Also check this") == len(feedback.contradictions) - 1
 
 
 def test_an_answer_that_dismisses_the_ingress_controller_is_told_so(course: Course) -> None:
@@ -409,3 +410,21 @@ def test_each_section_to_re_read_is_named_once(course: Course) -> None:
     for section in lesson.sections:
         assert feedback.summary.count(f'Re-read "{section.title}"') <= 1, feedback.summary
     assert "Re-read" in feedback.summary
+
+
+def test_a_second_misconception_is_introduced_as_another_not_as_the_first(
+    course: Course,
+) -> None:
+    """Two misconceptions read "Check this first: ... Check this first: ..."."""
+    lesson, exercise = lesson_and_exercise(course, 2)
+    feedback = grade(
+        exercise,
+        "Pinning by digest is pointless because the digest changes every time the node "
+        "restarts. Instead keep latest and set imagePullPolicy: Always so every node pulls the "
+        "same thing.",
+        lesson=lesson,
+    )
+    assert len(feedback.contradictions) == 2, feedback
+    assert feedback.summary.startswith("Check this first")
+    assert feedback.summary.count("Check this first") == 1
+    assert feedback.summary.count("Also check this") == 1

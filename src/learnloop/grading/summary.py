@@ -58,11 +58,12 @@ def summarise(
     # Each section is suggested once: a misconception and a missing point taught in the same
     # section read as "Re-read X" twice.
     suggested: set[str] = set()
-    for m in contradictions:
+    for n, m in enumerate(contradictions):
         where = titles.get(m.section_id or "")
         common = ", which is a common misconception;" if m.belief else ", but"
+        opening = "Check this first" if n == 0 else "Also check this"
         parts.append(
-            f'Check this first: you wrote "{m.quoted}"{common} the lesson teaches '
+            f'{opening}: you wrote "{m.quoted}"{common} the lesson teaches '
             f"{clause(m.lesson_says)}."
             + (f' Re-read "{where}".' if where and where not in suggested else "")
         )
