@@ -159,3 +159,15 @@ def test_a_dockerfile_path_does_not_cut_a_sentence(lesson9: WrittenExercise) -> 
         lesson9, "COPY . /app before pip install means every code change reinstalls everything."
     )
     assert [s.kind for s in screening.segments] == ["claim"]
+
+
+def test_judgements_joined_in_one_sentence_are_one_judgement() -> None:
+    """A vague answer earned the rollback point from "Immutability is key for reliability and
+    minimal images are a security best practice"."""
+    assert is_judgement(
+        "Immutability is key for reliability and minimal images are a security best practice."
+    )
+    assert is_judgement("Readiness probes are essential, and liveness probes are useful.")
+    # A clause that says what something does keeps the sentence a claim.
+    assert not is_judgement("Readiness probes are essential and remove the Pod from traffic.")
+    assert not is_judgement("Minimal images are important because they have fewer CVEs.")

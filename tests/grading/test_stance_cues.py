@@ -8,6 +8,7 @@ from learnloop.grading.features import (
     dismissal_cue,
     equates_difference,
     polarity,
+    stem,
     value_stance,
 )
 
@@ -207,3 +208,14 @@ def test_a_configured_value_is_read_from_the_claims(claims: list[str], stance: s
 def test_a_point_without_a_configuration_key_has_no_value_stance() -> None:
     point = "Use exec-form CMD so the application is PID 1 and receives SIGTERM."
     assert value_stance(point, ["the app runs as PID 1"]) is None
+
+
+@pytest.mark.parametrize(
+    ("inflected", "plain"),
+    [("rescanning", "rescans"), ("setting", "sets"), ("stopped", "stops"), ("added", "adds")],
+)
+def test_a_doubled_consonant_before_ing_or_ed_meets_the_plain_form(
+    inflected: str, plain: str
+) -> None:
+    """ "Continuous rescanning" missed "the registry rescans images nightly": two stems."""
+    assert stem(inflected) == stem(plain)

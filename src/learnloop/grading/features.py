@@ -103,6 +103,10 @@ def stem(word: str) -> str:
             break
     if len(word) > 3 and word.endswith("e"):
         word = word[:-1]
+    # A consonant doubled before -ing or -ed is one word with its plain form: "rescanning"
+    # and "rescans", "setting" and "sets". Undone everywhere, so "added" and "adds" still meet.
+    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiouylsz":
+        word = word[:-1]
     return word
 
 

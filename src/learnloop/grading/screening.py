@@ -543,8 +543,8 @@ _JUDGEMENT = re.compile(
     r"absolutely|incredibly|generally)\s+)*"
     r"(?:(?:a|an|the)\s+)?(?:(?:really|very|super)\s+)?"
     r"(?:great|good|important|useful|nice|cool|awesome|amazing|excellent|fantastic|key|"
-    r"essential|crucial|helpful|beneficial|valuable|vital|powerful|ideal|best practice|"
-    r"good idea|good practice|big deal|must|way to go)"
+    r"essential|crucial|helpful|beneficial|valuable|vital|powerful|ideal|"
+    r"(?:[\w-]+\s+)?(?:best|good) practice|good idea|big deal|must|way to go)"
     r"(?:\s+(?:thing|things|idea|ideas|practice|practices|feature|features|concept|concepts|"
     r"tool|tools|to have|to know|to use))?"
     r"(?:\s+(?:for|in|to)(?:\s+[\w'-]+){1,3})?\s*[.!]*$",
@@ -552,9 +552,19 @@ _JUDGEMENT = re.compile(
 )
 
 
+# Judgements joined into one sentence: "Immutability is key for reliability and minimal images
+# are a security best practice."
+_COORDINATED = re.compile(r"\s*(?:,\s*(?:and|but)|\band\b|\bbut\b)\s+", re.IGNORECASE)
+
+
 def is_judgement(clause: str) -> bool:
-    """The clause only calls its subject good, important or useful."""
-    return bool(_JUDGEMENT.match(" ".join(clause.split())))
+    """The clause only calls its subject good, important or useful, or each of the clauses
+    joined in it does."""
+    text = " ".join(clause.split())
+    if _JUDGEMENT.match(text):
+        return True
+    parts = _COORDINATED.split(text)
+    return len(parts) > 1 and all(_JUDGEMENT.match(part) for part in parts)
 
 
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
