@@ -42,6 +42,20 @@ ANSWER = (
 )
 
 
+# 100 words to lesson 8's exercise with a misconception the grader names and that a second
+# point first quotes: the grade then judges the other points again without it, the costliest
+# path (`grader.grade`).
+MISCONCEPTION_ANSWER = (
+    "Liveness checks the db and the cache, so if the database goes down Kubernetes restarts "
+    "the pod. Readiness tells the Service whether to send traffic to the Pod, and a Pod that "
+    "fails it is taken out of the endpoints until it passes again. Because the app needs "
+    "about ninety seconds to load its cache at boot, I would add a startup probe with a "
+    "failureThreshold of thirty and a period of five seconds, so liveness does not kill it "
+    "while it is still starting. Both probes call small HTTP handlers in the app, which "
+    "answer quickly and log nothing."
+)
+
+
 def rss_mb() -> tuple[float, float]:
     """(current, peak) resident set size of this process, in MB."""
     values = {}
@@ -55,8 +69,15 @@ def rss_mb() -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=60)
+    parser.add_argument(
+        "--answer",
+        choices=["strong", "misconception"],
+        default="strong",
+        help="lesson 9's strong answer, or lesson 8's with a named misconception",
+    )
     args = parser.parse_args()
-    assert len(ANSWER.split()) == 100, len(ANSWER.split())
+    answer, number = (ANSWER, 9) if args.answer == "strong" else (MISCONCEPTION_ANSWER, 8)
+    assert len(answer.split()) == 100, len(answer.split())
 
     started = time.perf_counter()
     from learnloop.ai.cross_encoder import get_cross_encoder
@@ -65,20 +86,20 @@ def main() -> None:
     from learnloop.grading.grader import grade
 
     course = load_course(ROOT / "courses" / "cloud-native")
-    lesson = course.lesson(9)  # "Cloud Native Architecture": the answer below is for its exercise
+    lesson = course.lesson(number)
     if lesson is None or not lesson.written:
-        raise SystemExit("lesson 9 with a written exercise is expected")
+        raise SystemExit(f"lesson {number} with a written exercise is expected")
     exercise = lesson.written[0]
     encoder = get_encoder()
     load_s = time.perf_counter() - started
 
     cold = time.perf_counter()
-    feedback = grade(exercise, ANSWER, lesson=lesson)  # embeds rubric, model answer, sections
+    feedback = grade(exercise, answer, lesson=lesson)  # embeds rubric, model answer, sections
     cold_ms = (time.perf_counter() - cold) * 1000
 
-    ids = encoder.token_ids([ANSWER])[0]
+    ids = encoder.token_ids([answer])[0]
     for _ in range(5):
-        grade(exercise, ANSWER, lesson=lesson)
+        grade(exercise, answer, lesson=lesson)
         encoder.forward_ids([ids])
 
     # Wall time, and CPU time of this process: on a machine shared with other jobs the wall
@@ -90,14 +111,14 @@ def main() -> None:
         forward_s.append(time.perf_counter() - t)
         forward_cpu.append(time.process_time() - c)
         t, c = time.perf_counter(), time.process_time()
-        grade(exercise, ANSWER, lesson=lesson)
+        grade(exercise, answer, lesson=lesson)
         grade_s.append(time.perf_counter() - t)
         grade_cpu.append(time.process_time() - c)
 
     # The cross-encoder's share: the same number of (claim, point) reads a grade makes, each
     # a claim of the answer against a rubric point.
     reads = [(p.evidence, p.text) for p in feedback.points if p.evidence] * 2 or [
-        (ANSWER, exercise.rubric[0].text)
+        (answer, exercise.rubric[0].text)
     ]
     cross_cpu = []
     for _ in range(args.reps):
