@@ -35,6 +35,7 @@ from learnloop.tutor.answers import (
     _desktop_setup_elsewhere,
     answer_question,
     compared_sides,
+    without_set_aside,
 )
 from learnloop.tutor.models import HintUse
 from learnloop.tutor.passages import course_passages, units_of_html
@@ -312,6 +313,22 @@ def whole_course(index_dir: Path) -> Course:
     course = load_course(COURSES_DIR / "cloud-native")
     assert prepare(course, index_dir).embeddings is not None
     return course
+
+
+def test_what_the_learner_sets_aside_is_not_searched_for(
+    whole_course: Course, index_dir: Path
+) -> None:
+    """Asked from the configuration lesson, "the Deployment env list" the learner wants to
+    leave found the ConfigMap section: the answer never mentioned Secrets."""
+    assert without_set_aside(PASSWORD) == "Where should I keep a database password?"
+    assert without_set_aside("use a Deployment rather than a Pod") == "use a Deployment"
+    assert without_set_aside("instead of env vars?") == "instead of env vars?"  # nothing left
+    result = answer_question(
+        whole_course, lesson_of(whole_course, 8), question=PASSWORD, settings=embedded(index_dir)
+    )
+    assert result.outcome == "answered"
+    assert "secrets-and-what-they-do-not-protect" in {c.section_id for c in result.citations}
+    assert "configuration-outside-the-image" not in {c.section_id for c in result.citations}
 
 
 def test_a_comparison_shows_a_passage_on_each_side(whole_course: Course, index_dir: Path) -> None:

@@ -199,9 +199,21 @@ def _on_topic(hits: Sequence[Hit]) -> bool:
     return any(_relevant(h) for h in hits)
 
 
+# What the learner sets aside ("a database password instead of the Deployment env list") is
+# not what they ask about: searched for, its words found the ConfigMap section, not Secrets.
+_SET_ASIDE_RE = re.compile(r"\s*\b(?:instead of|rather than)\b[^,;.?!]*", re.IGNORECASE)
+
+
+def without_set_aside(question: str) -> str:
+    """The question without what it sets aside, when enough of it remains to search for."""
+    kept = _SET_ASIDE_RE.sub("", question).strip()
+    return kept if len(kept.split()) >= 3 else question
+
+
 def search(index: CourseIndex, lesson: Lesson, question: str, history: Sequence[Turn]) -> Any:
     """The hits for a question, read with the thread's last question when it is a follow-up
     that alone finds less ("what do you mean by eviction?")."""
+    question = without_set_aside(question)
     vector = index.encode_query(question)
     hits = index.search(question, lesson_number=lesson.number, k=8, query_vector=vector)
     if history:
