@@ -172,7 +172,7 @@ def _eval_dev(dev_dir: Path, output: Path | None) -> None:
     table = render(figures(grade_all(answers)))
     seconds = time.perf_counter() - started
     section = (
-        f"{DEV_HEADING} (`bench/grader-dev`)\n\n"
+        f"{DEV_HEADING} (`{dev_dir}`)\n\n"
         f"- Command: `{_command()}` ({seconds:.0f} s), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"code `{_git_rev()}`; weights {_weights_digest()}\n"
         "- Graded by the serving code (`learnloop.grading.grader.grade`), exactly as a learner's "

@@ -154,6 +154,7 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
 @dataclass(frozen=True)
 class DevFigures:
     answers: int
+    exercises: int
     points: int
     agreement: float
     agreement_by_status: dict[str, tuple[int, int]]  # teacher status -> (agreed, total)
@@ -203,6 +204,7 @@ def figures(graded: Sequence[Graded]) -> DevFigures:
                 )
     return DevFigures(
         answers=len(graded),
+        exercises=len({(g.answer.lesson.number, g.answer.exercise.id) for g in graded}),
         points=total,
         agreement=agreed / total if total else 0.0,
         agreement_by_status={k: (v[0], v[1]) for k, v in by_status.items()},
@@ -220,8 +222,8 @@ STATUSES = ("covered", "partial", "missing", "contradicted")
 def render(f: DevFigures) -> str:
     c, n = f.contradicted_marked_covered
     lines = [
-        f"{f.answers} answers to the 12 written exercises, {f.points} (answer, rubric point) "
-        "labels by a teacher.",
+        f"{f.answers} answers to {f.exercises} written exercises, {f.points} "
+        "(answer, rubric point) labels by a teacher.",
         "",
         "| figure | value | target |",
         "|---|---|---|",
