@@ -1,6 +1,6 @@
 """Cost of grading one 100-word answer with the embedded engine, against one MiniLM forward pass.
 
-Run: .venv/bin/python bench/bench_grader.py [--reps 60]
+Run: .venv/bin/python bench/bench_grader.py [--reps 60] [--answer misconception]
 
 Both are measured in the same process, interleaved, on one thread, after a warm-up, so the
 ratio is fair even on a shared machine: the grade call includes the screening (sentences,
