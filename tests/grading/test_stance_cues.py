@@ -219,3 +219,24 @@ def test_a_doubled_consonant_before_ing_or_ed_meets_the_plain_form(
 ) -> None:
     """ "Continuous rescanning" missed "the registry rescans images nightly": two stems."""
     assert stem(inflected) == stem(plain)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "dismisses"),
+    [
+        ("Skip the startup probe and just set initialDelaySeconds on liveness.", True),
+        ("You can just skip the startup probe.", True),
+        ("I'd skip the startup probe.", True),
+        # described, not advised
+        ("Liveness checks are skipped until the startup probe succeeds.", False),
+        ("The kubelet skips liveness while the startup probe runs.", False),
+        ("Don't skip the startup probe.", False),
+    ],
+)
+def test_advice_to_skip_what_a_point_asks_for_is_a_dismissal(
+    sentence: str, dismisses: bool
+) -> None:
+    point = (
+        "Uses a startup probe with enough time for the 90-second boot so liveness does not kill it."
+    )
+    assert dismissal_cue(sentence, point) is dismisses

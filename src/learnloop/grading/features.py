@@ -311,6 +311,10 @@ _DISMISSAL_FILLER = frozenset(
     {"install", "add", "use", "run", "set", "really", "separate", "extra", "bother", "worry"}
 )
 _DENIERS = frozenset({"nt", "not", "never", "no"})
+# Words before a verb that make it advice to the reader: "you can just skip", "I'd skip".
+_ADVISING = frozenset(
+    {"just", "simply", "can", "could", "should", "would", "to", "id", "i'd", "we'd", "then"}
+)
 
 
 def _claim_stems(tokens: list[str]) -> list[str]:
@@ -334,6 +338,10 @@ def dismissed(text: str) -> frozenset[str]:
         for i, token in enumerate(tokens):
             denied = any(t in _DENIERS for t in tokens[max(0, i - 3) : i])
             if (token in _NEEDLESS_VERBS or token == "reason") and denied:  # noqa: S105
+                out.update(_claim_stems(tokens[i + 1 : i + 7])[:2])
+            elif token == "skip" and not denied and (i == 0 or tokens[i - 1] in _ADVISING):  # noqa: S105
+                # "Skip the startup probe", "you can just skip it": advice dismisses. "Containers
+                # skip the guest kernel" and "liveness is skipped until ..." describe.
                 out.update(_claim_stems(tokens[i + 1 : i + 7])[:2])
             elif token in ("matter", "matters") and denied and tokens[i - 1 : i] != ["no"]:
                 # "no matter when it pulls" is an idiom, not "X doesnt matter".
