@@ -211,6 +211,14 @@ def complete_lesson(
     if _completed(db, user, course, lesson):
         # Most completions under load are repeats: answer them without asking for the write
         # lock. (A concurrent first completion is caught by the unique constraint below.)
+        # A retry of this very request may have completed the lesson between the key lookup
+        # above and this read: it is answered as that first try was, not as a repeat.
+        replay = _completion_by_key(db, user, idempotency_key) if idempotency_key else None
+        if replay is not None and (replay.course_slug, replay.lesson_number) == (
+            course.slug,
+            lesson.number,
+        ):
+            return _completion(db, user, now, replay.xp_awarded, already=False)
         return _again(db, user, course, lesson, now)
     # Solved attempts are never deleted, so mastery checked here still holds at the insert.
     check_mastery(db, user=user, course=course, lesson=lesson)
