@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from importlib import resources
 
 import httpx
@@ -17,7 +18,9 @@ from .conftest import Browser, Site
 
 def _fresh_person(site: Site, password: str = "an-unusual-passphrase-7") -> str:
     with Browser(site.url) as browser:
-        email = f"throttle-{id(browser)}@example.com"
+        # A fresh address each call: id() of a finished Browser is reused by the next one, so
+        # the second signup of a run could meet the first's address and get a 400.
+        email = f"throttle-{uuid.uuid4().hex[:12]}@example.com"
         created = browser.post_form("/signup", {"name": "T", "email": email, "password": password})
         assert created.status_code == 303, created.text[:300]
     return email
