@@ -126,7 +126,7 @@ def test_the_teachers_path(server: Server, browser: Browser, axe_source: str) ->
     ann_row = table.locator("tbody tr", has_text="Ann Learner")
     expect(ann_row).to_contain_text("100%")  # first-try accuracy
     expect(table.locator("tbody tr", has_text="Bob Learner")).to_contain_text("0%")
-    teacher.get_by_role("link", name="XP").click()
+    teacher.get_by_role("link", name="XP", exact=True).click()
     expect(teacher).to_have_url(f"{class_url}?sort=xp")
     assert_accessible(teacher, axe_source, "the class progress page")
     teacher.screenshot(path=str(SCREENSHOTS / "teach-class-progress.png"), full_page=True)
