@@ -213,13 +213,9 @@ def complete_lesson(
         # lock. (A concurrent first completion is caught by the unique constraint below.)
         # A retry of this very request may have completed the lesson between the key lookup
         # above and this read: it is answered as that first try was, not as a repeat.
-        replay = _completion_by_key(db, user, idempotency_key) if idempotency_key else None
-        if replay is not None and (replay.course_slug, replay.lesson_number) == (
-            course.slug,
-            lesson.number,
-        ):
-            return _completion(db, user, now, replay.xp_awarded, already=False)
-        return _again(db, user, course, lesson, now)
+        return _retried(db, user, course, lesson, now, idempotency_key) or _again(
+            db, user, course, lesson, now
+        )
     # Solved attempts are never deleted, so mastery checked here still holds at the insert.
     check_mastery(db, user=user, course=course, lesson=lesson)
     # Every write below is kept right by a unique constraint, so the reads above need no lock.
@@ -238,13 +234,9 @@ def complete_lesson(
     if completion_id is None:
         # Completed before (or by a concurrent request): the unique constraint said so.
         # If that was this request retried (same key), answer as the first try did.
-        replay = _completion_by_key(db, user, idempotency_key) if idempotency_key else None
-        if replay is not None and (replay.course_slug, replay.lesson_number) == (
-            course.slug,
-            lesson.number,
-        ):
-            return _completion(db, user, now, replay.xp_awarded, already=False)
-        return _again(db, user, course, lesson, now)
+        return _retried(db, user, course, lesson, now, idempotency_key) or _again(
+            db, user, course, lesson, now
+        )
     # The ledger's unique (user, reason, ref) is the real guard: XP for a lesson is paid once.
     awarded = award_xp(
         db, user=user, amount=lesson.xp, reason="lesson", ref=f"{course.slug}/{lesson.number}"
@@ -265,6 +257,16 @@ def complete_lesson(
         awarded,
     )
     return _completion(db, user, now, awarded, already=False)
+
+
+def _retried(
+    db: Session, user: User, course: Course, lesson: Lesson, now: datetime, key: str | None
+) -> Completion | None:
+    """The first try's answer when this lesson was completed under this Idempotency-Key."""
+    replay = _completion_by_key(db, user, key) if key else None
+    if replay is None or (replay.course_slug, replay.lesson_number) != (course.slug, lesson.number):
+        return None
+    return _completion(db, user, now, replay.xp_awarded, already=False)
 
 
 def _completed(db: Session, user: User, course: Course, lesson: Lesson) -> bool:
