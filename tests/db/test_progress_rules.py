@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from factories import TRUE_FALSE_ID, make_user, sample_lesson, solve_lesson
+from factories import TRUE_FALSE_ID, _library, make_user, sample_lesson, solve_lesson
 from learnloop.exercises import service as exercises
 from learnloop.progress import service as progress
 
@@ -109,6 +109,18 @@ def test_focus_minutes_are_capped_per_day(db: Session) -> None:
     assert summary_today == 120
 
 
+def test_a_focus_block_across_midnight_counts_on_the_day_it_ended(db: Session) -> None:
+    user = make_user(db)
+    ended = datetime(2026, 3, 2, 0, 17, tzinfo=UTC)
+    block = progress.record_focus_session(
+        db, user=user, minutes=25, started_at=ended - timedelta(minutes=25), now=ended
+    )
+    assert block.local_date == ended.date()
+    summary = progress.summary(db, user=user, library=_library(), now=ended)
+    assert summary.focus_minutes_today == 25
+    assert summary.streak_days == 1  # 1 March was not active: the learner worked on 2 March
+
+
 @pytest.mark.parametrize("minutes", [0, 61, -5])
 def test_focus_minutes_must_be_1_to_60(db: Session, minutes: int) -> None:
     user = make_user(db)
@@ -148,8 +160,6 @@ def test_focus_sessions_cannot_be_backdated_overlap_or_lie_in_the_future(db: Ses
 
 
 def test_summary_and_next_lesson(db: Session) -> None:
-    from factories import _library
-
     user = make_user(db)
     course, lesson = sample_lesson(1)
     empty = progress.summary(db, user=user, library=_library())

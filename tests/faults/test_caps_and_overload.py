@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ai.fake_llm import FakeLLM, running_fake_llm
-from factories import TRUE_FALSE_ID, attempt_path
+from factories import TRUE_FALSE_ID, attempt_path, create_learner
 from learnloop.db import session_scope
 from learnloop.feedback.models import AiUsage
 from learnloop.progress.models import FocusSession
@@ -47,6 +47,12 @@ async def _all_at_once(base: str, requests: list[dict[str, Any]]) -> list[httpx.
         return list(await asyncio.gather(*(http.request(**r) for r in requests)))
 
 
+def _midday_zone(now: datetime) -> str:
+    """An IANA fixed-offset zone where `now` is about 12:00 (Etc/GMT signs are inverted)."""
+    offset = 12 - now.hour  # from +12 at 00:xx UTC down to -11 at 23:xx UTC
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"
+
+
 @pytest.mark.slow
 def test_parallel_requests_charge_exactly_the_caps(database_url: str, tmp_path: Path) -> None:
     env = {
@@ -60,7 +66,12 @@ def test_parallel_requests_charge_exactly_the_caps(database_url: str, tmp_path: 
         "LEARNLOOP_AI_QUEUE_TIMEOUT_SECONDS": "60",
     }
     with learnloop_serve(database_url, tmp_path, **env) as served:
-        asker, focuser = learners(served.url, 2)
+        asker = learners(served.url, 1)[0]
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        # The focuser lives where it is about midday now, so the last hour is one local day and
+        # the day cap is what limits the count (a run just after midnight split it in two).
+        with httpx.Client(base_url=served.url, timeout=30, trust_env=False) as http:
+            focuser = create_learner(http, timezone=_midday_zone(now))
         # AI quota: tutor questions and written answers, all charged to one learner at once.
         ai = [
             {"method": "POST", "url": TUTOR_API, "json": {"question_id": QUESTION_ID}}
@@ -77,7 +88,6 @@ def test_parallel_requests_charge_exactly_the_caps(database_url: str, tmp_path: 
 
         # Focus cap: 1-minute blocks that do not overlap (one a minute over the last hour),
         # each sent twice; the duplicates are refused as overlapping.
-        now = datetime.now(UTC).replace(second=0, microsecond=0)
         focus = [
             {
                 "method": "POST",

@@ -385,7 +385,9 @@ def record_focus_session(
     db.execute(select(User.id).where(User.id == user.id).with_for_update())
     if _overlapping_block(db, user, started_at, ended_at):
         raise InvalidFocusSession("started_at: this block overlaps a focus block already recorded")
-    day = started_at.astimezone(ZoneInfo(user.timezone)).date()
+    # A block counts on the day it ended, as all activity does: one finished at 00:17 after
+    # starting at 23:52 is part of today's focus and today's streak, not yesterday's.
+    day = min(ended_at, now).astimezone(ZoneInfo(user.timezone)).date()
     already = focus_minutes_on(db, user=user, start=day, end=day)
     counted = max(0, min(minutes, cap - already))
     session = FocusSession(
