@@ -49,12 +49,34 @@ def test_own_words_sharing_a_few_terms_are_claims(lesson9: WrittenExercise) -> N
     assert kinds(lesson9, answer) == ["claim", "claim", "claim"]
 
 
+def test_statements_joined_with_a_new_subject_are_judged_one_by_one(
+    lesson9: WrittenExercise,
+) -> None:
+    answer = (
+        "I'd build each image once and tag it with the commit, and I'd start from distroless "
+        "so there is no shell, but we keep the digest in the manifest."
+    )
+    assert screen(lesson9, answer).claims == (
+        "I'd build each image once and tag it with the commit",
+        "I'd start from distroless so there is no shell",
+        "we keep the digest in the manifest.",
+    )
+    # Without a new subject, "and" joins parts of one statement, which stays whole; and a
+    # shorter sentence is read whole.
+    whole = "The image is built once, and promoted unchanged from staging to production."
+    assert screen(lesson9, whole).claims == (whole,)
+    short = "Delivery is automated and secure, and we have observability so we know it works."
+    assert screen(lesson9, short).claims == (short,)
+
+
 @pytest.mark.parametrize(
     "answer",
     [
         "immutability, digest, rollback, distroless, no shell, attack surface, fewer CVEs",
         "Immutable images; reproducible builds; smaller attack surface; faster pulls",
         "immutable image",
+        # a label that names no topic leaves a list a list
+        "Answer: immutability, digests and distroless.",
     ],
 )
 def test_keyword_lists_and_fragments_state_nothing(lesson9: WrittenExercise, answer: str) -> None:

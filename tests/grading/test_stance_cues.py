@@ -227,6 +227,7 @@ def test_a_doubled_consonant_before_ing_or_ed_meets_the_plain_form(
         ("Skip the startup probe and just set initialDelaySeconds on liveness.", True),
         ("You can just skip the startup probe.", True),
         ("I'd skip the startup probe.", True),
+        ("We skipped the startup probe: the app boots fast enough.", True),
         # described, not advised
         ("Liveness checks are skipped until the startup probe succeeds.", False),
         ("The kubelet skips liveness while the startup probe runs.", False),

@@ -315,6 +315,8 @@ _DENIERS = frozenset({"nt", "not", "never", "no"})
 _ADVISING = frozenset(
     {"just", "simply", "can", "could", "should", "would", "to", "id", "i'd", "we'd", "then"}
 )
+# A first-person subject before "skip(ped)": a design the learner chose, as in a review.
+_DECIDING = frozenset({"we", "i"})
 
 
 def _claim_stems(tokens: list[str]) -> list[str]:
@@ -339,9 +341,14 @@ def dismissed(text: str) -> frozenset[str]:
             denied = any(t in _DENIERS for t in tokens[max(0, i - 3) : i])
             if (token in _NEEDLESS_VERBS or token == "reason") and denied:  # noqa: S105
                 out.update(_claim_stems(tokens[i + 1 : i + 7])[:2])
-            elif token == "skip" and not denied and (i == 0 or tokens[i - 1] in _ADVISING):  # noqa: S105
-                # "Skip the startup probe", "you can just skip it": advice dismisses. "Containers
-                # skip the guest kernel" and "liveness is skipped until ..." describe.
+            elif (
+                token in ("skip", "skipped")
+                and not denied
+                and (i == 0 or tokens[i - 1] in _ADVISING or tokens[i - 1] in _DECIDING)
+            ):
+                # "Skip the startup probe", "you can just skip it": advice dismisses, and so does
+                # the learner's own decision, "we skipped NetworkPolicies". "Containers skip the
+                # guest kernel" and "liveness is skipped until ..." describe.
                 out.update(_claim_stems(tokens[i + 1 : i + 7])[:2])
             elif token in ("matter", "matters") and denied and tokens[i - 1 : i] != ["no"]:
                 # "no matter when it pulls" is an idiom, not "X doesnt matter".

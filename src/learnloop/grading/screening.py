@@ -399,6 +399,12 @@ _FINITE = frozenset(
 )
 # "Packaging: multi-stage build, distroless" - a topic label makes the list a statement about it.
 _LABELLED = re.compile(r"^\s*[\w/ -]{2,30}?(:|\s[-\u2013]\s)\s*\S")
+# ... but "Answer: metrics, logs and traces" names no topic: the label says nothing.
+_EMPTY_LABEL = re.compile(
+    r"^\s*(?:my\s+|the\s+)?(?:answer|response|summary|in short|tl;?dr|keywords|key words|"
+    r"key terms|terms|topics|notes)\s*:",
+    re.IGNORECASE,
+)
 _RELATION = re.compile(r"->|=>|→|\s=\s")
 
 
@@ -433,6 +439,8 @@ def _is_keyword_list(segment: str) -> bool:
     words = tokens(segment)
     if not words:
         return True
+    if _is_labelled_list(segment):
+        return True
     ratio = function_word_ratio(segment)
     items = [i for i in _LIST_SEPARATORS.split(segment) if i.strip()]
     if len(items) >= 3:
@@ -447,6 +455,20 @@ def _is_keyword_list(segment: str) -> bool:
             return True
     # A short fragment with no function word and no verb ("immutable image", "Deployment.").
     return len(words) <= 4 and ratio == 0.0 and not _verb_cue(words)
+
+
+def _is_labelled_list(segment: str) -> bool:
+    """Terms after a label that names no topic: "Answer: metrics, logs and traces." """
+    label = _EMPTY_LABEL.match(segment)
+    if label is None:
+        return False
+    rest = segment[label.end() :]
+    items = [i for i in re.split(r"[,;/]|\band\b|\bor\b", rest) if tokens(i)]
+    return (
+        len(items) >= 2
+        and all(len(tokens(i)) <= 3 for i in items)
+        and not any(w.replace("'", "") in _FINITE or w.endswith("n't") for w in tokens(rest))
+    )
 
 
 @dataclass(frozen=True)
@@ -532,6 +554,33 @@ def _names_point_ids(segment: str, exercise: WrittenExercise) -> bool:
 
 _SENTENCE_END = re.compile(rf"(?<=[.!?]){NOT_A_LONE_DOT}\s+(?=\S)")
 _CLAUSE_END = re.compile(r"(?<=;)\s+(?=\S)")
+# In a long sentence, statements joined by ", and" (", but", ", so", ", then") with a new
+# subject are judged one by one. The cross-encoder read the 45 words of "I'd count requests and
+# errors ... in a histogram, and I'd trace every order with OpenTelemetry ..." as stating
+# neither point; each half, read alone, states its own. Shorter sentences it reads whole, and
+# splitting them gave vague ones credit ("... it's reliable and secure, and we have
+# observability so we know what's going on").
+_JOINED_STATEMENT = re.compile(
+    r",\s+(?:and|but|so|then|and then)\s+"
+    r"(?=(?:I|I'd|I'll|I'm|I've|we|we'd|we'll|we're|we've|you|you'd|you'll)\s)",
+    re.IGNORECASE,
+)
+LONG_SENTENCE_WORDS = 28
+
+
+def _statements(piece: str) -> list[str]:
+    clauses = _CLAUSE_END.split(piece)
+    return [
+        part
+        for clause in clauses
+        for part in (
+            _JOINED_STATEMENT.split(clause)
+            if len(clause.split()) >= LONG_SENTENCE_WORDS
+            else [clause]
+        )
+    ]
+
+
 # A subject of a few words, "is/are", and a judgement with no content of its own, perhaps "for"
 # a few words more: "Immutable images are great", "Security is really important for us",
 # "Digests are a best practice." A reason ("... because it never changes") or any other
@@ -593,9 +642,10 @@ def screen(exercise: WrittenExercise, answer: str) -> Screening:
         elif _is_keyword_list(piece):
             segments.append(Segment(piece, "keywords"))
         else:
-            # Judged clause by clause where the learner joined statements with semicolons;
-            # copying and keyword lists are judged on the whole sentence above.
-            for clause in _CLAUSE_END.split(piece):
+            # Judged clause by clause where the learner joined statements with semicolons, or
+            # with ", and I'd" in a long sentence; copying and keyword lists are judged on the
+            # whole sentence above.
+            for clause in _statements(piece):
                 if any(ch.isalpha() for ch in clause):
                     segments.append(
                         Segment(clause, "judgement" if is_judgement(clause) else "claim")
