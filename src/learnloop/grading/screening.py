@@ -406,6 +406,8 @@ _EMPTY_LABEL = re.compile(
     re.IGNORECASE,
 )
 _RELATION = re.compile(r"->|=>|→|\s=\s")
+# The list separators, and the "and" / "or" before a list's last item.
+_LIST_OR_JOIN = re.compile(rf"{_LIST_SEPARATORS.pattern}|\s+(?:and|or)\s+", re.IGNORECASE)
 
 
 def _verb_cue(words: Sequence[str]) -> bool:
@@ -463,7 +465,7 @@ def _is_labelled_list(segment: str) -> bool:
     if label is None:
         return False
     rest = segment[label.end() :]
-    items = [i for i in re.split(r"[,;/]|\band\b|\bor\b", rest) if tokens(i)]
+    items = [i for i in _LIST_OR_JOIN.split(rest) if tokens(i)]
     return (
         len(items) >= 2
         and all(len(tokens(i)) <= 3 for i in items)
