@@ -208,6 +208,30 @@ def graded(course: Course, number: int, answer: str) -> dict[str, str]:
             "integrity of the image at admission.",
             "sbom",
         ),
+        (
+            11,
+            "Logs go to stdout in plain text, which is nicer to read than JSON when you tail "
+            "them.",
+            "structured-logs",
+        ),
+        (
+            12,
+            "Security: non-root and restricted pods, and the API key sits in a Kubernetes "
+            "Secret, and Secrets are encrypted so that is safe.",
+            "security",
+        ),
+        (
+            12,
+            "Reliability: a single replica is fine because the Deployment brings it back when "
+            "it crashes, with readiness and liveness probes.",
+            "reliability",
+        ),
+        (
+            12,
+            "Packaging: a full ubuntu image so the on-call engineer can apt-get install tools "
+            "and debug inside it.",
+            "packaging",
+        ),
     ],
 )
 def test_an_anticipated_belief_contradicts_its_point(
@@ -260,6 +284,30 @@ def test_an_anticipated_belief_contradicts_its_point(
             "CI writes an SBOM listing every package of the image, and cosign signs the image "
             "so the cluster can check its integrity at admission.",
             "sbom",
+        ),
+        (
+            11,
+            "Plain text is easier on the eyes, but JSON logs on stdout can be parsed and "
+            "searched, so every line is JSON with the trace id.",
+            "structured-logs",
+        ),
+        (
+            12,
+            "Kubernetes Secrets are only base64-encoded, not encrypted, so we turn on "
+            "encryption at rest and pull the password from an external secret store.",
+            "security",
+        ),
+        (
+            12,
+            "One replica is not enough: a node drain would take the service down, so we run "
+            "three behind a PodDisruptionBudget.",
+            "reliability",
+        ),
+        (
+            12,
+            "We compile in a debian builder stage and copy the binary into a distroless "
+            "image that never runs as root.",
+            "packaging",
         ),
     ],
 )
