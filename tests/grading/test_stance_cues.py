@@ -87,6 +87,8 @@ DOCKERIGNORE = "Add a .dockerignore to keep files like .git and .env out of the 
         # "keep X out" leaves out X, and still asks for what the clause starts with
         ("a .dockerignore is pointless because COPY skips hidden files anyway", DOCKERIGNORE),
         ("minimal images are unnecessary, a full base works just as well", SHELLS),
+        # "non-root" rules out root only: the point still asks for the user and the USER line
+        ("I wouldn't bother with a USER line, root inside can't touch the host", NON_ROOT),
     ],
 )
 def test_dismissing_what_the_point_asks_for_is_a_denial(sentence: str, point: str) -> None:
@@ -160,6 +162,12 @@ def test_a_likeness_the_point_does_not_deny_is_no_denial(sentence: str) -> None:
         (
             "The DB must not be in liveness",
             "Putting the database in liveness would restart all replicas at once.",
+        ),
+        # the denial reaches past the object: nothing is killed
+        (
+            "a startup probe so the 90 seconds of loading don't get the container killed",
+            "Uses a startup probe with enough time for the 90-second boot so liveness does not "
+            "kill it.",
         ),
     ],
 )

@@ -268,7 +268,9 @@ def polarity(text: str) -> tuple[frozenset[str], frozenset[str]]:
             first = negations[0]
             after = [s for i, s in content if i > first and tokens[i] not in _LIGHT][:1]
             denied.update(after)
-            asserted.update(s for i, s in content if i <= first or s not in after)
+            # The rest of a denied clause is in the denial's reach, so it is not asserted
+            # either: "dont get the container killed" says nothing is killed.
+            asserted.update(s for i, s in content if i <= first)
         else:
             asserted.update(s for _, s in content)
     return frozenset(asserted - denied), frozenset(denied - asserted)
@@ -393,6 +395,13 @@ def _clauses_with_breaks(text: str) -> list[tuple[str, str]]:
     return out
 
 
+def _without_prefixed(tokens: list[str]) -> list[str]:
+    """The tokens without a "non-" prefix and the word it negates: "a non-root user" asks for a
+    user, and only the root it rules out is left aside, not the whole clause."""
+    negated = {i + 1 for i, t in enumerate(tokens) if t == "non"}
+    return [t for i, t in enumerate(tokens) if t != "non" and i not in negated]
+
+
 @lru_cache(maxsize=4096)
 def recommended(point: str) -> frozenset[str]:
     """Stems a point asks for: not in a clause that warns of what would happen, nor in what a
@@ -401,7 +410,7 @@ def recommended(point: str) -> frozenset[str]:
     out: set[str] = set()
     leaving_out = False
     for clause, before in _clauses_with_breaks(normalise(point)):
-        tokens = words(clause)
+        tokens = _without_prefixed(words(clause))
         leaving_out = leaving_out and before == ","
         if not tokens:
             continue
