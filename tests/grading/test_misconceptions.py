@@ -210,8 +210,7 @@ def graded(course: Course, number: int, answer: str) -> dict[str, str]:
         ),
         (
             11,
-            "Logs go to stdout in plain text, which is nicer to read than JSON when you tail "
-            "them.",
+            "Logs go to stdout in plain text, which is nicer to read than JSON when you tail them.",
             "structured-logs",
         ),
         (
