@@ -245,8 +245,9 @@ _MODAL = re.compile(r"\b(?:would|could|might)\b", re.IGNORECASE)
 
 @lru_cache(maxsize=4096)
 def polarity(text: str) -> tuple[frozenset[str], frozenset[str]]:
-    """(asserted stems, denied stems) of a text; a denial reaches a few content words, never
-    past the end of its clause, and two denials in one clause cancel. A stem asserted in one
+    """(asserted stems, denied stems) of a text; a denial denies the first content word after
+    it and leaves the rest of its clause unasserted, never reaching past the clause's end, and
+    two denials in one clause cancel. A stem asserted in one
     clause and denied in another ("the Deployment controller doesnt create Pods, it creates a
     ReplicaSet") is neither, and a hypothetical clause counts for nothing."""
     asserted: set[str] = set()
