@@ -214,6 +214,12 @@ def graded(course: Course, number: int, answer: str) -> dict[str, str]:
             "structured-logs",
         ),
         (
+            11,
+            "Count requests per route and give every series a customer_id tag, so support "
+            "sees which customer was slow.",
+            "low-cardinality",
+        ),
+        (
             12,
             "Security: non-root and restricted pods, and the API key sits in a Kubernetes "
             "Secret, and Secrets are encrypted so that is safe.",
@@ -289,6 +295,12 @@ def test_an_anticipated_belief_contradicts_its_point(
             "Plain text is easier on the eyes, but JSON logs on stdout can be parsed and "
             "searched, so every line is JSON with the trace id.",
             "structured-logs",
+        ),
+        (
+            11,
+            "Keep customer ids out of labels and use the route template; the id goes on the "
+            "span as an attribute.",
+            "low-cardinality",
         ),
         (
             12,
