@@ -362,9 +362,10 @@ def dismissed(text: str) -> frozenset[str]:
 
 
 # Words that make a point's clause about leaving something out ("leave out shells", "not as
-# root", "fewer packages"): saying that thing is not needed agrees with such a point.
+# root", "fewer packages"): saying that thing is not needed agrees with such a point. A "non-"
+# prefix rules out only its own word (`_without_prefixed`), not the clause.
 _PRIVATIVE = NEGATIONS | frozenset(
-    {"non", "out", "remove", "removes", "drop", "drops", "avoid", "avoids", "exclude", "omit"}
+    {"out", "remove", "removes", "drop", "drops", "avoid", "avoids", "exclude", "omit"}
     | {"fewer", "less", "strip", "strips", "instead", "rather", "only"}
 )
 
