@@ -84,6 +84,20 @@ def term_problem(text: str) -> str | None:
                 f"'{alternative}' is not words of letters and digits, each optionally ending "
                 "in * for any ending"
             )
+        # A sentence is cut into clauses at these words and they are dropped, so a phrase
+        # that holds one ("so that", "decides which node") could never match an answer.
+        ending = next(
+            (w for w in alternative.split() if CLAUSE_BREAK.fullmatch(w.rstrip("*"))), None
+        )
+        if ending is not None:
+            kept = " ".join(
+                w for w in alternative.split() if not CLAUSE_BREAK.fullmatch(w.rstrip("*"))
+            )
+            return (
+                f"'{alternative}' holds '{ending}', where an answer is cut into clauses, so it "
+                "can never match; "
+                + (f"leave the word out ('{kept}')" if kept else "drop this alternative")
+            )
     return None
 
 
