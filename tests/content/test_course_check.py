@@ -491,3 +491,31 @@ def test_misconception_problems_point_at_their_lines(tmp_path: Path) -> None:
             line,
             message,
         )
+
+
+def test_out_of_scope_topics_are_checked_with_their_lines(tmp_path: Path) -> None:
+    modules = "modules:\n  - title: M\n    lessons: [01-one.md, 02-two.md]\n"
+    good = (
+        "slug: tiny\ntitle: Tiny\nout_of_scope:\n"
+        "  - topic: using git\n    about: [merge conflicts, rebasing]\n" + modules
+    )
+    write_course(tmp_path, {"course.yaml": good})
+    course, problems = parse_course(tmp_path)
+    assert problems == [] and course is not None
+    assert [(s.topic, s.about) for s in course.out_of_scope] == [
+        ("using git", ("merge conflicts", "rebasing"))
+    ]
+    bad = (
+        "slug: tiny\ntitle: Tiny\nout_of_scope:\n"
+        "  - topic: using git\n    about: merge conflicts\n"
+        "  - about: [joins]\n"
+        "  - topic: unit testing\n    about: [pytest, {mock: http}]\n" + modules
+    )
+    found = problems_of(tmp_path, {"course.yaml": bad})
+    assert len(found) == 3, found
+    assert found[0].startswith(f"{tmp_path}/course.yaml:5: ") and "about" in found[0]
+    assert found[1].startswith(f"{tmp_path}/course.yaml:6: ") and "topic" in found[1]
+    assert found[2] == (
+        f"{tmp_path}/course.yaml:7: out_of_scope 'unit testing': 'about' must list what "
+        "learners ask about it, as text: [merge conflicts, rebasing]"
+    )

@@ -216,6 +216,31 @@ def test_off_topic_question_is_declined_without_passages(course: Course, index_d
     assert result.passages == ()
 
 
+def test_a_topic_the_course_lists_as_out_of_scope_is_declined_by_name(index_dir: Path) -> None:
+    # The whole bundled course: its course.yaml lists the neighbouring topics it does not teach.
+    course = load_course(COURSES_DIR / "cloud-native")
+    assert course.out_of_scope
+    settings = embedded(index_dir)
+    lesson = lesson_of(course, 12)
+    # Each shares words with a passage ("merge to the main branch", "pull request"), which
+    # answered the first two before course.yaml listed the topics.
+    for question, topic in (
+        ("how do i fix a git merge conflict", "using git and GitHub"),
+        ("how do I push my code to github", "using git and GitHub"),
+        ("how do I write unit tests with pytest", "unit testing"),
+    ):
+        result = answer_question(course, lesson, question=question, settings=settings)
+        assert result.outcome == "declined", question
+        assert result.passages == () and result.citations == ()
+        assert f"about {topic}, which this course does not teach" in result.answer
+    # Git as the course uses it is still answered.
+    gitops = answer_question(
+        course, lesson, question="why do we keep the kubernetes manifests in git", settings=settings
+    )
+    assert gitops.outcome == "answered"
+    assert "deliver-it-ci-and-gitops" in {c.section_id for c in gitops.citations}
+
+
 def test_setting_up_ones_own_computer_is_declined_but_a_course_concept_on_a_mac_is_not(
     course: Course, index_dir: Path
 ) -> None:

@@ -317,6 +317,21 @@ class Module:
 
 
 @dataclass(frozen=True)
+class OutOfScope:
+    """A neighbouring topic the course does not teach ("Using git: commits, merges…"). The
+    tutor declines a question closer to it than to any passage, and names it."""
+
+    topic: str  # shown to the learner: "using git and GitHub"
+    about: tuple[str, ...]  # what learners ask about it: "merge conflicts", "rebasing"
+
+    def phrases(self) -> list[str]:
+        """What the tutor compares a question with: each thing it covers, and all of them."""
+        return [f"{self.topic}: {item}" for item in self.about] + [
+            f"{self.topic}: {', '.join(self.about)}"
+        ]
+
+
+@dataclass(frozen=True)
 class Course:
     slug: str
     title: str
@@ -324,6 +339,7 @@ class Course:
     modules: tuple[Module, ...]
     lessons: tuple[Lesson, ...]  # in course order
     content_hash: str  # sha256 over every file the course is built from
+    out_of_scope: tuple[OutOfScope, ...] = ()
     # Files the lessons show (images), by content digest; see learnloop.content.assets.
     assets: Mapping[str, Asset] = field(default_factory=dict, repr=False, compare=False)
     _by_number: dict[int, Lesson] = field(default_factory=dict, repr=False, compare=False)

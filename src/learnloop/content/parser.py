@@ -51,6 +51,7 @@ from learnloop.content.model import (
     GradedExample,
     Lesson,
     Module,
+    OutOfScope,
     PointStatus,
     ProseBlock,
     RubricPoint,
@@ -95,8 +96,10 @@ COURSE: Schema = {
     "description": Key(TEXT),
     "modules": Key(LIST, required=True),
     "locale": Key(TEXT),
+    "out_of_scope": Key(LIST),
 }
 MODULE: Schema = {"title": Key(TEXT, required=True), "lessons": Key(LIST, required=True)}
+OUT_OF_SCOPE: Schema = {"topic": Key(TEXT, required=True), "about": Key(LIST, required=True)}
 
 _COMMON: Schema = {"kind": Key(TEXT, required=True), "id": Key(TEXT)}
 # Every auto-checked kind also takes progressive hints and the author's own answer tests.
@@ -1078,6 +1081,7 @@ def parse_course(
         modules.append(Module(title=str(module.get("title", "")), lesson_numbers=tuple(numbers)))
     if "modules" in meta and not modules_data:
         course_report(data.line_of("modules"), "a course needs at least one module")
+    out_of_scope = _out_of_scope(meta.get("out_of_scope") or [], course_report)
     if problems:
         return None, sorted(problems)
     course = Course(
@@ -1087,9 +1091,33 @@ def parse_course(
         modules=tuple(modules),
         lessons=tuple(lessons),
         content_hash=files.content_hash,
+        out_of_scope=out_of_scope,
         assets={asset.digest: asset for asset in assets.used.values()},
     )
     return course, []
+
+
+def _out_of_scope(items: list[Any], report: Report) -> tuple[OutOfScope, ...]:
+    """Neighbouring topics the course does not teach: a name, and what learners ask about it."""
+    out: list[OutOfScope] = []
+    for index, item in enumerate(items):
+        line = _item_line(items, index, 0)
+        fields = read_fields(item, OUT_OF_SCOPE, "out_of_scope entry", report, line)
+        if "topic" not in fields or "about" not in fields:
+            continue
+        topic = str(fields["topic"]).strip()
+        about = [str(a).strip() for a in fields["about"] if _is_text(a) and str(a).strip()]
+        if not topic:
+            report(line, "an out_of_scope entry needs a topic: the name the tutor shows")
+        elif len(about) != len(fields["about"]) or not about:
+            report(
+                line,
+                f"out_of_scope '{topic}': 'about' must list what learners ask about it, as "
+                "text: [merge conflicts, rebasing]",
+            )
+        else:
+            out.append(OutOfScope(topic, tuple(about)))
+    return tuple(out)
 
 
 def _decode(raw: bytes, display: str, problems: list[Problem]) -> str | None:

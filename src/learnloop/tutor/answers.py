@@ -25,7 +25,13 @@ from typing import Any
 
 from learnloop.ai.guard import is_instruction_like, split_sentences
 from learnloop.ai.llm import LLMClient, LLMError
-from learnloop.content.model import Course, GoDeeperQuestion, Lesson, WrittenExercise
+from learnloop.content.model import (
+    Course,
+    GoDeeperQuestion,
+    Lesson,
+    OutOfScope,
+    WrittenExercise,
+)
 from learnloop.settings import Settings
 from learnloop.tutor.passages import Passage
 from learnloop.tutor.prompts import tutor_messages
@@ -291,6 +297,16 @@ def _decline(course: Course, hits: Sequence[Hit], engine: str) -> TutorAnswer:
     return TutorAnswer(text, suggestions, engine, outcome="declined")
 
 
+def _decline_outside(topic: OutOfScope, engine: str) -> TutorAnswer:
+    """A question about a neighbouring topic the course says it does not teach: no near-miss
+    passages, and the learner learns why."""
+    text = (
+        f"{NOT_COVERED} It looks like a question about {topic.topic}, which this course does "
+        "not teach. " + NOT_COVERED_HINT
+    )
+    return TutorAnswer(text, (), engine, outcome="declined")
+
+
 def _answer_score(hit: Hit, wanted: set[str]) -> float:
     """How well a passage's best sentence answers: its cosine plus a fifth of the share of the
     question's words it holds (as the highlight is chosen)."""
@@ -486,6 +502,11 @@ def offline_answer(
     if asks_for_written_answer(lesson, question):
         return _refused(lesson, course, engine)
     hits, query = search(index, lesson, question, history)
+    topic = index.outside(
+        index.encode_query(query), max((h.cosine or 0.0 for h in hits), default=0.0)
+    )
+    if topic is not None:
+        return _decline_outside(topic, engine)
     if not _on_topic(hits):
         return _decline(course, hits, engine)
     hits = [h for h in hits if _relevant(h)]

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from learnloop.content.model import Course
+from learnloop.content.model import Course, OutOfScope
 from learnloop.tutor.passages import Passage, course_passages
 
 if TYPE_CHECKING:
@@ -59,6 +59,12 @@ RERANKER_BIAS = -5.6
 # the others. Not part of relevance: a passage must answer on its own to be shown.
 SAME_LESSON_WEIGHT = 2.4
 _MAX_INDEXES = 8
+# A question is about a topic the course lists as out of scope when it is at least this close to
+# one of the topic's phrases and this much closer to it than to any passage. Chosen on the tutor
+# set and 13 more off-topic questions (bench/tutor.md): no on-topic question is both nearer than
+# 0.38 to a phrase and more than 0.18 closer to it than to its best passage.
+OUT_OF_SCOPE_COSINE = 0.42
+OUT_OF_SCOPE_MARGIN = 0.15
 # The evaluation turns the reranker off to measure what it adds; the server never does.
 RERANK = True
 
@@ -228,6 +234,9 @@ class CourseIndex:
         self.embeddings: npt.NDArray[np.float32] | None = None
         self.sentence_embeddings: npt.NDArray[np.float32] | None = None
         self.digest = _digest(self.passages)
+        self.out_of_scope = course.out_of_scope
+        self.scope_embeddings: npt.NDArray[np.float32] | None = None
+        self._scope_of_row: tuple[OutOfScope, ...] = ()  # the topic of each embedded phrase
         # The words of the course's lesson and section titles: what it is about.
         self.concepts = frozenset(
             t for p in self.passages for t in tokens(f"{p.lesson_title} {p.section_title}")
@@ -268,6 +277,7 @@ class CourseIndex:
                     sentences.shape[0] == self.sentence_count
                 ):
                     self.embeddings, self.sentence_embeddings = passages, sentences
+                    self._embed_scope(encoder)
                     log.info("tutor index loaded from %s", path)
                     return
             except (OSError, ValueError, KeyError) as error:
@@ -277,6 +287,7 @@ class CourseIndex:
         with one_blas_thread():
             self.embeddings = encoder.encode(texts).astype(np.float32)
             self.sentence_embeddings = encoder.encode(sentences).astype(np.float32)
+        self._embed_scope(encoder)
         log.info("tutor index built: %d passages, %d sentences", len(texts), len(sentences))
         if path is not None:
             try:
@@ -286,6 +297,25 @@ class CourseIndex:
                 partial.replace(path)  # atomic: another process never reads half a file
             except OSError as error:  # a read-only disk only costs the next start a rebuild
                 log.warning("tutor index not saved to %s: %s", path, error)
+
+    def _embed_scope(self, encoder: Any) -> None:
+        phrases = [(s, p) for s in self.out_of_scope for p in s.phrases()]
+        if phrases:
+            with one_blas_thread():
+                self.scope_embeddings = encoder.encode([p for _, p in phrases])
+            self._scope_of_row = tuple(s for s, _ in phrases)
+
+    def outside(self, query_vector: Any, best_cosine: float) -> OutOfScope | None:
+        """The neighbouring topic the course does not teach that the question is about, if it
+        is clearly closer to that topic than to any passage."""
+        if query_vector is None or self.scope_embeddings is None:
+            return None
+        cosines = self.scope_embeddings @ query_vector
+        k = int(cosines.argmax())
+        near = float(cosines[k])
+        if near >= OUT_OF_SCOPE_COSINE and near - best_cosine >= OUT_OF_SCOPE_MARGIN:
+            return self._scope_of_row[k]
+        return None
 
     # -- searching -----------------------------------------------------------------------------
     def encode_query(self, query: str) -> Any:
