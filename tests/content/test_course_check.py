@@ -501,7 +501,8 @@ def test_out_of_scope_topics_are_checked_with_their_lines(tmp_path: Path) -> Non
     )
     write_course(tmp_path, {"course.yaml": good})
     course, problems = parse_course(tmp_path)
-    assert problems == [] and course is not None
+    assert problems == []
+    assert course is not None
     assert [(s.topic, s.about) for s in course.out_of_scope] == [
         ("using git", ("merge conflicts", "rebasing"))
     ]
@@ -513,8 +514,10 @@ def test_out_of_scope_topics_are_checked_with_their_lines(tmp_path: Path) -> Non
     )
     found = problems_of(tmp_path, {"course.yaml": bad})
     assert len(found) == 3, found
-    assert found[0].startswith(f"{tmp_path}/course.yaml:5: ") and "about" in found[0]
-    assert found[1].startswith(f"{tmp_path}/course.yaml:6: ") and "topic" in found[1]
+    assert found[0].startswith(f"{tmp_path}/course.yaml:5: ")
+    assert "about" in found[0]
+    assert found[1].startswith(f"{tmp_path}/course.yaml:6: ")
+    assert "topic" in found[1]
     assert found[2] == (
         f"{tmp_path}/course.yaml:7: out_of_scope 'unit testing': 'about' must list what "
         "learners ask about it, as text: [merge conflicts, rebasing]"
