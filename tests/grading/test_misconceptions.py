@@ -396,6 +396,18 @@ def test_an_anticipated_belief_contradicts_its_point(
             "Build once in CI and promote that image; no stage builds its own image.",
             "same-artifact",
         ),
+        (
+            9,
+            "Every build creates its own image, tagged with the commit, and that one image is "
+            "promoted through every environment.",
+            "same-artifact",
+        ),
+        (
+            7,
+            "Expose the api through the ingress's load balancer under /api; its own Service "
+            "stays ClusterIP.",
+            "api-not-exposed",
+        ),
     ],
 )
 def test_the_truth_in_the_same_words_is_never_flagged(
