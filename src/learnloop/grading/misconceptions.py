@@ -86,16 +86,12 @@ def term_problem(text: str) -> str | None:
             )
         # A sentence is cut into clauses at these words and they are dropped, so a phrase
         # that holds one ("so that", "decides which node") could never match an answer.
-        ending = next(
-            (w for w in alternative.split() if CLAUSE_BREAK.fullmatch(w.rstrip("*"))), None
-        )
-        if ending is not None:
-            kept = " ".join(
-                w for w in alternative.split() if not CLAUSE_BREAK.fullmatch(w.rstrip("*"))
-            )
+        breaks = [w for w in alternative.split() if CLAUSE_BREAK.fullmatch(w.rstrip("*"))]
+        if breaks:
+            kept = " ".join(w for w in alternative.split() if w not in breaks)
             return (
-                f"'{alternative}' holds '{ending}', where an answer is cut into clauses, so it "
-                "can never match; "
+                f"'{alternative}' holds '{breaks[0]}', where an answer is cut into clauses, so "
+                "it can never match; "
                 + (f"leave the word out ('{kept}')" if kept else "drop this alternative")
             )
     return None

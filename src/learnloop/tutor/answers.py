@@ -217,23 +217,28 @@ def without_set_aside(question: str) -> str:
 
 
 def search(index: CourseIndex, lesson: Lesson, question: str, history: Sequence[Turn]) -> Any:
-    """The hits for a question, read with the thread's last question when it is a follow-up
-    that alone finds less ("what do you mean by eviction?")."""
+    """The hits for a question, the text searched for and its embedding (None without an
+    encoder): read with the thread's last question when it is a follow-up that alone finds
+    less ("what do you mean by eviction?")."""
     question = without_set_aside(question)
     vector = index.encode_query(question)
     hits = index.search(question, lesson_number=lesson.number, k=8, query_vector=vector)
     if history:
         joined = f"{history[-1].question} {question}"
-        with_context = index.search(joined, lesson_number=lesson.number, k=8)
+        joined_vector = index.encode_query(joined)
+        with_context = index.search(
+            joined, lesson_number=lesson.number, k=8, query_vector=joined_vector
+        )
         gate = max((h.gate for h in hits), default=0.0)
         if with_context and max(h.gate for h in with_context) > gate:
-            return with_context, joined
-    return hits, question
+            return with_context, joined, joined_vector
+    return hits, question, vector
 
 
-def _highlight(index: CourseIndex, query: str, passages: Sequence[Passage]) -> dict[int, str]:
+def _highlight(
+    index: CourseIndex, query: str, vector: Any, passages: Sequence[Passage]
+) -> dict[int, str]:
     """The one sentence among the shown prose passages that answers best, by position."""
-    vector = index.encode_query(query)
     wanted = set(tokens(query))
     best: tuple[float, int, str] | None = None
     for n, passage in enumerate(passages):
@@ -501,10 +506,8 @@ def offline_answer(
 ) -> TutorAnswer:
     if asks_for_written_answer(lesson, question):
         return _refused(lesson, course, engine)
-    hits, query = search(index, lesson, question, history)
-    topic = index.outside(
-        index.encode_query(query), max((h.cosine or 0.0 for h in hits), default=0.0)
-    )
+    hits, query, vector = search(index, lesson, question, history)
+    topic = index.outside(vector, max((h.cosine or 0.0 for h in hits), default=0.0))
     if topic is not None:
         return _decline_outside(topic, engine)
     if not _on_topic(hits):
@@ -517,7 +520,7 @@ def offline_answer(
     passages = _complete_comparison(question, hits, _passages_to_show(index, hits))
     if _desktop_setup_elsewhere(index, question, passages):
         return _decline(course, hits, engine)
-    highlights = _highlight(index, query, passages)
+    highlights = _highlight(index, query, vector, passages)
     shown = tuple(
         ShownPassage(
             citation=citation_for(course, p),
@@ -583,7 +586,7 @@ def plan(
     offline = offline_answer(course, lesson, index, text, history)
     if not llm or offline.outcome in {"declined", "refused"}:
         return Plan(text, offline, offline)
-    hits, _query = search(index, lesson, text, history)
+    hits, _query, _vector = search(index, lesson, text, history)
     hits = [h for h in hits if _relevant(h)][:PASSAGES_FOR_LLM]
     citations = [citation_for(course, h.passage) for h in hits]
     messages = tutor_messages(
