@@ -33,13 +33,14 @@ from learnloop.tutor.answers import (
     Turn,
     UnknownQuestion,
     _desktop_setup_elsewhere,
+    _passages_to_show,
     answer_question,
     compared_sides,
     without_set_aside,
 )
 from learnloop.tutor.models import HintUse
 from learnloop.tutor.passages import course_passages, units_of_html
-from learnloop.tutor.retrieval import BM25, prepare, tokens
+from learnloop.tutor.retrieval import BM25, Hit, prepare, tokens
 
 LESSONS = (
     "04-container-networking-and-storage.md",
@@ -381,6 +382,20 @@ def test_a_how_to_question_gets_the_worked_example_with_its_lead_in(
     assert result.passages[0].text.endswith(":")
     assert "COPY requirements.txt" in result.passages[1].text
     assert fragments_of(result, section_blocks(whole_course)) == []
+
+
+def test_a_lead_in_to_a_list_is_never_shown_without_its_items(
+    whole_course: Course, index_dir: Path
+) -> None:
+    index = prepare(whole_course, index_dir)
+    lead_in = next(p for p in index.passages if p.text.startswith("Two Service types open a path"))
+    # The lead-in alone scored as the only relevant passage, as a question can make it.
+    only = Hit(lead_in, score=1.0, coverage=1.0, cosine=0.5, relevance=0.9, gate=0.5)
+    shown = _passages_to_show(index, [only])
+    assert shown[0] == lead_in
+    assert [p.kind for p in shown[1:]] == ["item", "item"]
+    assert shown[1].text.startswith("NodePort")
+    assert shown[2].text.startswith("LoadBalancer")
 
 
 def test_author_question_keeps_the_author_text_and_cites_its_sections(

@@ -166,8 +166,9 @@ def fragments_of(answer: TutorAnswer, blocks: dict[str, dict[str, str]]) -> list
         if markup is None:
             problems.append(f"not one whole block of {key}: {text[:60]!r}")
         if passage.kind in {"paragraph", "quote"}:
-            follows_code = n + 1 < len(shown) and shown[n + 1].kind in {"code", "table"}
-            if not (text.endswith(_END) or (text.endswith(":") and follows_code)):
+            # A lead-in ("...with:") is whole when what it leads into follows it.
+            leads_in = n + 1 < len(shown) and shown[n + 1].kind in {"code", "table", "item"}
+            if not (text.endswith(_END) or (text.endswith(":") and leads_in)):
                 problems.append(f"stops mid-thought: ...{text[-40:]!r}")
             if text[:1].islower() and not (markup or "").startswith("<code>"):
                 problems.append(f"starts mid-sentence: {text[:40]!r}")

@@ -368,6 +368,20 @@ def _worked_example(index: CourseIndex, question: str, hits: list[Hit]) -> list[
     return [first, *[h for h in hits if h is not first]]
 
 
+# A lead-in is shown with at most this many of the list items that follow it.
+LIST_ITEMS_SHOWN = 5
+
+
+def _list_after(index: CourseIndex, lead_in: Passage) -> list[Passage]:
+    """The list items right after a lead-in, in the author's order."""
+    items: list[Passage] = []
+    after = index.neighbour(lead_in, 1)
+    while after is not None and after.kind == "item" and len(items) < LIST_ITEMS_SHOWN:
+        items.append(after)
+        after = index.neighbour(after, 1)
+    return items
+
+
 def _passages_to_show(index: CourseIndex, hits: Sequence[Hit]) -> list[Passage]:
     """One or two whole passages. Prose answers; code comes with the sentence leading into it.
     A second passage is the next relevant one of the same section when there is one (two
@@ -393,6 +407,11 @@ def _passages_to_show(index: CourseIndex, hits: Sequence[Hit]) -> list[Passage]:
             return [top.passage, after]
         if len(hits) > 1 and _relevant(hits[1]):
             return _passages_to_show(index, hits[1:])
+        items = _list_after(index, top.passage)
+        if items:
+            # Nothing else answers: the lead-in with its list, never the lead-in alone ("Two
+            # Service types open a path from the outside world:" and no types).
+            return [top.passage, *items]
     candidates = [
         h
         for h in hits[1:]
