@@ -57,6 +57,12 @@ bench: $(BIN)/.dev ## Run every benchmark and write the figures to bench/README.
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light)
 	$(BIN)/python bench/load/run.py
 
+train-grader: $(BIN)/.dev ## Reproduce the grader's weights from the public data (~25 min; WordNet from Debian)
+	# The lexicons and the stance pairs read WordNet 3.0 from Debian's wordnet-base.
+	test -f /usr/share/wordnet/index.verb || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base)
+	$(BIN)/learnloop train-grader
+
 lock: ## Re-pin requirements*.lock from pyproject.toml (needs network)
 	bash scripts/lock.sh
 
