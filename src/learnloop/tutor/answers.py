@@ -383,7 +383,8 @@ def _list_after(index: CourseIndex, lead_in: Passage) -> list[Passage]:
 
 
 def _passages_to_show(index: CourseIndex, hits: Sequence[Hit]) -> list[Passage]:
-    """One or two whole passages. Prose answers; code comes with the sentence leading into it.
+    """One or two whole passages. Prose answers; code comes with the sentence leading into it,
+    and a lead-in to a list that nothing else answers with its items.
     A second passage is the next relevant one of the same section when there is one (two
     paragraphs of one section read as one answer), else the next relevant one anywhere."""
     top = hits[0]
