@@ -30,16 +30,19 @@ from learnloop.settings import Settings
 from learnloop.tutor import hints, retrieval
 from learnloop.tutor.answers import (
     NOT_COVERED,
+    ShownPassage,
     Turn,
+    TutorAnswer,
     UnknownQuestion,
     _desktop_setup_elsewhere,
     _passages_to_show,
     answer_question,
+    citation_for,
     compared_sides,
     without_set_aside,
 )
 from learnloop.tutor.models import HintUse
-from learnloop.tutor.passages import course_passages, units_of_html
+from learnloop.tutor.passages import Passage, course_passages, units_of_html
 from learnloop.tutor.retrieval import BM25, Hit, prepare, tokens
 
 LESSONS = (
@@ -396,6 +399,14 @@ def test_a_lead_in_to_a_list_is_never_shown_without_its_items(
     assert [p.kind for p in shown[1:]] == ["item", "item"]
     assert shown[1].text.startswith("NodePort")
     assert shown[2].text.startswith("LoadBalancer")
+
+    def answer_of(passages: list[Passage]) -> TutorAnswer:
+        parts = tuple(ShownPassage(citation_for(whole_course, p), p.kind, p.text) for p in passages)
+        return TutorAnswer("", tuple(p.citation for p in parts), "embedded", passages=parts)
+
+    blocks = section_blocks(whole_course)
+    assert fragments_of(answer_of(shown), blocks) == []
+    assert any("mid-thought" in f for f in fragments_of(answer_of([lead_in]), blocks))
 
 
 def test_author_question_keeps_the_author_text_and_cites_its_sections(

@@ -166,8 +166,13 @@ def fragments_of(answer: TutorAnswer, blocks: dict[str, dict[str, str]]) -> list
         if markup is None:
             problems.append(f"not one whole block of {key}: {text[:60]!r}")
         if passage.kind in {"paragraph", "quote"}:
-            # A lead-in ("...with:") is whole when what it leads into follows it.
-            leads_in = n + 1 < len(shown) and shown[n + 1].kind in {"code", "table", "item"}
+            # A lead-in ("...with:") is whole when what it leads into follows it: the code, table
+            # or list of its own section, not a passage from elsewhere.
+            leads_in = (
+                n + 1 < len(shown)
+                and shown[n + 1].kind in {"code", "table", "item"}
+                and shown[n + 1].citation == passage.citation
+            )
             if not (text.endswith(_END) or (text.endswith(":") and leads_in)):
                 problems.append(f"stops mid-thought: ...{text[-40:]!r}")
             if text[:1].islower() and not (markup or "").startswith("<code>"):
