@@ -337,6 +337,12 @@ def _answering_first(hits: list[Hit], query: str) -> list[Hit]:
     prose = [h for h in hits if h.passage.key == key and h.passage.kind not in {"code", "table"}]
     if not prose:
         return hits
+    # ...among the prose the reranker finds nearly as likely to answer as the section's best:
+    # "can a hacker in one pod reach our postgres pod by default" had its answer (the flat
+    # network, NetworkPolicy) ranked first, and lost the lead to the securityContext lead-in,
+    # whose "refusing root" sentence sits closer to "hacker" in meaning.
+    likeliest = max(h.relevance for h in prose)
+    prose = [h for h in prose if h.relevance >= SECOND_SHARE * likeliest]
     lead = max(prose, key=lambda h: _answer_score(h, wanted))
     return [lead, *[h for h in hits if h is not lead]]
 
