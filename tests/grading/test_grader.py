@@ -428,3 +428,50 @@ def test_a_second_misconception_is_introduced_as_another_not_as_the_first(
     assert feedback.summary.startswith("Check this first")
     assert feedback.summary.count("Check this first") == 1
     assert feedback.summary.count("Also check this") == 1
+
+
+@pytest.mark.parametrize(
+    ("number", "answer", "point_id"),
+    [
+        (
+            7,
+            "Two NodePort services, one per deployment, and open the node port in the firewall "
+            "for the frontend only. Then an Ingress with / to the frontend and /api to the api.",
+            "clusterip-services",
+        ),
+        (
+            8,
+            "I'd add a readiness probe that only passes once the cache is loaded, so the pod "
+            "gets no traffic before it can answer.",
+            "startup-probe",
+        ),
+    ],
+)
+def test_a_sentence_about_another_kind_of_the_same_thing_earns_nothing_for_the_point(
+    course: Course, number: int, answer: str, point_id: str
+) -> None:
+    """A NodePort Service is no ClusterIP Service and a readiness probe no startup probe: the
+    sentence that names only the other member of the set is no evidence for the point."""
+    lesson, exercise = lesson_and_exercise(course, number)
+    feedback = grade(exercise, answer, lesson=lesson)
+    assert status(feedback, point_id) in {"missing", "contradicted"}, feedback.points
+
+
+@pytest.mark.parametrize(
+    ("point", "sentence", "other"),
+    [
+        ("Creates a ClusterIP Service for each Deployment.", "two NodePort services", True),
+        ("Creates a ClusterIP Service for each Deployment.", "not NodePort, a Service each", False),
+        ("Creates a ClusterIP Service for each Deployment.", "ClusterIP, not LoadBalancer", False),
+        ("Uses a startup probe so liveness does not kill it.", "a readiness probe", True),
+        ("Uses a startup probe so liveness does not kill it.", "liveness waits 2 min", False),
+        ("Mount a named volume at the data directory.", "a bind mount or a volume", False),
+        ("Mount a named volume at the data directory.", "use a bind mount", True),
+        ("Store the certificate in a Secret.", "the cert goes in a ConfigMap", True),
+        ("Reach the database by name.", "use a NodePort", False),  # the point names no set
+    ],
+)
+def test_names_another_alternative(point: str, sentence: str, other: bool) -> None:
+    from learnloop.grading.features import names_another_alternative
+
+    assert names_another_alternative(point, sentence) is other

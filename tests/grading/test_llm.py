@@ -326,3 +326,19 @@ def test_the_model_is_told_the_anticipated_beliefs_and_cannot_credit_one(
     assert "Ubuntu" in denied.evidence
     prompt = fake.requests[0]["body"]["messages"][1]["content"]
     assert "states a misconception: A full base image with a shell" in prompt
+
+
+def test_a_compromised_model_cannot_credit_another_kind_of_the_same_thing() -> None:
+    """A NodePort Service quoted for the ClusterIP point is refused, as the embedded judge
+    refuses to read it for that point."""
+    lesson = load_course(COURSE_DIR).lesson(7)
+    assert lesson is not None
+    services = lesson.written[0]
+    answer = (
+        "Two NodePort services, one per deployment, selecting the pods by label, and the "
+        "firewall opened for the frontend's node port only."
+    )
+    with running_fake_llm(FakeLLM(behaviour="full_marks")) as (_fake, url), client_for(url) as c:
+        result = grade_with_llm(c, services, answer)
+    status = {p.id: p.status for p in result.points}
+    assert status["clusterip-services"] == "missing", result.points

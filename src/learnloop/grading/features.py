@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from typing import Literal
 
 # Small, fixed stop list: words that carry no subject matter. Negations are deliberately absent,
@@ -594,3 +595,56 @@ def value_stance(point: str, claims: Sequence[str]) -> tuple[ValueStance, int] |
         if any(k.name.lower() in named for k in keys):
             return "unvalued", i
     return None
+
+
+# -- closed sets of alternatives ---------------------------------------------------------------
+
+_Member = re.Pattern[str]
+# Words just before a member that set it aside ("not NodePort", "rather than a bind mount"):
+# such a mention is no claim about that member.
+_SET_ASIDE = re.compile(
+    r"\b(?:not|no|never|instead of|rather than|avoid|without|nor)\W+(?:\w+\W+){0,2}$", re.I
+)
+
+
+@lru_cache(maxsize=1)
+def _alternative_sets() -> tuple[tuple[_Member, ...], ...]:
+    """`alternatives.txt`: closed sets of alternatives (Service types, probe kinds, ...)."""
+    text = resources.files("learnloop.grading").joinpath("alternatives.txt").read_text()
+    sets = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        members = []
+        for member in line.split(" | "):
+            spellings = [re.escape(s.strip()) for s in member.split(",") if s.strip()]
+            members.append(re.compile(r"\b(?:" + "|".join(spellings) + r")\b", re.I))
+        sets.append(tuple(members))
+    return tuple(sets)
+
+
+@lru_cache(maxsize=4096)
+def _point_alternatives(point: str) -> tuple[tuple[tuple[_Member, ...], tuple[_Member, ...]], ...]:
+    """For each set whose members the point names: (the point's members, the others)."""
+    out = []
+    for members in _alternative_sets():
+        named = tuple(m for m in members if m.search(point))
+        if named:
+            out.append((named, tuple(m for m in members if m not in named)))
+    return tuple(out)
+
+
+def _claims_member(member: _Member, text: str) -> bool:
+    return any(not _SET_ASIDE.search(text[: m.start()]) for m in member.finditer(text))
+
+
+def names_another_alternative(point: str, text: str) -> bool:
+    """The text names another member of a set the point names, and none of the point's own:
+    "two NodePort services, one per deployment" for "a ClusterIP Service for each
+    Deployment", "a readiness probe that waits for the cache" for a startup-probe point."""
+    for own, others in _point_alternatives(point):
+        if any(m.search(text) for m in own):
+            continue
+        if any(_claims_member(m, text) for m in others):
+            return True
+    return False

@@ -16,6 +16,9 @@ keyword list and the point's own text all look like the point. So a point is jud
   asks for ("you dont need a controller") or denies a difference it draws ("just as isolated
   as a VM"), counted for the one point the sentence is closest to;
 - **similarity and overlap**: MiniLM cosine and content-word recall, which say where to look;
+  a sentence that names only another member of a closed set the point names
+  (`alternatives.txt`: a NodePort Service for a ClusterIP point, a readiness probe for a
+  startup-probe point) is not looked at;
 - **the exercise's graded examples**: the author's `examples:` (and, later, a teacher's
   corrections) are nearest neighbours: a learner's sentence close to one the author marked as
   covering (or contradicting) this point is read the same way.
@@ -43,6 +46,7 @@ from learnloop.grading.features import (
     ValueStance,
     contradiction_cue,
     flat_denial,
+    names_another_alternative,
     overlap,
 )
 
@@ -143,6 +147,9 @@ def read_pairs(
     if not windows:
         return [], np.zeros(0, np.float32)
     cosines = np.stack([w.embedding for w in windows]) @ point_embedding
+    for i, window in enumerate(windows):
+        if names_another_alternative(point, window.text):
+            cosines[i] = -1.0  # about another member of the point's set: no evidence here
     chosen: list[int] = []
     pairs = 0
     for i in (int(k) for k in np.argsort(-cosines, kind="stable")):

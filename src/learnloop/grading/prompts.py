@@ -23,7 +23,7 @@ from learnloop.ai.guard import (
     split_sentences,
 )
 from learnloop.content.model import WrittenExercise
-from learnloop.grading.features import denies
+from learnloop.grading.features import denies, names_another_alternative
 from learnloop.grading.misconceptions import anticipated
 from learnloop.grading.screening import FUNCTION_WORDS, screen
 
@@ -150,11 +150,12 @@ def states_point(evidence: str, point: str, exercise: WrittenExercise) -> bool:
     """Evidence that can support "covered" or "partial": the same screening the embedded
     engine applies (no copied text, no keyword list, no markup), and no denial of the point
     (`features.denies`: its words negated or opposed, dismissed, or a difference it draws
-    denied)."""
+    denied), and not about another member of a set the point names (a NodePort Service quoted
+    for a ClusterIP point: `features.names_another_alternative`)."""
     segment = screen(exercise, evidence).segments
     if not segment or any(s.kind != "claim" for s in segment):
         return False
-    return not denies(evidence, point)
+    return not denies(evidence, point) and not names_another_alternative(point, evidence)
 
 
 def clamp_points(
