@@ -77,7 +77,7 @@ FEATURES = (
     "knn_missing",
     "knn_contradicted",
     "has_examples",
-    "claims_log",  # how much the learner wrote
+    "claims_log",  # how much the learner wrote, in claims of 15 words (`grader.extent_of`)
 )
 
 
@@ -172,7 +172,7 @@ def evidence_for(
     read: Sequence[int],
     probabilities: F32,  # (len(read), 3): entails, contradicts, neutral
     examples: ExampleEvidence,
-    n_claims: int,
+    n_claims: float,
 ) -> Evidence:
     features = np.zeros(len(FEATURES), dtype=np.float64)
     features[FEATURES.index("has_examples")] = float(bool(examples.by_status))
