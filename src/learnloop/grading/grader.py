@@ -141,25 +141,14 @@ def _truncate_words(text: str, limit: int) -> str:
     return text if len(tokens) <= limit else " ".join(tokens[:limit])
 
 
-# How long a claim runs, in words, when the length of an answer is counted: a learner who
-# packs two points into one long sentence has not written less than one who uses two.
-WORDS_PER_CLAIM = 15
-
-
-def extent_of(claims: Sequence[str]) -> float:
-    """How much the learner wrote, in claims of `WORDS_PER_CLAIM` words."""
-    return sum(len(c.split()) for c in claims) / WORDS_PER_CLAIM
-
-
 def judge_points(
     exercise: WrittenExercise,
     claims: Sequence[str],
     evidence: dict[str, ExampleEvidence] | None = None,
-    written: float | None = None,
+    written: int | None = None,
 ) -> tuple[list[Window], list[Evidence], npt.NDArray[np.float64]]:
     """Windows, per-point evidence and P(status) per point (rows in rubric order).
-    ``written`` is how much the learner wrote (`extent_of` all their claims), when only some
-    are judged."""
+    ``written`` is how many claims the learner wrote, when only some are judged."""
     windows, found = point_evidence(exercise, claims, evidence, written)
     rows = np.stack([e.features for e in found]) if found else np.zeros((0, 1))
     status_probabilities = (
@@ -172,7 +161,7 @@ def point_evidence(
     exercise: WrittenExercise,
     claims: Sequence[str],
     evidence: dict[str, ExampleEvidence] | None = None,
-    written: float | None = None,
+    written: int | None = None,
 ) -> tuple[list[Window], list[Evidence]]:
     """Windows and per-point evidence, without the point model: what `train-grader` fits it
     on, so a new feature can be fitted before any model for it exists."""
@@ -203,7 +192,7 @@ def point_evidence(
                 read,
                 probabilities[at : at + len(read)],
                 evidence.get(point.id, NO_EXAMPLES),
-                extent_of(claims) if written is None else written,
+                len(claims) if written is None else written,
             )
         )
         at += len(read)
@@ -244,7 +233,7 @@ def grade(
         # worse), as a named sentence often also says something right ("the scheduler picks a
         # node, and sends the spec straight to the kubelet").
         rest = [c for c in screening.claims if c not in named]
-        again = _judged(exercise, rest, evidence, written=extent_of(screening.claims))
+        again = _judged(exercise, rest, evidence, written=len(screening.claims))
         for i in quoting:
             if again[i].text is not None:
                 judged[i] = replace(judged[i], text=again[i].text, similarity=again[i].similarity)
@@ -291,7 +280,7 @@ def _judged(
     exercise: WrittenExercise,
     claims: Sequence[str],
     evidence: dict[str, ExampleEvidence] | None,
-    written: float | None = None,
+    written: int | None = None,
 ) -> list[_Judged]:
     windows, found, probabilities = judge_points(exercise, claims, evidence, written)
     model = point_model()

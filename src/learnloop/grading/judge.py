@@ -77,7 +77,7 @@ FEATURES = (
     "knn_missing",
     "knn_contradicted",
     "has_examples",
-    "claims_log",  # how much the learner wrote, in claims of 15 words (`grader.extent_of`)
+    "claims_log",  # how much the learner wrote
 )
 
 
@@ -172,7 +172,7 @@ def evidence_for(
     read: Sequence[int],
     probabilities: F32,  # (len(read), 3): entails, contradicts, neutral
     examples: ExampleEvidence,
-    n_claims: float,
+    n_claims: int,
 ) -> Evidence:
     features = np.zeros(len(FEATURES), dtype=np.float64)
     features[FEATURES.index("has_examples")] = float(bool(examples.by_status))
