@@ -249,27 +249,3 @@ def test_advice_to_skip_what_a_point_asks_for_is_a_dismissal(
         "Uses a startup probe with enough time for the 90-second boot so liveness does not kill it."
     )
     assert dismissal_cue(sentence, point) is dismisses
-
-
-@pytest.mark.parametrize(
-    ("answer", "point", "flips"),
-    [
-        # the learner adds the probe; the point's probe removes the Pod from traffic
-        (
-            "I'd add a readiness probe that waits for the cache, so no traffic reaches the pod.",
-            "Failing readiness removes the Pod from traffic without a restart.",
-            False,
-        ),
-        (
-            "Remove the USER line, root is fine.",
-            "Add a USER line so the app runs as non-root.",
-            True,
-        ),
-        ("Add a scan step before the push.", "Remove the push rights of CI.", False),
-        ("Remove the scan step from CI.", "Add an image scan step to CI.", True),
-    ],
-)
-def test_an_opposite_verb_flips_a_claim_only_about_the_same_thing(
-    answer: str, point: str, flips: bool
-) -> None:
-    assert contradiction_cue(answer, point) is flips

@@ -298,44 +298,7 @@ def contradiction_cue(answer: str, reference: str) -> bool:
     either_absent = absent(answer) | absent(reference)
     if ((a_neg & r_pos) | (r_neg & a_pos)) - either_absent:
         return True
-    return _flipping_opposite(answer, reference)
-
-
-# The verbs among the antonym pairs flip a claim only about the same thing: "remove the USER
-# line" against "add a USER line", but "I'd add a readiness probe" says nothing against a point
-# in which a failing probe "removes the Pod from traffic".
-_ACTION_VERB_WORDS = (
-    "increase decrease gain lose add remove allow deny block accept reject include exclude "
-    "enable disable start stop open close connect disconnect encrypt decrypt grow shrink "
-    "expose hide"
-)
-_ACTION_VERBS = frozenset(stem(w) for w in _ACTION_VERB_WORDS.split())
-
-
-def _acted_on(text: str, verbs: frozenset[str]) -> set[str]:
-    """Stems of the first two content words after each of these verbs in the text."""
-    tokens = words(text)
-    out: set[str] = set()
-    for i, token in enumerate(tokens):
-        if stem(token) in verbs:
-            after = [t for t in tokens[i + 1 : i + 6] if t not in STOPWORDS and t not in _LIGHT]
-            out.update(stem(t) for t in after[:2])
-    return out
-
-
-def _flipping_opposite(answer: str, reference: str) -> bool:
-    """The answer uses the opposite of a word of the reference (and not the word itself); for
-    a verb, only when both act on the same thing."""
-    a, r = Lexical.of(answer), Lexical.of(reference)
-    for word in a.content - r.content:
-        opposites = ANTONYMS.get(word)
-        if not opposites or not (opposites & r.content) or (opposites & a.content):
-            continue
-        if word not in _ACTION_VERBS:
-            return True
-        if _acted_on(answer, frozenset({word})) & _acted_on(reference, frozenset(opposites)):
-            return True
-    return False
+    return antonym_conflicts(Lexical.of(answer), Lexical.of(reference)) > 0
 
 
 # A learner who says what a point recommends is not needed ("you dont need a controller",
