@@ -9,6 +9,7 @@ import pytest
 
 from learnloop.content.model import Course, Lesson, WrittenExercise
 from learnloop.content.parser import parse_course
+from learnloop.grading.features import names_another_alternative
 from learnloop.grading.grader import grade, sections_for
 from learnloop.grading.schemas import Feedback, score_of, verdict_of
 
@@ -472,6 +473,4 @@ def test_a_sentence_about_another_kind_of_the_same_thing_earns_nothing_for_the_p
     ],
 )
 def test_names_another_alternative(point: str, sentence: str, other: bool) -> None:
-    from learnloop.grading.features import names_another_alternative
-
     assert names_another_alternative(point, sentence) is other

@@ -15,7 +15,7 @@ from learnloop.ai.guard import ANSWER_CLOSE, ANSWER_OPEN, REMOVED_MARKER, neutra
 from learnloop.ai.llm import LLMClient, LLMError
 from learnloop.content.loader import load_course
 from learnloop.content.model import WrittenExercise
-from learnloop.grading.llm_grader import grade_with_llm
+from learnloop.grading.llm_grader import LLMGrading, grade_with_llm
 from learnloop.settings import Settings
 
 COURSE_DIR = Path(__file__).resolve().parents[2] / "courses" / "cloud-native"
@@ -78,6 +78,13 @@ def client_for(url: str, **kwargs: float) -> LLMClient:
         max_retries=int(kwargs.get("retries", 2)),
         deadline_seconds=kwargs.get("deadline"),
     )
+
+
+def graded_by_a_compromised_model(exercise: WrittenExercise, answer: str) -> LLMGrading:
+    """The answer graded through a fake endpoint that marks every point covered, quoting the
+    most on-topic sentence: what the server's checks let through."""
+    with running_fake_llm(FakeLLM(behaviour="full_marks")) as (_fake, url), client_for(url) as c:
+        return grade_with_llm(c, exercise, answer)
 
 
 def metric(name: str, **labels: str) -> float:
@@ -243,8 +250,7 @@ def test_injection_never_raises_the_score(
 
 def test_compromised_model_still_credits_what_the_answer_says(exercise: WrittenExercise) -> None:
     """The clamp is not a blanket refusal: real, on-topic evidence keeps its credit."""
-    with running_fake_llm(FakeLLM(behaviour="full_marks")) as (_fake, url), client_for(url) as c:
-        result = grade_with_llm(c, exercise, PARTIAL)
+    result = graded_by_a_compromised_model(exercise, PARTIAL)
     status = {p.id: p.status for p in result.points}
     assert status["smaller-attack-surface"] == "covered"
     assert status["no-environment-drift"] == "missing"
@@ -282,8 +288,7 @@ def test_streams_text_chunks_and_counts_tokens() -> None:
 def test_a_compromised_model_cannot_credit_negated_keyword_or_copied_evidence(
     exercise: WrittenExercise, answer: str
 ) -> None:
-    with running_fake_llm(FakeLLM(behaviour="full_marks")) as (_fake, url), client_for(url) as c:
-        result = grade_with_llm(c, exercise, answer)
+    result = graded_by_a_compromised_model(exercise, answer)
     status = {p.id: p.status for p in result.points}
     assert status["smaller-attack-surface"] in ("missing", "contradicted"), result.points
     assert not any(s in ("covered", "partial") for s in status.values()), result.points
@@ -303,8 +308,7 @@ def test_a_compromised_model_cannot_credit_a_dismissal(
 ) -> None:
     """No negated word here for the older cue to see: the learner dismisses what the point
     asks for, and the quoted "support" is the misconception."""
-    with running_fake_llm(FakeLLM(behaviour="full_marks")) as (_fake, url), client_for(url) as c:
-        result = grade_with_llm(c, exercise, answer)
+    result = graded_by_a_compromised_model(exercise, answer)
     status = {p.id: p.status for p in result.points}
     assert status["easy-rollback"] == "contradicted", result.points
 
@@ -338,7 +342,6 @@ def test_a_compromised_model_cannot_credit_another_kind_of_the_same_thing() -> N
         "Two NodePort services, one per deployment, selecting the pods by label, and the "
         "firewall opened for the frontend's node port only."
     )
-    with running_fake_llm(FakeLLM(behaviour="full_marks")) as (_fake, url), client_for(url) as c:
-        result = grade_with_llm(c, services, answer)
+    result = graded_by_a_compromised_model(services, answer)
     status = {p.id: p.status for p in result.points}
     assert status["clusterip-services"] == "missing", result.points
